@@ -1,0 +1,1 @@
+"""Async device drivers and the small runtime pieces they share (clock, backoff)."""

@@ -1,0 +1,7 @@
+"""``python -m gateway`` is the same as the ``branchd`` console script."""
+
+import sys
+
+from gateway.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""The ``branchd`` command line.
+
+Exit status: 0 success, 1 failure while running, 2 unusable configuration or
+arguments (the message names what is wrong; no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway import __version__
+from gateway.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+DEFAULT_CONFIG = Path(os.environ.get("BRANCHD_CONFIG", "/etc/branchd/branchd.toml"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="branchd",
+        description="Branch daemon for social security card services (社保卡网点服务).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_config(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--config",
+            "-c",
+            type=Path,
+            default=DEFAULT_CONFIG,
+            help="configuration file (default: $BRANCHD_CONFIG or %(default)s)",
+        )
+
+    run = commands.add_parser("run", help="run the daemon", description="Run the daemon.")
+    add_config(run)
+    run.add_argument(
+        "--migrate", action="store_true", help="bring the database schema up to date first"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the daemon on embedded defaults and print its URLs",
+        description="Run the daemon on SQLite in a temporary (or given) data directory.",
+    )
+    demo.add_argument(
+        "--data-dir", type=Path, help="keep the demo's data here (default: temporary)"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    demo.add_argument("--port", type=int, default=8080, help="port, 0 for any free (%(default)s)")
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file and print a summary (secrets hidden).",
+    )
+    check.add_argument("file", type=Path, help="the configuration file")
+
+    db = commands.add_parser("db", help="database schema", description="Database schema.")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    up = db_commands.add_parser(
+        "upgrade", help="apply migrations", description="Apply Alembic migrations."
+    )
+    add_config(up)
+    up.add_argument("--revision", default="head", help="target revision (%(default)s)")
+    current = db_commands.add_parser(
+        "current",
+        help="show the schema revision",
+        description="Show the database's revision and this build's newest.",
+    )
+    add_config(current)
+
+    commands.add_parser("version", help="print the version", description="Print the version.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``branchd`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"branchd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "version":
+        print(f"sscard-branchd {__version__}")
+        return EXIT_OK
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "demo":
+        from gateway.demo import run_demo  # noqa: PLC0415 - keep simulators out of other commands
+
+        return asyncio.run(run_demo(args.data_dir, args.host, args.port))
+
+    config = load_config(args.config)
+    from gateway.logs import configure_logging  # noqa: PLC0415 - after the config is known good
+
+    configure_logging(config.logging.level, config.logging.format)
+    if args.command == "run":
+        from gateway.daemon import serve  # noqa: PLC0415 - heavy imports only when serving
+
+        return asyncio.run(serve(config, migrate=args.migrate))
+    if args.command == "db":
+        return asyncio.run(_db(args.db_command, config, getattr(args, "revision", "head")))
+    raise AssertionError(args.command)  # pragma: no cover - argparse rejects the rest
+
+
+def _check_config(path: Path) -> int:
+    config = load_config(path)
+    url = config.database_url
+    shown = url if config.database.url is None else url.split("://", 1)[0] + "://(hidden)"
+    print(f"{path}: OK")
+    print(f"  branch    {config.branch.id} (region {config.branch.region})")
+    print(f"  listen    {config.server.host}:{config.server.port}")
+    print(f"  database  {shown}")
+    print(f"  data dir  {config.data_dir}")
+    return EXIT_OK
+
+
+async def _db(command: str, config: Config, revision: str) -> int:
+    from gateway.persistence import (  # noqa: PLC0415
+        create_engine,
+        current_revision,
+        head_revision,
+        upgrade,
+    )
+
+    engine = create_engine(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    try:
+        if command == "upgrade":
+            await upgrade(engine, revision)
+            print(f"database at revision {await current_revision(engine)}")
+        else:
+            current = await current_revision(engine)
+            state = "current" if current == head_revision() else "NOT current"
+            print(f"database at {current}, this build's head is {head_revision()}: {state}")
+    finally:
+        await engine.dispose()
+    return EXIT_OK

@@ -1,0 +1,239 @@
+"""The daemon's configuration: one TOML file, validated completely at start-up.
+
+An invalid file never half-starts the daemon: :func:`load_config` raises
+:class:`ConfigError` whose message names every offending key, the value found
+(unless the key holds a secret) and what is expected. The CLI prints that
+message and exits with status 2.
+
+Secrets (database passwords, key-store master keys, ...) may be written inline
+but never have to be: any secret field also accepts ``{ env = "NAME" }`` or
+``{ file = "/path" }``, resolved while the file is validated.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "LoggingConfig",
+    "ServerConfig",
+    "SupervisorConfig",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_DATA_DIR = Path("/var/lib/branchd")
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        """Keep the file name and one line per problem."""
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration {source}:\n{lines}")
+
+
+def _resolve_secret(value: object, info: ValidationInfo) -> object:
+    """Turn ``{env = NAME}`` / ``{file = PATH}`` into the secret's text."""
+    if not isinstance(value, Mapping):
+        return value
+    environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+    if set(value) == {"env"} and isinstance(value["env"], str):
+        name = value["env"]
+        if name not in environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return environ[name]
+    if set(value) == {"file"} and isinstance(value["file"], str):
+        path = Path(value["file"])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    raise ValueError('expected a string, { env = "NAME" } or { file = "/path" }')
+
+
+#: A secret: inline string, or a table naming an environment variable or a file.
+Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BranchConfig(_Section):
+    """Who this daemon is."""
+
+    id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,32}$", description="branch code")
+    name: str = ""
+    region: str = Field(pattern=r"^\d{6}$", description="AAB301 region code, 6 digits")
+
+
+class ServerConfig(_Section):
+    """The teller-facing HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    shutdown_timeout: float = Field(default=30.0, gt=0, le=600)
+
+
+class DatabaseConfig(_Section):
+    """Where the daemon keeps its state."""
+
+    url: Secret | None = None
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    pool_size: int = Field(default=5, ge=1, le=100)
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None:
+            return None
+        text = url.get_secret_value()
+        if not text.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            # The value may hold a password: name only its scheme.
+            scheme = text.split(":", 1)[0] if ":" in text else "(none)"
+            raise ValueError(
+                f"scheme {scheme!r} is not supported; expected a URL starting with "
+                "'sqlite+aiosqlite://' or 'postgresql+asyncpg://'"
+            )
+        return url
+
+
+class LoggingConfig(_Section):
+    """How the daemon logs."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    #: ``auto``: readable on a terminal, JSON lines otherwise (as a service).
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SupervisorConfig(_Section):
+    """Restart policy of background tasks."""
+
+    backoff_initial: float = Field(default=1.0, gt=0, le=3600)
+    backoff_max: float = Field(default=60.0, gt=0, le=86400)
+    #: A task that ran this long without crashing starts its backoff afresh.
+    reset_after: float = Field(default=60.0, gt=0)
+    stop_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: Seconds between liveness records of the daemon in the database.
+    heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)
+
+
+class Config(_Section):
+    """The whole ``branchd.toml``."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    branch: BranchConfig
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    logging: LoggingConfig = LoggingConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+
+    @property
+    def database_url(self) -> str:
+        """The database URL; SQLite in ``data_dir`` when none is configured."""
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.data_dir / 'branchd.db'}"
+
+    def with_overrides(self, **sections: BaseModel | Path) -> Self:
+        """A copy with whole sections replaced (used by ``demo`` and tests)."""
+        return self.model_copy(update=sections)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``; raise :class:`ConfigError` naming every problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["the file is not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, source=str(path), environ=environ)
+
+
+def parse_config(
+    data: Mapping[str, Any], *, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate an already parsed TOML document."""
+    context = {"environ": os.environ if environ is None else environ}
+    try:
+        return Config.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors(include_url=False)]
+        raise ConfigError(source, problems) from None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = tuple(str(part) for part in error["loc"])
+    key = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(_fields_at(Config, loc[:-1])))
+        return f"{key}: unknown key (expected one of: {allowed})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if _is_secret_path(loc):
+        return f"{key}: {message} (value not shown: it may hold a secret)"
+    return f"{key}: {message} (got {error['input']!r})"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[BaseModel] | None:
+    for name in loc:
+        field = model.model_fields.get(name)
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return None
+        model = field.annotation
+    return model
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    found = _model_at(model, loc)
+    return list(found.model_fields) if found is not None else []
+
+
+def _is_secret_path(loc: tuple[str, ...]) -> bool:
+    if not loc:
+        return False
+    parent = _model_at(Config, loc[:-1])
+    field = parent.model_fields.get(loc[-1]) if parent is not None else None
+    if field is None:
+        return False
+    return _mentions_secret(field.annotation)
+
+
+def _mentions_secret(annotation: object) -> bool:
+    if annotation is SecretStr:
+        return True
+    return get_origin(annotation) is not None and any(
+        _mentions_secret(arg) for arg in get_args(annotation)
+    )

@@ -1,0 +1,235 @@
+"""The daemon: assemble the parts, serve, and shut down gracefully.
+
+Start-up order: database engine (optionally migrate) -> HTTP site -> background
+tasks under the supervisor. Shutdown on SIGTERM or SIGINT, in reverse: stop
+accepting connections and let in-flight requests finish (at most
+``server.shutdown_timeout`` seconds), cancel and await the background tasks,
+record the clean stop, close the database. The process then exits 0.
+
+Clock and random source are parameters; only :func:`serve` picks the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+from sqlalchemy import select, update
+
+from devices.backoff import BackoffPolicy
+from devices.clock import Clock, SystemClock
+from gateway import __version__
+from gateway.app import Services, create_app
+from gateway.metrics import Metrics
+from gateway.persistence import create_engine, current_revision, head_revision, session_factory
+from gateway.persistence import upgrade as upgrade_schema
+from gateway.persistence.models import DaemonRun
+from gateway.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from gateway.config import Config
+
+__all__ = ["Daemon", "serve"]
+
+log = structlog.get_logger(__name__)
+
+
+class Daemon:
+    """One running branch daemon; :meth:`start` and :meth:`stop` bracket its life."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        extra_routes: Iterable[web.RouteDef] = (),
+    ) -> None:
+        """Keep the configuration and the injected clock and random source."""
+        self.config = config
+        self.clock = clock
+        self.rng = rng
+        self._extra_routes = list(extra_routes)
+        self.metrics = Metrics()
+        sup = config.supervisor
+        self.supervisor = Supervisor(
+            clock=clock,
+            rng=rng,
+            policy=BackoffPolicy(initial=sup.backoff_initial, maximum=sup.backoff_max),
+            reset_after=sup.reset_after,
+            on_restart=lambda name: self.metrics.task_restarts.labels(name).inc(),
+        )
+        self.engine = create_engine(
+            config.database_url,
+            busy_timeout_ms=config.database.busy_timeout_ms,
+            pool_size=config.database.pool_size,
+            connect_timeout=config.database.connect_timeout,
+        )
+        self._sessions = session_factory(self.engine)
+        self._runner: web.AppRunner | None = None
+        self._run_id: int | None = None
+        self.urls: list[str] = []
+
+    async def start(self, *, migrate: bool = False) -> None:
+        """Migrate if asked, start serving, start the background tasks."""
+        structlog.contextvars.bind_contextvars(branch_id=self.config.branch.id)
+        try:
+            if migrate:
+                before = await current_revision(self.engine)
+                await upgrade_schema(self.engine)
+                log.info("database_migrated", from_revision=before, to_revision=head_revision())
+            services = Services(
+                config=self.config,
+                engine=self.engine,
+                supervisor=self.supervisor,
+                metrics=self.metrics,
+                clock=self.clock,
+                rng=self.rng,
+                head_revision=head_revision(),
+            )
+            app = create_app(services, extra_routes=self._extra_routes)
+            self._runner = web.AppRunner(
+                app,
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=self.config.server.shutdown_timeout,
+            )
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+            await site.start()
+        except (Exception, asyncio.CancelledError):
+            await self._close()
+            raise
+        self.urls = [_url_of(address) for address in self._runner.addresses]
+        self.supervisor.spawn("heartbeat", self._heartbeat)
+        log.info("daemon_started", version=__version__, urls=self.urls)
+
+    async def stop(self) -> None:
+        """Finish in-flight requests, stop background tasks, close the database."""
+        log.info("daemon_stopping", grace_seconds=self.config.server.shutdown_timeout)
+        await self._close()
+        log.info("daemon_stopped")
+
+    async def _close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.supervisor.stop(self.config.supervisor.stop_timeout)
+        if self._run_id is not None:
+            try:
+                async with self._sessions.begin() as session:
+                    await session.execute(
+                        update(DaemonRun)
+                        .where(DaemonRun.id == self._run_id)
+                        .values(stopped_at=self.clock.now(), ended_cleanly=True)
+                    )
+            except Exception:
+                log.exception("recording_stop_failed")
+            self._run_id = None
+        await self.engine.dispose()
+
+    async def _heartbeat(self) -> None:
+        """Record this run, flag unfinished earlier runs, then beat until cancelled."""
+        interval = self.config.supervisor.heartbeat_interval
+        await self._wait_for_schema(interval)
+        if self._run_id is None:
+            self._run_id = await self._record_start()
+        while True:
+            await self.clock.sleep(interval)
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    update(DaemonRun)
+                    .where(DaemonRun.id == self._run_id)
+                    .values(heartbeat_at=self.clock.now())
+                )
+
+    async def _wait_for_schema(self, interval: float) -> None:
+        warned = False
+        while (current := await current_revision(self.engine)) != head_revision():
+            if not warned:
+                log.warning(
+                    "database_schema_not_current",
+                    current=current,
+                    head=head_revision(),
+                    hint="run `branchd db upgrade`",
+                )
+                warned = True
+            await self.clock.sleep(interval)
+
+    async def _record_start(self) -> int:
+        now = self.clock.now()
+        async with self._sessions.begin() as session:
+            unfinished = (
+                await session.scalars(select(DaemonRun).where(DaemonRun.stopped_at.is_(None)))
+            ).all()
+            for run in unfinished:
+                log.warning(
+                    "previous_run_ended_uncleanly",
+                    run_id=run.id,
+                    started_at=run.started_at.isoformat(),
+                    last_heartbeat=run.heartbeat_at.isoformat(),
+                )
+                run.stopped_at = run.heartbeat_at
+                run.ended_cleanly = False
+            run = DaemonRun(
+                branch_id=self.config.branch.id,
+                version=__version__,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=now,
+                heartbeat_at=now,
+            )
+            session.add(run)
+            await session.flush()
+            return run.id
+
+
+def _url_of(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
+    host, port = address[0], address[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+async def serve(  # noqa: PLR0913 - keyword-only injection points
+    config: Config,
+    *,
+    migrate: bool = False,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    extra_routes: Iterable[web.RouteDef] = (),
+    on_started: Callable[[Daemon], None] | None = None,
+) -> int:
+    """Run the daemon until SIGTERM or SIGINT; return the process exit status."""
+    daemon = Daemon(
+        config,
+        clock=clock or SystemClock(),
+        rng=rng or random.Random(),  # noqa: S311 - jitter and ids, not cryptography
+        extra_routes=extra_routes,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _on_signal, stop, signum)
+    try:
+        await daemon.start(migrate=migrate)
+        if on_started is not None:
+            on_started(daemon)
+        await stop.wait()
+        await daemon.stop()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def _on_signal(stop: asyncio.Event, signum: int) -> None:
+    log.info("signal_received", signal=signal.Signals(signum).name)
+    stop.set()

@@ -1,0 +1,88 @@
+"""Logging: structlog for our code, the standard library's records routed through it.
+
+Every record, ours or a library's (aiohttp access log, asyncio, alembic), goes
+through the same chain: context from ``structlog.contextvars`` (branch id,
+terminal, request id, job id), level, UTC timestamp, formatted exception,
+**redaction** (secrets removed, identity numbers masked; see
+:mod:`security.redaction`), then one renderer: JSON lines for a service,
+coloured key=value on a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Literal, TextIO
+
+import structlog
+
+from security.redaction import redact_event
+
+if TYPE_CHECKING:
+    from structlog.typing import Processor
+
+__all__ = ["configure_logging"]
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+def configure_logging(
+    level: str = "info", log_format: LogFormat = "auto", stream: TextIO | None = None
+) -> None:
+    """Install the logging chain for the whole process.
+
+    Args:
+        level: the lowest level written (``debug``, ``info``, ``warning``, ``error``).
+        log_format: ``json`` lines, ``console`` text, or ``auto``: console when
+            ``stream`` is a terminal, JSON otherwise (systemd, files, pipes).
+        stream: where records go; standard error by default.
+    """
+    out = sys.stderr if stream is None else stream
+    as_json = log_format == "json" or (log_format == "auto" and not out.isatty())
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    final: list[Processor] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        # Exceptions are turned into text *before* redaction so that a
+        # traceback quoting a PIN or an identity number is redacted too.
+        structlog.processors.format_exc_info,
+        structlog.processors.StackInfoRenderer(),
+        redact_event,
+        renderer,
+    ]
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # aiohttp's access log duplicates our own request log line, and Alembic
+    # announces its dialect on every revision check; we log what matters ourselves.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

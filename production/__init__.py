@@ -1,0 +1,1 @@
+"""Card production controller: jobs, the encode -> verify -> print -> QC pipeline, stock."""

@@ -1,0 +1,1 @@
+"""Crypto suites, key store, PIN blocks, envelopes, TLS contexts, audit chain, redaction."""
