@@ -61,6 +61,7 @@ class Services:
 
 
 SERVICES: Final = web.AppKey("services", Services)
+REQUEST_ID: Final = web.RequestKey("request_id", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,7 +102,7 @@ async def _context_middleware(request: web.Request, handler: Handler) -> web.Str
     context: dict[str, Any] = {"request_id": request_id}
     if _REQUEST_ID.match(terminal):
         context["terminal"] = terminal
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     started = services.clock.monotonic()
     route = _route_of(request)
     services.metrics.http_in_flight.inc()
@@ -131,7 +132,7 @@ async def _context_middleware(request: web.Request, handler: Handler) -> web.Str
 @web.middleware
 async def _problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every error into problem+json; log unexpected ones with their traceback."""
-    request_id = request.get("request_id")
+    request_id = request.get(REQUEST_ID)
     try:
         return await handler(request)
     except ProblemError as error:
@@ -139,21 +140,20 @@ async def _problem_middleware(request: web.Request, handler: Handler) -> web.Str
     except web.HTTPException as exc:
         if exc.status < 400:  # noqa: PLR2004 - redirects and the like pass through
             raise
-        problem = problem_for_status(exc.status)
-        error = ProblemError(problem, detail=exc.reason)
-        response = problem_response(error, instance=request.path, request_id=request_id)
+        http_error = ProblemError(problem_for_status(exc.status), detail=exc.reason)
+        response = problem_response(http_error, instance=request.path, request_id=request_id)
         response.set_status(exc.status, exc.reason)
         return response
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("unhandled_error", path=request.path)
-        error = ProblemError(
+        internal = ProblemError(
             INTERNAL_ERROR,
             detail="The request failed unexpectedly; quote the request id to support.",
             detail_zh="请求处理失败，请向技术支持提供请求编号。",
         )
-        return problem_response(error, instance=request.path, request_id=request_id)
+        return problem_response(internal, instance=request.path, request_id=request_id)
 
 
 async def index(request: web.Request) -> web.Response:

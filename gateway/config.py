@@ -175,7 +175,11 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(str(path), ["the file is not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-    return parse_config(data, source=str(path), environ=environ)
+    config = parse_config(data, source=str(path), environ=environ)
+    if not config.data_dir.is_absolute():
+        # A relative data directory is taken relative to the file that names it.
+        config = config.model_copy(update={"data_dir": path.parent.resolve() / config.data_dir})
+    return config
 
 
 def parse_config(

@@ -77,6 +77,8 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._run_id: int | None = None
         self.urls: list[str] = []
+        #: Set when shutdown begins (for whoever needs to know, tests included).
+        self.stopping = asyncio.Event()
 
     async def start(self, *, migrate: bool = False) -> None:
         """Migrate if asked, start serving, start the background tasks."""
@@ -115,6 +117,7 @@ class Daemon:
     async def stop(self) -> None:
         """Finish in-flight requests, stop background tasks, close the database."""
         log.info("daemon_stopping", grace_seconds=self.config.server.shutdown_timeout)
+        self.stopping.set()
         await self._close()
         log.info("daemon_stopped")
 

@@ -52,13 +52,18 @@ def configure_logging(
         if as_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
-    final: list[Processor] = [
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-        # Exceptions are turned into text *before* redaction so that a
-        # traceback quoting a PIN or an identity number is redacted too.
+    # Exceptions are turned into text *before* redaction so that a traceback
+    # quoting a PIN or an identity number is redacted too. Our own events are
+    # redacted before they become a logging record (so no other handler ever
+    # sees them raw); library records are redacted in the formatter.
+    scrub: list[Processor] = [
         structlog.processors.format_exc_info,
         structlog.processors.StackInfoRenderer(),
         redact_event,
+    ]
+    final: list[Processor] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        *scrub,
         renderer,
     ]
 
@@ -66,6 +71,7 @@ def configure_logging(
         processors=[
             structlog.stdlib.filter_by_level,
             *shared,
+            *scrub,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),

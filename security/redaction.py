@@ -18,7 +18,7 @@ The same functions serve telemetry, which must carry masked forms only.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 __all__ = [
@@ -43,6 +43,8 @@ _SECRET_NAMES: Final = frozenset(
         "passwd",
         "password",
         "pin",
+        "pin_block",
+        "pin_blocks",
         "pinblock",
         "pins",
         "secret",
@@ -107,7 +109,9 @@ def redact_value(value: Any) -> Any:  # noqa: ANN401 - log values are of any typ
     return value
 
 
-def redact_event(_logger: object, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_event(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> dict[str, Any]:
     """Structlog processor: apply :func:`redact_value` to every field of the event."""
     return {
         key: REDACTED if is_secret_name(key) else redact_value(value)

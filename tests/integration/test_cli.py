@@ -1,0 +1,151 @@
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import free_port
+from tests.integration.helpers import config_toml
+
+pytestmark = pytest.mark.integration
+
+BRANCHD = [sys.executable, "-m", "gateway"]
+COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"],
+            ["db", "current"], ["version"]]  # fmt: skip
+
+
+async def branchd(*args: str, timeout: float = 60) -> tuple[int, str, str]:  # noqa: ASYNC109
+    """Run ``branchd ARGS`` to completion; return status, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *BRANCHD, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def read_until(stream: asyncio.StreamReader, predicate: str, seen: list[str]) -> str:
+    """Read lines (kept in ``seen``) until one contains ``predicate``; return that line."""
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 60)).decode()
+        if not line:
+            raise AssertionError(f"stream ended before {predicate!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if predicate in line:
+            return line
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "branchd")
+async def test_help_on_every_command(command: list[str]) -> None:
+    """``--help`` works on every command and sub-command."""
+    status, out, _ = await branchd(*command, "--help")
+    assert status == 0
+    assert "usage: branchd" in out
+
+
+async def test_version() -> None:
+    """``branchd version`` prints the distribution's version."""
+    status, out, _ = await branchd("version")
+    assert status == 0
+    assert out.startswith("sscard-branchd ")
+
+
+async def test_invalid_config_one_message_exit_2(tmp_path: Path) -> None:
+    """An invalid file: exit 2, a message naming key, value and expectation, no traceback."""
+    path = tmp_path / "branchd.toml"
+    path.write_text('[branch]\nid = "B1"\nregion = "xx"\n[server]\nport = "http"\n', "utf-8")
+    for command in (["check-config", str(path)], ["run", "--config", str(path)]):
+        status, out, err = await branchd(*command)
+        assert status == 2
+        assert out == ""
+        assert "Traceback" not in err
+        assert "branch.region" in err
+        assert "(got 'xx')" in err
+        assert "server.port: Input should be a valid integer" in err
+
+
+async def test_missing_config_file_exit_2(tmp_path: Path) -> None:
+    """A configuration file that does not exist is exit 2 with its name."""
+    status, _, err = await branchd("run", "--config", str(tmp_path / "nope.toml"))
+    assert status == 2
+    assert "nope.toml" in err
+    assert "Traceback" not in err
+
+
+async def test_check_config_hides_secrets(tmp_path: Path) -> None:
+    """A valid file is summarised without showing the database password."""
+    path = tmp_path / "branchd.toml"
+    path.write_text(
+        config_toml("postgresql+asyncpg://u:s3cret@db/x", tmp_path, 8080), encoding="utf-8"
+    )
+    status, out, _ = await branchd("check-config", str(path))
+    assert status == 0
+    assert "OK" in out
+    assert "s3cret" not in out
+
+
+@pytest.mark.timeout(120)
+async def test_db_upgrade_then_run_then_sigterm(database_url: str, tmp_path: Path) -> None:
+    """``db upgrade`` migrates; ``run`` serves /healthz and /readyz; SIGTERM exits 0."""
+    path = tmp_path / "branchd.toml"
+    path.write_text(config_toml(database_url, tmp_path, free_port()), encoding="utf-8")
+    status, out, err = await branchd("db", "upgrade", "--config", str(path))
+    assert status == 0, err
+    assert "database at revision" in out
+    status, out, _ = await branchd("db", "current", "--config", str(path))
+    assert ": current" in out
+
+    process = await asyncio.create_subprocess_exec(
+        *BRANCHD, "run", "--config", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        started = json.loads(await read_until(process.stderr, "daemon_started", seen))
+        base = started["urls"][0]
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(f"{base}/healthz")).status == 200
+            assert (await http.get(f"{base}/readyz")).status == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    rest = (await process.stderr.read()).decode()
+    log = "".join(seen) + rest
+    assert "daemon_stopped" in log
+    assert all(json.loads(line) for line in log.splitlines())  # JSON lines throughout
+    assert "Traceback" not in log
+
+
+@pytest.mark.timeout(120)
+async def test_demo_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """``branchd demo`` migrates SQLite, prints its URLs, is ready, and stops on SIGINT."""
+    process = await asyncio.create_subprocess_exec(
+        *BRANCHD, "demo", "--port", "0", "--data-dir", str(tmp_path / "demo"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen: list[str] = []
+    try:
+        ready_line = await read_until(process.stdout, "readiness", seen)
+        ready_url = ready_line.split()[-1]
+        health_url = next(line for line in seen if "liveness" in line).split()[-1]
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(health_url)).status == 200
+            assert (await http.get(ready_url)).status == 200
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert (tmp_path / "demo" / "branchd.db").exists()
+    assert (tmp_path / "demo" / "branchd.toml").exists()

@@ -1,0 +1,107 @@
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "branchd.example.toml"
+MINIMAL = {"branch": {"id": "B1", "region": "652300"}}
+
+
+def problems_of(data: dict[str, object], environ: dict[str, str] | None = None) -> list[str]:
+    """The problems ``parse_config`` reports for ``data``."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, environ=environ or {})
+    return info.value.problems
+
+
+def test_documented_example_is_valid() -> None:
+    """docs/branchd.example.toml loads as it is shipped."""
+    config = load_config(EXAMPLE, environ={})
+    assert config.branch.region == "652300"
+    assert config.database_url == "sqlite+aiosqlite:////var/lib/branchd/branchd.db"
+
+
+def test_defaults_fill_everything_but_the_branch() -> None:
+    """Only the branch section is required."""
+    config = parse_config(MINIMAL, environ={})
+    assert config.server.port == 8080
+    assert config.logging.format == "auto"
+
+
+def test_every_problem_reported_at_once() -> None:
+    """Each bad key is named with its value and what is expected, all in one error."""
+    problems = problems_of(
+        {"branch": {"id": "has space", "region": "65"}, "server": {"port": 70000, "colour": 1}}
+    )
+    assert len(problems) == 4
+    joined = "\n".join(problems)
+    assert "branch.id:" in joined
+    assert "'has space'" in joined
+    assert "branch.region: String should match pattern '^\\d{6}$' (got '65')" in joined
+    assert "server.port: Input should be less than or equal to 65535 (got 70000)" in joined
+    assert "server.colour: unknown key (expected one of: host, port, shutdown_timeout)" in joined
+
+
+def test_missing_section_named() -> None:
+    """A missing required section says so."""
+    assert problems_of({}) == ["branch: required key is missing"]
+
+
+def test_secret_from_environment() -> None:
+    """A secret can be read from a named environment variable."""
+    url = "postgresql+asyncpg://u:pw@db/branchd"
+    config = parse_config(
+        {**MINIMAL, "database": {"url": {"env": "DB_URL"}}}, environ={"DB_URL": url}
+    )
+    assert config.database_url == url
+    assert "pw" not in repr(config)
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    """A secret can be read from a file; the trailing newline is dropped."""
+    secret = tmp_path / "db-url"
+    secret.write_text("postgresql+asyncpg://u:pw@db/branchd\n", encoding="utf-8")
+    config = parse_config({**MINIMAL, "database": {"url": {"file": str(secret)}}}, environ={})
+    assert config.database_url == "postgresql+asyncpg://u:pw@db/branchd"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"env": "NOT_SET"}, "environment variable NOT_SET is not set"),
+        ({"file": "/nonexistent/secret"}, "cannot read secret file /nonexistent/secret"),
+        ({"vault": "x"}, 'expected a string, { env = "NAME" } or { file = "/path" }'),
+        ("mysql://u:topsecret@db/x", "scheme 'mysql' is not supported"),
+    ],
+)
+def test_secret_problems_never_echo_the_value(value: object, expected: str) -> None:
+    """Errors on secret keys explain the problem but never print the value."""
+    [problem] = problems_of({**MINIMAL, "database": {"url": value}})
+    assert problem.startswith("database.url: ")
+    assert expected in problem
+    assert "topsecret" not in problem
+    assert "value not shown" in problem
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    """A TOML syntax error gives its line and column."""
+    path = tmp_path / "branchd.toml"
+    path.write_text('[branch]\nid = "B1\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"not valid TOML: .*line 2"):
+        load_config(path)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    """A missing file is a configuration error, not a traceback."""
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_relative_data_dir_is_relative_to_the_file(tmp_path: Path) -> None:
+    """data_dir = "state" in /x/branchd.toml means /x/state, wherever branchd is started."""
+    path = tmp_path / "branchd.toml"
+    path.write_text('data_dir = "state"\n[branch]\nid = "B1"\nregion = "652300"\n', "utf-8")
+    config = load_config(path, environ={})
+    assert config.data_dir == tmp_path.resolve() / "state"
+    assert config.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/state/branchd.db"
