@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.metrics import Metrics
     from gateway.supervisor import Supervisor
+    from security.pki import CertificateInfo
 
 __all__ = ["SERVICES", "Services", "create_app"]
 
@@ -58,6 +59,8 @@ class Services:
     clock: Clock
     rng: random.Random
     head_revision: str | None
+    #: Certificates this daemon presents; their expiry is reported by /readyz.
+    certificates: tuple[CertificateInfo, ...] = ()
 
 
 SERVICES: Final = web.AppKey("services", Services)
@@ -191,6 +194,19 @@ async def readyz(request: web.Request) -> web.Response:
         migrated = current == services.head_revision
         checks["migrations"] = {"ok": migrated, "current": current, "head": services.head_revision}
         ready = ready and migrated
+    if services.certificates:
+        now = services.clock.now()
+        checks["certificates"] = {
+            str(cert.path): {
+                "ok": cert.days_left(now) > 0,
+                "subject": cert.subject,
+                "not_after": cert.not_after.isoformat(),
+                "days_left": round(cert.days_left(now), 1),
+                "expires_soon": cert.expires_soon(now),
+            }
+            for cert in services.certificates
+        }
+        ready = ready and all(c["ok"] for c in checks["certificates"].values())
     checks["tasks"] = {
         name: {"running": state.running, "restarts": state.restarts, "last_error": state.last_error}
         for name, state in services.supervisor.tasks.items()
@@ -199,9 +215,10 @@ async def readyz(request: web.Request) -> web.Response:
     if not ready:
         raise ProblemError(
             NOT_READY,
-            detail="The database is unreachable or its schema is not current "
-            "(run `branchd db upgrade`).",
-            detail_zh="数据库不可达或数据库结构不是最新版本（请执行 `branchd db upgrade`）。",
+            detail="A readiness check failed (database unreachable, schema not current: "
+            "run `branchd db upgrade`, or a certificate expired); see `checks`.",
+            detail_zh="就绪检查未通过（数据库不可达、数据库结构不是最新版本：请执行 "
+            "`branchd db upgrade`，或证书已过期），详见 `checks`。",
             checks=checks,
         )
     return web.json_response({"status": "ready", "checks": checks})

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devices.clock import SystemClock
 from gateway import __version__
 from gateway.config import Config, ConfigError, load_config
+from security.pki import PkiError, Role, certificate_info, init_ca, issue
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,8 +83,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_config(current)
 
+    _add_pki(commands)
     commands.add_parser("version", help="print the version", description="Print the version.")
     return parser
+
+
+def _add_pki(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pki = commands.add_parser(
+        "pki",
+        help="development certificates for a branch",
+        description="Create a branch CA and issue TLS certificates (ECDSA P-256, mutual TLS).",
+    )
+    sub = pki.add_subparsers(dest="pki_command", required=True, metavar="PKI_COMMAND")
+    init = sub.add_parser(
+        "init",
+        help="create the branch CA and the daemon's certificate",
+        description="Create ca.pem/ca.key and branchd.pem/branchd.key (server and client).",
+    )
+    init.add_argument("--dir", type=Path, required=True, help="where the files go")
+    init.add_argument("--branch", required=True, help="branch id, written into every subject")
+    issue = sub.add_parser(
+        "issue",
+        help="issue a certificate from the branch CA",
+        description="Issue NAME.pem and NAME.key from the CA in --dir.",
+    )
+    issue.add_argument("name", help="file name and common name, e.g. teller-01")
+    issue.add_argument("--dir", type=Path, required=True, help="the CA's directory")
+    issue.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default=Role.CLIENT.value,
+        help="server, client (teller terminal, device agent) or peer (both) (%(default)s)",
+    )
+    issue.add_argument("--dns", action="append", help="DNS name (repeatable; servers)")
+    issue.add_argument("--ip", action="append", help="IP address (repeatable; servers)")
+    issue.add_argument("--days", type=int, default=825, help="validity (%(default)s days)")
+    show = sub.add_parser(
+        "show",
+        help="list certificates and their expiry",
+        description="List the certificates in --dir; flag those expiring within 30 days.",
+    )
+    show.add_argument("--dir", type=Path, required=True, help="the directory to list")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except ConfigError as exc:
+    except (ConfigError, PkiError) as exc:
         print(f"branchd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -103,6 +144,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "check-config":
         return _check_config(args.file)
+    if args.command == "pki":
+        return _pki(args)
     if args.command == "demo":
         from gateway.demo import run_demo  # noqa: PLC0415 - keep simulators out of other commands
 
@@ -153,3 +196,31 @@ async def _db(command: str, config: Config, revision: str) -> int:
     finally:
         await engine.dispose()
     return EXIT_OK
+
+
+def _pki(args: argparse.Namespace) -> int:
+    now = SystemClock().now()
+    if args.pki_command == "init":
+        ca = init_ca(args.dir, args.branch, now)
+        cert, key = issue(args.dir, "branchd", Role.PEER, now)
+        print(f"branch CA      {ca}")
+        print(f"daemon (peer)  {cert}  {key}")
+        return EXIT_OK
+    if args.pki_command == "issue":
+        cert, key = issue(
+            args.dir, args.name, Role(args.role), now,
+            dns_names=args.dns, ip_addresses=args.ip, days=args.days,
+        )  # fmt: skip
+        print(f"{cert}  {key}")
+        return EXIT_OK
+    status = EXIT_OK
+    for path in sorted(args.dir.glob("*.pem")):
+        info = certificate_info(path)
+        days = info.days_left(now)
+        flag = "EXPIRED" if days <= 0 else "expires soon" if info.expires_soon(now) else "ok"
+        if days <= 0:
+            status = EXIT_FAILURE
+        print(
+            f"{path.name:24} {info.not_after:%Y-%m-%d} {days:8.1f} days  {flag:13} {info.subject}"
+        )
+    return status

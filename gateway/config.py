@@ -36,6 +36,7 @@ __all__ = [
     "LoggingConfig",
     "ServerConfig",
     "SupervisorConfig",
+    "TlsConfig",
     "load_config",
     "parse_config",
 ]
@@ -89,12 +90,30 @@ class BranchConfig(_Section):
     region: str = Field(pattern=r"^\d{6}$", description="AAB301 region code, 6 digits")
 
 
+class TlsConfig(_Section):
+    """HTTPS with mutual authentication for the teller API (PEM files)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    #: Refuse clients without a certificate from ``ca`` (teller terminals, kiosks).
+    require_client_cert: bool = True
+
+    def resolved(self, base: Path) -> TlsConfig:
+        """The same settings with relative paths taken relative to ``base``."""
+        return self.model_copy(
+            update={name: base / getattr(self, name) for name in ("cert", "key", "ca")}
+        )
+
+
 class ServerConfig(_Section):
     """The teller-facing HTTP server."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     shutdown_timeout: float = Field(default=30.0, gt=0, le=600)
+    #: Serve HTTPS with mutual TLS; plain HTTP when absent (a loopback-only setup).
+    tls: TlsConfig | None = None
 
 
 class DatabaseConfig(_Section):
@@ -176,9 +195,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
     config = parse_config(data, source=str(path), environ=environ)
+    # Relative paths are taken relative to the file that names them.
+    base = path.parent.resolve()
     if not config.data_dir.is_absolute():
-        # A relative data directory is taken relative to the file that names it.
-        config = config.model_copy(update={"data_dir": path.parent.resolve() / config.data_dir})
+        config = config.model_copy(update={"data_dir": base / config.data_dir})
+    if config.server.tls is not None:
+        server = config.server.model_copy(update={"tls": config.server.tls.resolved(base)})
+        config = config.model_copy(update={"server": server})
     return config
 
 
@@ -212,11 +235,14 @@ def _describe(error: Mapping[str, Any]) -> str:
 def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[BaseModel] | None:
     for name in loc:
         field = model.model_fields.get(name)
-        if field is None or not (
-            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        ):
+        if field is None:
             return None
-        model = field.annotation
+        annotation = field.annotation
+        options = get_args(annotation) if get_origin(annotation) is not None else (annotation,)
+        nested = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
     return model
 
 

@@ -31,8 +31,10 @@ from gateway.persistence import create_engine, current_revision, head_revision, 
 from gateway.persistence import upgrade as upgrade_schema
 from gateway.persistence.models import DaemonRun
 from gateway.supervisor import Supervisor
+from security.pki import CertificateInfo, certificate_info, server_context
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Iterable
 
     from gateway.config import Config
@@ -88,6 +90,7 @@ class Daemon:
                 before = await current_revision(self.engine)
                 await upgrade_schema(self.engine)
                 log.info("database_migrated", from_revision=before, to_revision=head_revision())
+            ssl_context, certificates = self._tls()
             services = Services(
                 config=self.config,
                 engine=self.engine,
@@ -96,6 +99,7 @@ class Daemon:
                 clock=self.clock,
                 rng=self.rng,
                 head_revision=head_revision(),
+                certificates=certificates,
             )
             app = create_app(services, extra_routes=self._extra_routes)
             self._runner = web.AppRunner(
@@ -105,14 +109,37 @@ class Daemon:
                 shutdown_timeout=self.config.server.shutdown_timeout,
             )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+            site = web.TCPSite(
+                self._runner,
+                self.config.server.host,
+                self.config.server.port,
+                ssl_context=ssl_context,
+            )
             await site.start()
         except (Exception, asyncio.CancelledError):
             await self._close()
             raise
-        self.urls = [_url_of(address) for address in self._runner.addresses]
+        scheme = "https" if ssl_context is not None else "http"
+        self.urls = [_url_of(scheme, address) for address in self._runner.addresses]
         self.supervisor.spawn("heartbeat", self._heartbeat)
         log.info("daemon_started", version=__version__, urls=self.urls)
+
+    def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:
+        tls = self.config.server.tls
+        if tls is None:
+            return None, ()
+        context = server_context(
+            tls.cert, tls.key, tls.ca, require_client_cert=tls.require_client_cert
+        )
+        certificates = (certificate_info(tls.cert),)
+        for cert in certificates:
+            if cert.expires_soon(self.clock.now()):
+                log.warning(
+                    "certificate_expires_soon",
+                    path=str(cert.path),
+                    not_after=cert.not_after.isoformat(),
+                )
+        return context, certificates
 
     async def stop(self) -> None:
         """Finish in-flight requests, stop background tasks, close the database."""
@@ -195,10 +222,10 @@ class Daemon:
             return run.id
 
 
-def _url_of(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
+def _url_of(scheme: str, address: tuple[str, int] | tuple[str, int, int, int]) -> str:
     host, port = address[0], address[1]
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
 
 
 async def serve(  # noqa: PLR0913 - keyword-only injection points

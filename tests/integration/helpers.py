@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def daemon_config(
-    database_url: str, data_dir: Path, port: int = 0, **server: float | str
+    database_url: str, data_dir: Path, port: int = 0, **server: float | str | dict[str, str]
 ) -> Config:
     """A daemon configuration on ``database_url`` listening on 127.0.0.1:``port``."""
     return parse_config(

@@ -14,7 +14,8 @@ from tests.integration.helpers import config_toml
 pytestmark = pytest.mark.integration
 
 BRANCHD = [sys.executable, "-m", "gateway"]
-COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"],
+COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
+            ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip
 
 
@@ -149,3 +150,20 @@ async def test_demo_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             await process.wait()
     assert (tmp_path / "demo" / "branchd.db").exists()
     assert (tmp_path / "demo" / "branchd.toml").exists()
+
+
+async def test_pki_init_issue_show(tmp_path: Path) -> None:
+    """``branchd pki`` creates the CA and daemon certificate, issues more, and lists expiry."""
+    directory = str(tmp_path / "pki")
+    status, out, err = await branchd("pki", "init", "--dir", directory, "--branch", "B1")
+    assert status == 0, err
+    assert "branchd.pem" in out
+    status, _, _ = await branchd("pki", "issue", "agent-01", "--dir", directory, "--days", "20")
+    assert status == 0
+    status, out, _ = await branchd("pki", "show", "--dir", directory)
+    assert status == 0
+    assert "agent-01.pem" in out
+    assert "expires soon" in out
+    status, _, err = await branchd("pki", "init", "--dir", directory, "--branch", "B1")
+    assert status == 2
+    assert "refusing to replace" in err

@@ -26,7 +26,7 @@ async def start_serving(
     clock: FakeClock,
     routes: list[web.RouteDef] | None = None,
     port: int = 0,
-    **server: float,
+    **server: float | dict[str, str],
 ) -> tuple[asyncio.Task[int], Daemon]:
     """Run ``serve`` in a task (signals handled in this process) and wait until it listens."""
     started: asyncio.Future[Daemon] = asyncio.get_running_loop().create_future()
