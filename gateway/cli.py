@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from devices.clock import SystemClock
 from gateway import __version__
 from gateway.config import Config, ConfigError, load_config
+from security.keystore import KeyStoreError
 from security.pki import PkiError, Role, certificate_info, init_ca, issue
 
 if TYPE_CHECKING:
@@ -84,6 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     add_config(current)
 
     _add_pki(commands)
+    audit = commands.add_parser(
+        "audit", help="the audit log", description="Check the hash-chained audit log."
+    )
+    audit_commands = audit.add_subparsers(
+        dest="audit_command", required=True, metavar="AUDIT_COMMAND"
+    )
+    verify = audit_commands.add_parser(
+        "verify",
+        help="re-compute the chain and check the signed checkpoints",
+        description="Exit 0 when intact; exit 1 naming the first bad entry otherwise.",
+    )
+    add_config(verify)
     commands.add_parser("version", help="print the version", description="Print the version.")
     return parser
 
@@ -131,14 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ConfigError, PkiError) as exc:
+    except (ConfigError, PkiError, KeyStoreError) as exc:
         print(f"branchd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
     if args.command == "version":
         print(f"sscard-branchd {__version__}")
         return EXIT_OK
@@ -159,6 +172,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gateway.daemon import serve  # noqa: PLC0415 - heavy imports only when serving
 
         return asyncio.run(serve(config, migrate=args.migrate))
+    if args.command == "audit":
+        return asyncio.run(_audit_verify(config))
     if args.command == "db":
         return asyncio.run(_db(args.db_command, config, getattr(args, "revision", "head")))
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects the rest
@@ -224,3 +239,30 @@ def _pki(args: argparse.Namespace) -> int:
             f"{path.name:24} {info.not_after:%Y-%m-%d} {days:8.1f} days  {flag:13} {info.subject}"
         )
     return status
+
+
+async def _audit_verify(config: Config) -> int:
+    from gateway.audit import AuditLog  # noqa: PLC0415
+    from gateway.keys import KeyStoreSigner, open_keystore  # noqa: PLC0415
+    from gateway.persistence import create_engine, session_factory  # noqa: PLC0415
+    from security.suites import SUITES  # noqa: PLC0415
+
+    store = open_keystore(config)
+    signer = None
+    if store is not None and config.keystore is not None:
+        signer = KeyStoreSigner(store, config.keystore.signing_key)
+    engine = create_engine(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    try:
+        log = AuditLog(session_factory(engine), SUITES[config.security.suite], SystemClock())
+        report = await log.verify(signer)
+    finally:
+        await engine.dispose()
+    if report.problem is not None:
+        print(f"audit log NOT intact: {report.problem.describe()}")
+        return EXIT_FAILURE
+    signatures = "checked" if signer is not None else "NOT checked (no key store configured)"
+    print(
+        f"audit log intact: {report.entries} entries, "
+        f"{report.checkpoints} checkpoints, signatures {signatures}"
+    )
+    return EXIT_OK

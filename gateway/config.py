@@ -33,7 +33,9 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatabaseConfig",
+    "KeyStoreConfig",
     "LoggingConfig",
+    "SecurityConfig",
     "ServerConfig",
     "SupervisorConfig",
     "TlsConfig",
@@ -68,9 +70,16 @@ def _resolve_secret(value: object, info: ValidationInfo) -> object:
     if set(value) == {"file"} and isinstance(value["file"], str):
         path = Path(value["file"])
         try:
-            return path.read_text(encoding="utf-8").strip()
+            mode = path.stat().st_mode
+            text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+        if mode & 0o077:
+            raise ValueError(
+                f"secret file {path} is accessible by group or others "
+                f"(mode {mode & 0o777:04o}); make it 0600 or 0400"
+            )
+        return text
     raise ValueError('expected a string, { env = "NAME" } or { file = "/path" }')
 
 
@@ -160,6 +169,25 @@ class SupervisorConfig(_Section):
     heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)
 
 
+class SecurityConfig(_Section):
+    """Algorithms for hashes, signatures and encryption."""
+
+    #: ``gm``: SM2/SM3/SM4; ``intl``: ECDSA P-256/SHA-256/AES-256-GCM.
+    suite: Literal["gm", "intl"] = "gm"
+
+
+class KeyStoreConfig(_Section):
+    """Where the branch's keys live (software store; PKCS#11 tokens in production)."""
+
+    backend: Literal["software"] = "software"
+    #: The encrypted key file; default ``<data_dir>/keystore.bin``. Mode 0600 or it is refused.
+    path: Path | None = None
+    #: secret: the master key as hex (64 hex digits or more).
+    master_key: Secret
+    #: The key that signs audit checkpoints (created on first start when missing).
+    signing_key: str = Field(default="branch-signing", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
 class Config(_Section):
     """The whole ``branchd.toml``."""
 
@@ -169,6 +197,14 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    security: SecurityConfig = SecurityConfig()
+    keystore: KeyStoreConfig | None = None
+
+    @property
+    def keystore_path(self) -> Path:
+        """The key store file (``data_dir/keystore.bin`` unless configured)."""
+        configured = self.keystore.path if self.keystore is not None else None
+        return configured if configured is not None else self.data_dir / "keystore.bin"
 
     @property
     def database_url(self) -> str:

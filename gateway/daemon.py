@@ -26,12 +26,15 @@ from devices.backoff import BackoffPolicy
 from devices.clock import Clock, SystemClock
 from gateway import __version__
 from gateway.app import Services, create_app
+from gateway.audit import AuditLog
+from gateway.keys import KeyStoreSigner, open_keystore
 from gateway.metrics import Metrics
 from gateway.persistence import create_engine, current_revision, head_revision, session_factory
 from gateway.persistence import upgrade as upgrade_schema
 from gateway.persistence.models import DaemonRun
 from gateway.supervisor import Supervisor
 from security.pki import CertificateInfo, certificate_info, server_context
+from security.suites import SUITES
 
 if TYPE_CHECKING:
     import ssl
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["Daemon", "serve"]
 
 log = structlog.get_logger(__name__)
+
+CHECKPOINT_INTERVAL = 3600.0  # seconds between looks for a finished business day
 
 
 class Daemon:
@@ -76,6 +81,8 @@ class Daemon:
             connect_timeout=config.database.connect_timeout,
         )
         self._sessions = session_factory(self.engine)
+        self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
+        self._signer: KeyStoreSigner | None = None
         self._runner: web.AppRunner | None = None
         self._run_id: int | None = None
         self.urls: list[str] = []
@@ -86,6 +93,9 @@ class Daemon:
         """Migrate if asked, start serving, start the background tasks."""
         structlog.contextvars.bind_contextvars(branch_id=self.config.branch.id)
         try:
+            store = await asyncio.to_thread(open_keystore, self.config, create=True)
+            if store is not None and self.config.keystore is not None:
+                self._signer = KeyStoreSigner(store, self.config.keystore.signing_key, create=True)
             if migrate:
                 before = await current_revision(self.engine)
                 await upgrade_schema(self.engine)
@@ -122,6 +132,8 @@ class Daemon:
         scheme = "https" if ssl_context is not None else "http"
         self.urls = [_url_of(scheme, address) for address in self._runner.addresses]
         self.supervisor.spawn("heartbeat", self._heartbeat)
+        if self._signer is not None:
+            self.supervisor.spawn("audit-checkpoints", self._checkpoints)
         log.info("daemon_started", version=__version__, urls=self.urls)
 
     def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:
@@ -155,6 +167,10 @@ class Daemon:
         await self.supervisor.stop(self.config.supervisor.stop_timeout)
         if self._run_id is not None:
             try:
+                await self.audit.append(
+                    "system", "daemon.stop", f"branch:{self.config.branch.id}",
+                    {"run_id": self._run_id},
+                )  # fmt: skip
                 async with self._sessions.begin() as session:
                     await session.execute(
                         update(DaemonRun)
@@ -172,6 +188,10 @@ class Daemon:
         await self._wait_for_schema(interval)
         if self._run_id is None:
             self._run_id = await self._record_start()
+            await self.audit.append(
+                "system", "daemon.start", f"branch:{self.config.branch.id}",
+                {"version": __version__, "run_id": self._run_id},
+            )  # fmt: skip
         while True:
             await self.clock.sleep(interval)
             async with self._sessions.begin() as session:
@@ -180,6 +200,15 @@ class Daemon:
                     .where(DaemonRun.id == self._run_id)
                     .values(heartbeat_at=self.clock.now())
                 )
+
+    async def _checkpoints(self) -> None:
+        """Sign each finished business day of the audit chain (checked hourly)."""
+        assert self._signer is not None  # noqa: S101 - spawned only with a signer
+        await self._wait_for_schema(self.config.supervisor.heartbeat_interval)
+        while True:
+            for day in await self.audit.checkpoint_finished_days(self._signer):
+                log.info("audit_checkpoint_signed", day=day.isoformat())
+            await self.clock.sleep(CHECKPOINT_INTERVAL)
 
     async def _wait_for_schema(self, interval: float) -> None:
         warned = False

@@ -6,17 +6,17 @@ attaches UTC on the way out and refuses naive datetimes on the way in.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, DateTime, Integer, MetaData, String
+from sqlalchemy import Boolean, Date, DateTime, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
-__all__ = ["Base", "DaemonRun", "UTCDateTime"]
+__all__ = ["AuditCheckpointRow", "AuditEntryRow", "Base", "DaemonRun", "UTCDateTime"]
 
 #: Constraint names are fixed so that migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -77,3 +77,36 @@ class DaemonRun(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     #: ``None`` while running; ``False`` when the next start found it unfinished.
     ended_cleanly: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class AuditEntryRow(Base):
+    """One audit entry, hash-chained to the one before (see :mod:`security.audit`).
+
+    The table is append-only: database triggers refuse UPDATE and DELETE.
+    ``details`` is canonical JSON, already redacted (no secrets, masked numbers).
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(128))
+    hash: Mapped[str] = mapped_column(String(128))
+
+
+class AuditCheckpointRow(Base):
+    """The signed end of one business day of the audit chain (append-only too)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

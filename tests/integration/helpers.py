@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING
 
 from gateway.config import Config, parse_config
@@ -25,12 +26,25 @@ def daemon_config(
     )
 
 
-def config_toml(database_url: str, data_dir: Path, port: int) -> str:
+def config_toml(
+    database_url: str, data_dir: Path, port: int, master_key: Path | None = None
+) -> str:
     """The same configuration as TOML text, for the command-line tests."""
-    return (
+    text = (
         f'data_dir = "{data_dir}"\n'
         '[branch]\nid = "T-652300-01"\nregion = "652300"\n'
         f'[server]\nhost = "127.0.0.1"\nport = {port}\nshutdown_timeout = 10\n'
         f'[database]\nurl = "{database_url}"\n'
         '[logging]\nformat = "json"\n'
     )
+    if master_key is not None:
+        text += f'[keystore]\nmaster_key = {{ file = "{master_key}" }}\n'
+    return text
+
+
+def master_key_file(directory: Path) -> Path:
+    """A fresh random master key (hex) in an owner-only file."""
+    path = directory / "master.key"
+    path.write_text(secrets.token_hex(32), encoding="ascii")
+    path.chmod(0o600)
+    return path

@@ -8,13 +8,21 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.audit import AuditLog
+from gateway.config import load_config
+from gateway.keys import KeyStoreSigner, open_keystore
+from gateway.persistence import create_engine, session_factory, upgrade
+from security.suites import GM
 from tests.conftest import free_port
-from tests.integration.helpers import config_toml
+from tests.fakes import FakeClock
+from tests.integration.helpers import config_toml, master_key_file
+from tests.integration.test_audit import tamper
 
 pytestmark = pytest.mark.integration
 
 BRANCHD = [sys.executable, "-m", "gateway"]
 COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
+            ["audit"], ["audit", "verify"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip
 
@@ -167,3 +175,36 @@ async def test_pki_init_issue_show(tmp_path: Path) -> None:
     status, _, err = await branchd("pki", "init", "--dir", directory, "--branch", "B1")
     assert status == 2
     assert "refusing to replace" in err
+
+
+async def test_audit_verify_names_the_edited_row(
+    database_url: str, db_backend: str, tmp_path: Path
+) -> None:
+    """``branchd audit verify`` passes on an intact log and names the row someone edited."""
+    path = tmp_path / "branchd.toml"
+    path.write_text(
+        config_toml(database_url, tmp_path, free_port(), master_key_file(tmp_path)), "utf-8"
+    )
+    config = load_config(path)
+    store = open_keystore(config, create=True)
+    assert store is not None
+    signer = KeyStoreSigner(store, "branch-signing", create=True)
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        clock = FakeClock()
+        log = AuditLog(session_factory(engine), GM, clock)
+        for n in range(3):
+            await log.append("teller-01", "card.status", f"card:{n}")
+        await clock.sleep(86400)
+        assert await log.checkpoint_finished_days(signer)
+        status, out, err = await branchd("audit", "verify", "--config", str(path))
+        assert status == 0, err
+        assert "audit log intact: 3 entries, 1 checkpoints, signatures checked" in out
+
+        await tamper(engine, db_backend, "UPDATE audit_log SET subject = 'card:X' WHERE seq = 2")
+    finally:
+        await engine.dispose()
+    status, out, _ = await branchd("audit", "verify", "--config", str(path))
+    assert status == 1
+    assert "audit entry #2: edited" in out

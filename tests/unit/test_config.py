@@ -63,8 +63,21 @@ def test_secret_from_file(tmp_path: Path) -> None:
     """A secret can be read from a file; the trailing newline is dropped."""
     secret = tmp_path / "db-url"
     secret.write_text("postgresql+asyncpg://u:pw@db/branchd\n", encoding="utf-8")
+    secret.chmod(0o600)
     config = parse_config({**MINIMAL, "database": {"url": {"file": str(secret)}}}, environ={})
     assert config.database_url == "postgresql+asyncpg://u:pw@db/branchd"
+
+
+def test_secret_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    """A secret file readable by group or others is refused, naming its mode."""
+    secret = tmp_path / "master.key"
+    secret.write_text("00" * 32, encoding="utf-8")
+    secret.chmod(0o644)
+    [problem] = problems_of(
+        {**MINIMAL, "keystore": {"master_key": {"file": str(secret)}}}, environ={}
+    )
+    assert "keystore.master_key: secret file" in problem
+    assert "(mode 0644); make it 0600 or 0400" in problem
 
 
 @pytest.mark.parametrize(
