@@ -100,6 +100,9 @@ class Daemon:
                 before = await current_revision(self.engine)
                 await upgrade_schema(self.engine)
                 log.info("database_migrated", from_revision=before, to_revision=head_revision())
+            if await current_revision(self.engine) == head_revision():
+                # Recorded before serving, so a stop at any later moment finds it.
+                await self._record_start()
             ssl_context, certificates = self._tls()
             services = Services(
                 config=self.config,
@@ -187,11 +190,7 @@ class Daemon:
         interval = self.config.supervisor.heartbeat_interval
         await self._wait_for_schema(interval)
         if self._run_id is None:
-            self._run_id = await self._record_start()
-            await self.audit.append(
-                "system", "daemon.start", f"branch:{self.config.branch.id}",
-                {"version": __version__, "run_id": self._run_id},
-            )  # fmt: skip
+            await self._record_start()
         while True:
             await self.clock.sleep(interval)
             async with self._sessions.begin() as session:
@@ -223,7 +222,15 @@ class Daemon:
                 warned = True
             await self.clock.sleep(interval)
 
-    async def _record_start(self) -> int:
+    async def _record_start(self) -> None:
+        """Record this run (and flag unfinished earlier ones) in the database and audit log."""
+        self._run_id = await self._insert_run()
+        await self.audit.append(
+            "system", "daemon.start", f"branch:{self.config.branch.id}",
+            {"version": __version__, "run_id": self._run_id},
+        )  # fmt: skip
+
+    async def _insert_run(self) -> int:
         now = self.clock.now()
         async with self._sessions.begin() as session:
             unfinished = (

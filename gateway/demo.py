@@ -8,6 +8,8 @@ platform and bank on loopback), so the demo always shows the whole product.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -43,15 +45,29 @@ shutdown_timeout = 10
 [logging]
 level = "info"
 format = "auto"
+
+[security]
+suite = "gm"
+
+[keystore]
+# A random master key made for this demo, readable by its owner only.
+master_key = {{ file = "{master_key}" }}
 """
 
 
 def write_demo_config(data_dir: Path, host: str, port: int) -> Path:
     """Write the demo's ``branchd.toml`` into ``data_dir`` and return its path."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    master_key = data_dir / "master.key"
+    if not master_key.exists():
+        fd = os.open(master_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(secrets.token_hex(32))
     path = data_dir / "branchd.toml"
     path.write_text(
-        _DEMO_CONFIG.format(data_dir=data_dir, branch=DEMO_BRANCH, host=host, port=port),
+        _DEMO_CONFIG.format(
+            data_dir=data_dir, branch=DEMO_BRANCH, host=host, port=port, master_key=master_key
+        ),
         encoding="utf-8",
     )
     return path
@@ -82,6 +98,7 @@ def _print_banner(out: TextIO, config: Config, config_path: Path, urls: list[str
         f"  data directory  {config.data_dir}",
         f"  configuration   {config_path}",
         f"  database        {config.database_url}",
+        f"  key store       {config.keystore_path} ({config.security.suite} suite)",
         f"  service         {base}/",
         f"  liveness        {base}/healthz",
         f"  readiness       {base}/readyz",

@@ -158,6 +158,12 @@ async def test_demo_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             await process.wait()
     assert (tmp_path / "demo" / "branchd.db").exists()
     assert (tmp_path / "demo" / "branchd.toml").exists()
+    assert (tmp_path / "demo" / "keystore.bin").stat().st_mode & 0o077 == 0
+    status, out, _ = await branchd(
+        "audit", "verify", "--config", str(tmp_path / "demo" / "branchd.toml")
+    )
+    assert status == 0
+    assert "audit log intact: 2 entries" in out
 
 
 async def test_pki_init_issue_show(tmp_path: Path) -> None:
