@@ -30,7 +30,7 @@ from security.audit import (
     entry_hash,
     verify_chain,
 )
-from security.redaction import redact_value
+from security.redaction import mask_personal_numbers, redact_value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -97,12 +97,17 @@ class AuditLog:
     async def append(
         self, actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None
     ) -> AuditRecord:
-        """Add one entry at the end of the chain and return it as stored."""
+        """Add one entry at the end of the chain and return it as stored.
+
+        Personal numbers are masked in every field and secrets removed from
+        ``details`` before anything is hashed or stored.
+        """
         # Redact, then round-trip through JSON, so that what is hashed is exactly
         # what a verifier reads back.
         text = json.dumps(
             redact_value(dict(details or {})), sort_keys=True, ensure_ascii=False, allow_nan=False
         )
+        actor, action, subject = (mask_personal_numbers(v) for v in (actor, action, subject))
         async with self._lock, self._sessions.begin() as session:
             last = (
                 await session.scalars(
