@@ -53,6 +53,11 @@ def needles(*blocks: bytes) -> dict[str, list[bytes]]:
     return found
 
 
+def read_key_files(directory: Path) -> bytes:
+    """The raw bytes of every key store file under ``directory``."""
+    return b"".join(path.read_bytes() for path in directory.rglob("keystore.bin"))
+
+
 async def database_dump(url: str) -> bytes:
     """Every value of every table, as text."""
     engine = create_engine(url)
@@ -122,7 +127,7 @@ async def test_no_secret_anywhere_after_the_scenario(database_url: str, tmp_path
     places = {
         "logs": logs.getvalue().encode(),
         "database": await database_dump(database_url),
-        "key store files": b"".join(p.read_bytes() for p in tmp_path.rglob("keystore.bin")),
+        "key store files": await asyncio.to_thread(read_key_files, tmp_path),
     }
     assert b"110105********002X" in places["logs"]  # masked forms are there ...
     assert b"pin.reset" in places["database"]  # ... and the scenario did write
