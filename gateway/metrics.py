@@ -43,6 +43,12 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        self.envelopes_refused = Counter(
+            "branchd_envelopes_refused",
+            "Upstream envelopes refused, by refusal code (bad signature, replay, ...)",
+            ["code"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "branchd_ready",
             "1 when the last readiness check passed, 0 otherwise",

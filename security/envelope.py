@@ -416,7 +416,7 @@ class OpenedEnvelope:
 class EnvelopeOpener:
     """Opens envelopes addressed to one receiver, refusing anything doubtful."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings with defaults
         self,
         receiver: str,
         keys: EnvelopeKeys,
@@ -424,6 +424,7 @@ class EnvelopeOpener:
         suites: Iterable[str] = ("gm", "intl"),
         window: timedelta = DEFAULT_WINDOW,
         replay_cache: ReplayCache | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         """Configure the opener.
 
@@ -433,12 +434,15 @@ class EnvelopeOpener:
             suites: Names of the suites accepted (the configured ones).
             window: Largest distance between an envelope's timestamp and ``now``.
             replay_cache: Shared cache; a private bounded one by default.
+            on_refused: Called with the refusal ``code`` of every refused envelope
+                (the daemon counts them in a metric).
         """
         self.receiver = receiver
         self._keys = keys
         self._suites: dict[str, CryptoSuite] = {name: get_suite(name) for name in suites}
         self._window_ms = window // _MILLISECOND
         self.replay_cache = ReplayCache() if replay_cache is None else replay_cache
+        self._on_refused = on_refused
 
     def open(self, data: bytes | bytearray | memoryview, now: datetime) -> OpenedEnvelope:
         """Check and decrypt one envelope received at ``now`` (timezone-aware).
@@ -446,6 +450,14 @@ class EnvelopeOpener:
         Raises:
             EnvelopeRejectedError: A subclass per reason, with a stable ``code``.
         """
+        try:
+            return self._open(data, now)
+        except EnvelopeRejectedError as refused:
+            if self._on_refused is not None:
+                self._on_refused(refused.code)
+            raise
+
+    def _open(self, data: bytes | bytearray | memoryview, now: datetime) -> OpenedEnvelope:
         try:
             envelope = Envelope.from_bytes(data)
         except EnvelopeDecodeError as exc:

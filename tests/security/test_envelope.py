@@ -7,6 +7,7 @@ from itertools import count
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from protocols.envelope import Envelope, EnvelopeHeader
 from security.envelope import (
@@ -409,3 +410,25 @@ def test_opener_reports_unverifiable_replays() -> None:
     error = _reject(opener, pair.seal(when=NOW), NOW)
     assert isinstance(error, ReplayUnverifiableError)
     assert error.code == "envelope.replay_unverifiable"
+
+
+def test_refusals_are_counted_by_code() -> None:
+    """Each refusal reaches the on_refused callback with its code (the daemon's metric)."""
+    from gateway.metrics import Metrics  # noqa: PLC0415 - the gateway's counter, wired here
+
+    metrics = Metrics()
+    pair = Pair(GM)
+    opener = EnvelopeOpener(
+        "PLATFORM-44",
+        pair.keys,
+        suites=["gm"],
+        on_refused=lambda code: metrics.envelopes_refused.labels(code).inc(),
+    )
+    sealed = pair.seal()
+    opener.open(sealed, NOW)
+    for data in (sealed, sealed[:10], sealed[:-1] + bytes([sealed[-1] ^ 1])):
+        _reject(opener, data)
+    text = generate_latest(metrics.registry).decode()
+    assert 'branchd_envelopes_refused_total{code="envelope.replayed_nonce"} 1.0' in text
+    assert 'branchd_envelopes_refused_total{code="envelope.bad_signature"} 1.0' in text
+    assert text.count("branchd_envelopes_refused_total{") == 3
