@@ -43,8 +43,14 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def app(engine: AsyncEngine, database_url: str, tmp_path: Path) -> web.Application:
     """The daemon's application on a real database, with two test routes."""
+    services = services_for(engine, database_url, tmp_path)
+    return create_app(services, extra_routes=[web.get("/boom", boom), web.get("/refuse", refuse)])
+
+
+def services_for(engine: AsyncEngine, database_url: str, tmp_path: Path) -> Services:
+    """What the application needs, on ``engine``, with a fake clock and seeded randomness."""
     clock = FakeClock()
-    services = Services(
+    return Services(
         config=daemon_config(database_url, tmp_path),
         engine=engine,
         supervisor=Supervisor(clock=clock, rng=random.Random(0)),
@@ -53,7 +59,6 @@ def app(engine: AsyncEngine, database_url: str, tmp_path: Path) -> web.Applicati
         rng=random.Random(0),
         head_revision=head_revision(),
     )
-    return create_app(services, extra_routes=[web.get("/boom", boom), web.get("/refuse", refuse)])
 
 
 @pytest.fixture
@@ -98,18 +103,8 @@ async def test_readyz_when_the_database_is_gone(aiohttp_client: object, tmp_path
     """An unreachable database makes the daemon not ready, and says which check failed."""
     dead = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone"
     engine = create_engine(dead, connect_timeout=2)
-    clock = FakeClock()
-    services = Services(
-        config=daemon_config(dead, tmp_path),
-        engine=engine,
-        supervisor=Supervisor(clock=clock, rng=random.Random(0)),
-        metrics=Metrics(),
-        clock=clock,
-        rng=random.Random(0),
-        head_revision=head_revision(),
-    )
     assert callable(aiohttp_client)
-    client = await aiohttp_client(create_app(services))
+    client = await aiohttp_client(create_app(services_for(engine, dead, tmp_path)))
     response = await client.get("/readyz")
     assert response.status == 503
     body = await response.json()
