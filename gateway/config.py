@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "BusinessConfig",
     "Config",
     "ConfigError",
     "DatabaseConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "SecurityConfig",
     "ServerConfig",
     "SupervisorConfig",
+    "TerminalConfig",
     "TlsConfig",
     "load_config",
     "parse_config",
@@ -188,6 +190,42 @@ class KeyStoreConfig(_Section):
     signing_key: str = Field(default="branch-signing", pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
+class TerminalConfig(_Section):
+    """One teller terminal, kiosk or operator console allowed to call the API.
+
+    A terminal authenticates with its TLS client certificate (its common name is
+    ``certificate_cn``) or, for development, with a bearer ``token``.
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    role: Literal["teller", "supervisor", "archive", "kiosk", "ops"]
+    certificate_cn: str | None = None
+    #: secret: a development bearer token (32 characters or more).
+    token: Secret | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 32:  # noqa: PLR2004
+            raise ValueError("a terminal token must be at least 32 characters")
+        return token
+
+
+class BusinessConfig(_Section):
+    """Rules the province sets."""
+
+    #: 工本费 for reissue, replacement and renewal, in yuan.
+    reissue_fee_yuan: int = Field(default=20, ge=0, le=1000)
+    #: Online applications: working days (DB 6523/T 372-2023 §6.3.1: 30 to 40).
+    online_apply_workdays: int = Field(default=30, ge=1, le=120)
+    #: Extra holidays and adjusted working days (TOML with `holidays`/`workdays` lists).
+    calendar_file: Path | None = None
+    #: Hours an Idempotency-Key (and its stored answer) is kept.
+    idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    #: Minutes a supervisor's approval stays usable.
+    approval_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+
+
 class Config(_Section):
     """The whole ``branchd.toml``."""
 
@@ -199,6 +237,16 @@ class Config(_Section):
     supervisor: SupervisorConfig = SupervisorConfig()
     security: SecurityConfig = SecurityConfig()
     keystore: KeyStoreConfig | None = None
+    business: BusinessConfig = BusinessConfig()
+    terminals: list[TerminalConfig] = []
+
+    @field_validator("terminals")
+    @classmethod
+    def _unique_terminals(cls, terminals: list[TerminalConfig]) -> list[TerminalConfig]:
+        ids = [t.id for t in terminals]
+        if len(set(ids)) != len(ids):
+            raise ValueError("terminal ids must be unique")
+        return terminals
 
     @property
     def keystore_path(self) -> Path:
@@ -269,17 +317,23 @@ def _describe(error: Mapping[str, Any]) -> str:
 
 
 def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[BaseModel] | None:
-    for name in loc:
+    names = [name for name in loc if not name.isdigit()]  # list positions: same model
+    for name in names:
         field = model.model_fields.get(name)
         if field is None:
             return None
-        annotation = field.annotation
-        options = get_args(annotation) if get_origin(annotation) is not None else (annotation,)
-        nested = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+        nested = _models_in(field.annotation)
         if not nested:
             return None
         model = nested[0]
     return model
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (``X``, ``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:

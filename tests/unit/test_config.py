@@ -119,3 +119,21 @@ def test_relative_data_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     config = load_config(path, environ={})
     assert config.data_dir == tmp_path.resolve() / "state"
     assert config.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/state/branchd.db"
+
+
+def test_terminal_token_problems_never_echo_the_token() -> None:
+    """A too-short terminal token is refused without printing it; unknown keys are listed."""
+    problems = problems_of(
+        {**MINIMAL, "terminals": [{"id": "t1", "role": "teller", "token": "short-secret", "x": 1}]}
+    )
+    joined = "\n".join(problems)
+    assert "terminals.0.token: a terminal token must be at least 32 characters" in joined
+    assert "short-secret" not in joined
+    assert "terminals.0.x: unknown key (expected one of: certificate_cn, id, role, token)" in joined
+
+
+def test_terminal_ids_unique() -> None:
+    """Two terminals with one id are refused."""
+    terminal = {"id": "t1", "role": "teller", "certificate_cn": "t1"}
+    [problem] = problems_of({**MINIMAL, "terminals": [terminal, terminal]})
+    assert "terminal ids must be unique" in problem
