@@ -23,6 +23,7 @@ from gateway.persistence.migrate import current_revision
 from gateway.problems import (
     INTERNAL_ERROR,
     NOT_READY,
+    REQUEST_ID,
     ProblemError,
     problem_for_status,
     problem_response,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from devices.clock import Clock
+    from gateway.api.routes import Api
     from gateway.config import Config
     from gateway.metrics import Metrics
     from gateway.supervisor import Supervisor
@@ -61,10 +63,11 @@ class Services:
     head_revision: str | None
     #: Certificates this daemon presents; their expiry is reported by /readyz.
     certificates: tuple[CertificateInfo, ...] = ()
+    #: The teller API (needs a key store for personal data); absent without one.
+    api: Api | None = None
 
 
 SERVICES: Final = web.AppKey("services", Services)
-REQUEST_ID: Final = web.RequestKey("request_id", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -77,6 +80,10 @@ def create_app(services: Services, *, extra_routes: Iterable[web.RouteDef] = ())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if services.api is not None:
+        from gateway.api.routes import add_api_routes  # noqa: PLC0415 - only with a key store
+
+        add_api_routes(app, services.api)
     app.router.add_routes(list(extra_routes))
     services.metrics.build.info(
         {"version": __version__, "branch": services.config.branch.id},

@@ -25,9 +25,14 @@ from sqlalchemy import select, update
 from devices.backoff import BackoffPolicy
 from devices.clock import Clock, SystemClock
 from gateway import __version__
+from gateway.api.auth import TerminalRegistry
+from gateway.api.idempotency import Idempotency
+from gateway.api.routes import Api
+from gateway.api.service import BusinessService
 from gateway.app import Services, create_app
 from gateway.audit import AuditLog
-from gateway.keys import KeyStoreSigner, open_keystore
+from gateway.business.workdays import WorkCalendar
+from gateway.keys import KeyStoreSigner, PersonalDataVault, open_keystore
 from gateway.metrics import Metrics
 from gateway.persistence import create_engine, current_revision, head_revision, session_factory
 from gateway.persistence import upgrade as upgrade_schema
@@ -83,6 +88,7 @@ class Daemon:
         self._sessions = session_factory(self.engine)
         self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
         self._signer: KeyStoreSigner | None = None
+        self._api: Api | None = None
         self._runner: web.AppRunner | None = None
         self._run_id: int | None = None
         self.urls: list[str] = []
@@ -96,6 +102,7 @@ class Daemon:
             store = await asyncio.to_thread(open_keystore, self.config, create=True)
             if store is not None and self.config.keystore is not None:
                 self._signer = KeyStoreSigner(store, self.config.keystore.signing_key, create=True)
+                self._api = self._build_api(PersonalDataVault(store, create=True))
             if migrate:
                 before = await current_revision(self.engine)
                 await upgrade_schema(self.engine)
@@ -113,6 +120,7 @@ class Daemon:
                 rng=self.rng,
                 head_revision=head_revision(),
                 certificates=certificates,
+                api=self._api,
             )
             app = create_app(services, extra_routes=self._extra_routes)
             self._runner = web.AppRunner(
@@ -138,6 +146,30 @@ class Daemon:
         if self._signer is not None:
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
         log.info("daemon_started", version=__version__, urls=self.urls)
+
+    def _build_api(self, vault: PersonalDataVault) -> Api:
+        rules = self.config.business
+        calendar = (
+            WorkCalendar.from_file(rules.calendar_file) if rules.calendar_file else WorkCalendar()
+        )
+        service = BusinessService(
+            sessions=self._sessions,
+            vault=vault,
+            audit=self.audit,
+            clock=self.clock,
+            rng=self.rng,
+            calendar=calendar,
+            rules=rules,
+            region=self.config.branch.region,
+        )
+        return Api(
+            service=service,
+            idempotency=Idempotency(self._sessions, self.clock, rules.idempotency_hours),
+            terminals=TerminalRegistry(self.config.terminals),
+            sessions=self._sessions,
+            vault=vault,
+            clock=self.clock,
+        )
 
     def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:
         tls = self.config.server.tls

@@ -31,6 +31,7 @@ from aiohttp import web
 __all__ = [
     "PROBLEMS",
     "PROBLEM_CONTENT_TYPE",
+    "REQUEST_ID",
     "Problem",
     "ProblemError",
     "problem_response",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
+#: The request id the middleware assigns (echoed in every problem document).
+REQUEST_ID: Final = web.RequestKey("request_id", str)
 
 
 @dataclass(frozen=True, slots=True)

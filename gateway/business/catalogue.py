@@ -275,11 +275,19 @@ class OperationSpec:
         """Cases this operation accepts on ``channel`` (empty: not on that channel)."""
         return self.channels.get(channel, frozenset())
 
+    @property
+    def completes_at_counter(self) -> bool:
+        """True when the operation is done once accepted (no card has to be made)."""
+        return self.card_event not in _PRODUCTION_EVENTS
+
     def limit_for(self, channel: Channel) -> TimeLimit:
         """The time limit on ``channel``."""
         return self.time_limits.get(channel, self.time_limit)
 
 
+_PRODUCTION_EVENTS: Final = frozenset(
+    {CardEvent.START_PRODUCTION, CardEvent.START_REISSUE, CardEvent.START_REPLACEMENT}
+)
 _C, _CH = Case, Channel
 _ALL_PERSONAL: Final = frozenset({_C.SELF, _C.ADULT_PROXY, _C.MINOR_PROXY})
 _SELF_ONLY: Final = frozenset({_C.SELF})
@@ -323,8 +331,8 @@ _SPECS: Final = [
         time_limits={_CH.ONLINE: TimeLimit(workdays=30)},
         roles=_KIOSK_TOO,
         card_event=CardEvent.START_PRODUCTION,
-        bank_event=BankEvent.OPEN,
-        upstream=("apply", "bank.open_account"),
+        # The bank account is opened and bound when the card is issued (production).
+        upstream=("apply",),
         sources=("001 §1.1", "000 线上申请", "002 §6.3.1"),
     ),
     OperationSpec(
@@ -463,19 +471,18 @@ _SPECS: Final = [
             roles=_KIOSK_TOO,
             application_event=app_event,
             card_event=card_event,
-            bank_event=bank_event,
             upstream=upstream,
             sources=("001 §6",),
         )
-        for operation, zh, en, app_event, card_event, bank_event, upstream in (
+        # The bank account's loss is reported separately (frozen in the bank core).
+        for operation, zh, en, app_event, card_event, upstream in (
             (
                 Operation.REPORT_TEMPORARY_LOSS,
                 "临时挂失",
                 "Report a temporary loss",
                 ApplicationEvent.REPORT_TEMPORARY_LOSS,
                 CardEvent.REPORT_TEMPORARY_LOSS,
-                BankEvent.FREEZE,
-                ("report_loss", "bank.freeze"),
+                ("report_loss",),
             ),
             (
                 Operation.REPORT_FORMAL_LOSS,
@@ -483,8 +490,7 @@ _SPECS: Final = [
                 "Report a formal loss",
                 ApplicationEvent.REPORT_FORMAL_LOSS,
                 CardEvent.REPORT_FORMAL_LOSS,
-                BankEvent.FREEZE,
-                ("report_loss", "bank.freeze"),
+                ("report_loss",),
             ),
             (
                 Operation.CANCEL_LOSS,
@@ -492,8 +498,7 @@ _SPECS: Final = [
                 "Cancel a temporary loss",
                 ApplicationEvent.CANCEL_LOSS,
                 CardEvent.CANCEL_LOSS,
-                BankEvent.UNFREEZE,
-                ("cancel_loss", "bank.unfreeze"),
+                ("cancel_loss",),
             ),
         )
     ),

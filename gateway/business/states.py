@@ -211,6 +211,9 @@ CARD: Final = StateMachine[CardState, CardEvent](
             _CE.PRODUCED: _C.AWAITING_PICKUP,
             _CE.ISSUED: _C.PICKED_UP,
             _CE.PRODUCTION_FAILED: _C.INSTANT_ISSUANCE_FAILED,
+            # A batch card may be withdrawn while the platform makes it; the
+            # production controller rejects a card already in a station.
+            _CE.CANCEL: _C.CANCELLED,
         },
         _C.INSTANT_ISSUANCE_FAILED: {
             _CE.RETRY_PRODUCTION: _C.IN_PRODUCTION,

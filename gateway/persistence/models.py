@@ -9,14 +9,36 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Date, DateTime, Integer, MetaData, String, Text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
-__all__ = ["AuditCheckpointRow", "AuditEntryRow", "Base", "DaemonRun", "UTCDateTime"]
+__all__ = [
+    "ApplicationRow",
+    "ApprovalRow",
+    "AuditCheckpointRow",
+    "AuditEntryRow",
+    "Base",
+    "CardRow",
+    "DaemonRun",
+    "IdempotencyRow",
+    "PersonRow",
+    "ReceiptSequenceRow",
+    "UTCDateTime",
+]
 
 #: Constraint names are fixed so that migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -110,3 +132,105 @@ class AuditCheckpointRow(Base):
     key_version: Mapped[int] = mapped_column(Integer)
     signature: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PersonRow(Base):
+    """A card holder; personal data encrypted field by field.
+
+    Encryption is AES-256-GCM in the key store with the column name as associated
+    data; the identity number is found through ``id_index``, a keyed hash
+    (HMAC-SHA256) of its normalised form.
+    """
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id_index: Mapped[str] = mapped_column(String(64), unique=True)
+    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    #: Masked identity number (first 6, last 4) for lists and logs.
+    id_masked: Mapped[str] = mapped_column(String(32))
+    birth_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CardRow(Base):
+    """One card of a person, with its three independent states."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_number: Mapped[str | None] = mapped_column(String(16), default=None)  # AAZ500
+    card_code: Mapped[str | None] = mapped_column(String(32), default=None)  # AAZ501
+    region: Mapped[str] = mapped_column(String(6))
+    application_state: Mapped[str] = mapped_column(String(2))  # AAZ502
+    card_state: Mapped[str] = mapped_column(String(2))
+    bank_state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApplicationRow(Base):
+    """One accepted business request (受理), found by its receipt number."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    receipt_number: Mapped[str] = mapped_column(String(32), unique=True)
+    operation: Mapped[str] = mapped_column(String(32), index=True)
+    case: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), default=None)
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    fee_yuan: Mapped[int] = mapped_column(Integer, default=0)
+    fee_waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[date | None] = mapped_column(Date, default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ReceiptSequenceRow(Base):
+    """The last receipt sequence number used on a day."""
+
+    __tablename__ = "receipt_sequences"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRow(Base):
+    """A POST's Idempotency-Key, its request digest and, once answered, the answer."""
+
+    __tablename__ = "idempotency_keys"
+
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    #: ``in-flight`` until answered, then ``done``.
+    state: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    content_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ApprovalRow(Base):
+    """A supervisor's approval of one exact request (operation + body digest), used once."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    supervisor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    used_by: Mapped[str | None] = mapped_column(String(64), default=None)

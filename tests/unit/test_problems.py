@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+import gateway.api.routes  # noqa: F401 - registers the API's problems too
 from gateway.problems import PROBLEMS, register
 
 DOC = Path(__file__).parents[2] / "docs" / "api-errors.md"

@@ -1,0 +1,1 @@
+"""The teller HTTP API: authentication, idempotency, approvals and the operations."""

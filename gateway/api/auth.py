@@ -1,0 +1,99 @@
+"""Which terminal is calling, and what its role allows.
+
+A terminal is identified by the common name of its TLS client certificate
+(production: mutual TLS, see ``[server.tls]``) or, for development, by a bearer
+token from the configuration. Tokens are compared as SHA-256 digests in
+constant time; they are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from gateway.business.catalogue import Role
+from gateway.problems import ProblemError, register
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from aiohttp import web
+
+    from gateway.config import TerminalConfig
+
+__all__ = ["FORBIDDEN", "UNAUTHENTICATED", "Terminal", "TerminalRegistry"]
+
+UNAUTHENTICATED: Final = register(
+    "unauthenticated", 401, "Terminal not recognised", "终端未登记或未认证"
+)
+FORBIDDEN: Final = register(
+    "forbidden", 403, "Not allowed for this terminal's role", "该终端角色无权办理此业务"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """An authenticated caller."""
+
+    id: str
+    role: Role
+
+
+class TerminalRegistry:
+    """The configured terminals, looked up by certificate name or token."""
+
+    def __init__(self, terminals: Iterable[TerminalConfig]) -> None:
+        """Index the terminals by certificate common name and token digest."""
+        self._by_cn: dict[str, Terminal] = {}
+        self._by_token: list[tuple[bytes, Terminal]] = []
+        for config in terminals:
+            terminal = Terminal(config.id, Role(config.role))
+            if config.certificate_cn:
+                self._by_cn[config.certificate_cn] = terminal
+            if config.token is not None:
+                digest = hashlib.sha256(config.token.get_secret_value().encode()).digest()
+                self._by_token.append((digest, terminal))
+
+    def identify(self, request: web.Request) -> Terminal:
+        """The terminal behind ``request``, or a 401 problem."""
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        common_name = _common_name(peer)
+        if common_name is not None and common_name in self._by_cn:
+            return self._by_cn[common_name]
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            offered = hashlib.sha256(header.removeprefix("Bearer ").strip().encode()).digest()
+            found = None
+            for digest, terminal in self._by_token:
+                if hmac.compare_digest(digest, offered):
+                    found = terminal
+            if found is not None:
+                return found
+        raise ProblemError(
+            UNAUTHENTICATED,
+            "Present a registered terminal certificate or token.",
+            "请使用已登记的终端证书或令牌。",
+        )
+
+
+def _common_name(peer: Any) -> str | None:  # noqa: ANN401 - ssl's getpeercert() dict
+    if not isinstance(peer, dict):
+        return None
+    for rdn in peer.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def require_role(terminal: Terminal, allowed: Iterable[Role], what: str) -> None:
+    """Refuse with 403 unless the terminal's role is in ``allowed``."""
+    if terminal.role not in set(allowed):
+        raise ProblemError(
+            FORBIDDEN,
+            f"A {terminal.role.value} terminal may not {what}.",
+            f"{terminal.role.value}终端无权办理：{what}。",
+            role=terminal.role.value,
+        )

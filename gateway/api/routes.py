@@ -1,0 +1,564 @@
+"""The teller API's routes, and the OpenAPI 3.1 document built from the same models.
+
+Every operation of the catalogue is ``POST /v1/operations/{operation}``;
+approvals are ``POST /v1/approvals``; queries are GETs (the identity number
+travels in a header, never in a URL that proxies and access logs keep).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy import select
+
+from gateway.api.auth import Terminal, TerminalRegistry, require_role
+from gateway.api.schemas import (
+    ApplicationOut,
+    ApprovalIn,
+    ApprovalOut,
+    CardOut,
+    OperationRequest,
+    OperationResult,
+)
+from gateway.api.service import is_overdue, local_day
+from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.business.receipts import ReceiptNumber, ReceiptNumberError
+from gateway.persistence.models import ApplicationRow, CardRow, PersonRow
+from gateway.problems import NOT_FOUND, PROBLEMS, ProblemError, register
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from devices.clock import Clock
+    from gateway.api.idempotency import Idempotency
+    from gateway.api.service import BusinessService
+    from gateway.keys import PersonalDataVault
+
+__all__ = ["API", "Api", "add_api_routes", "openapi_document"]
+
+INVALID_REQUEST: Final = register(
+    "invalid-request", 422, "Request body is not valid", "请求内容不符合要求"
+)
+INVALID_RECEIPT: Final = register(
+    "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
+)
+MAX_BODY: Final = 4 * 1024 * 1024
+PAGE_MAX: Final = 100
+_READERS: Final = frozenset(Role) - {Role.OPS}
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """What the API handlers need (built by the daemon)."""
+
+    service: BusinessService
+    idempotency: Idempotency
+    terminals: TerminalRegistry
+    sessions: async_sessionmaker[AsyncSession]
+    vault: PersonalDataVault
+    clock: Clock
+
+
+API: Final = web.AppKey("api", Api)
+M = TypeVar("M", bound=BaseModel)
+
+
+def add_api_routes(app: web.Application, api: Api) -> None:
+    """Mount the teller API on ``app``."""
+    app[API] = api
+    for operation in Operation:
+        app.router.add_post(f"/v1/operations/{operation.value}", _operation_handler(operation))
+    app.router.add_post("/v1/approvals", approve)
+    app.router.add_get("/v1/applications", list_applications)
+    app.router.add_get("/v1/applications/{receipt}", get_application)
+    app.router.add_get("/v1/persons/cards", person_cards)
+    app.router.add_get("/v1/catalogue", catalogue)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/docs", docs)
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"{exc.error_count()} problem(s) in the request body; all are listed.",
+            f"请求内容有{exc.error_count()}处不符合要求，已全部列出。",
+            errors=[
+                {
+                    "field": ".".join(str(p) for p in error["loc"]) or "(body)",
+                    "code": error["type"],
+                    "title_en": error["msg"],
+                    "title_zh": "字段缺失或格式不符合要求",
+                }
+                for error in exc.errors(include_url=False, include_input=False)
+            ],
+        ) from None
+
+
+async def _read(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    return await request.read()
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=model.model_dump_json().encode(), content_type="application/json"
+    )
+
+
+def _operation_handler(operation: Operation) -> Any:  # noqa: ANN401 - an aiohttp handler
+    async def handle(request: web.Request) -> web.Response:
+        api = request.app[API]
+        terminal = api.terminals.identify(request)
+        body = await _read(request)
+
+        async def perform() -> web.Response:
+            parsed = _parse(OperationRequest, body)
+            result = await api.service.perform(
+                operation,
+                parsed,
+                terminal,
+                digest=_approval_digest(operation, parsed),
+                approval_id=request.headers.get("X-Approval-ID"),
+            )
+            return _json(result)
+
+        return await api.idempotency.run(request, terminal.id, body, perform)
+
+    handle.__name__ = f"operation_{operation.value.replace('-', '_')}"
+    return handle
+
+
+def _approval_digest(operation: Operation, body: OperationRequest) -> str:
+    """What an approval is bound to: the operation and the request's canonical JSON."""
+    from gateway.api.idempotency import request_digest  # noqa: PLC0415
+
+    return request_digest("APPROVE", operation.value, body.model_dump_json().encode())
+
+
+async def approve(request: web.Request) -> web.Response:
+    """A supervisor approves one exact request."""
+    api = request.app[API]
+    terminal = api.terminals.identify(request)
+    body = await _read(request)
+
+    async def perform() -> web.Response:
+        parsed = _parse(ApprovalIn, body)
+        digest = _approval_digest(parsed.operation, parsed.request)
+        return _json(await api.service.approve(parsed, digest, terminal), status=201)
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
+def _reader(request: web.Request) -> Terminal:
+    terminal = request.app[API].terminals.identify(request)
+    require_role(terminal, _READERS, "query applications")
+    return terminal
+
+
+def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> ApplicationOut:  # noqa: ANN401
+    return ApplicationOut(
+        receipt_number=row.receipt_number,
+        operation=Operation(row.operation),
+        case=Case(row.case),
+        channel=Channel(row.channel),
+        status=row.status,
+        holder=person.id_masked,
+        terminal=row.terminal_id,
+        accepted_at=row.accepted_at,
+        deadline=row.deadline,
+        overdue=is_overdue(row.deadline, row.status, today),
+        fee_yuan=row.fee_yuan,
+        fee_waived=row.fee_waived,
+    )
+
+
+async def get_application(request: web.Request) -> web.Response:
+    """One application by its receipt number."""
+    _reader(request)
+    api = request.app[API]
+    try:
+        receipt = str(ReceiptNumber.parse(request.match_info["receipt"]))
+    except ReceiptNumberError as exc:
+        raise ProblemError(INVALID_RECEIPT, str(exc), "受理编号格式或校验位错误。") from None
+    async with api.sessions() as session:
+        found = (
+            await session.execute(
+                select(ApplicationRow, PersonRow)
+                .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
+                .where(ApplicationRow.receipt_number == receipt)
+            )
+        ).first()
+    if found is None:
+        raise ProblemError(NOT_FOUND, "No application with this receipt number.", "无此受理编号。")
+    today = local_day(api.clock.now())
+    return _json(_application_out(found[0], found[1], today))
+
+
+async def list_applications(request: web.Request) -> web.Response:
+    """Applications, newest first, filtered, with cursor pagination."""
+    _reader(request)
+    api = request.app[API]
+    query = request.query
+    try:
+        limit = min(int(query.get("limit", "20")), PAGE_MAX)
+        before = (
+            int(base64.urlsafe_b64decode(query["cursor"]).decode()) if "cursor" in query else None
+        )
+        operation = Operation(query["operation"]) if "operation" in query else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError(
+            INVALID_REQUEST, f"invalid query parameter: {exc}", "查询参数无效。"
+        ) from None
+    if limit < 1:
+        raise ProblemError(INVALID_REQUEST, "limit must be 1..100", "limit 须为 1 到 100。")
+    statement = (
+        select(ApplicationRow, PersonRow)
+        .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
+        .order_by(ApplicationRow.id.desc())
+    )
+    if before is not None:
+        statement = statement.where(ApplicationRow.id < before)
+    if operation is not None:
+        statement = statement.where(ApplicationRow.operation == operation.value)
+    if "status" in query:
+        statement = statement.where(ApplicationRow.status == query["status"])
+    today = local_day(api.clock.now())
+    overdue_only = query.get("overdue") == "true"
+    if overdue_only:
+        statement = statement.where(
+            ApplicationRow.status != "completed", ApplicationRow.deadline < today
+        )
+    async with api.sessions() as session:
+        rows = (await session.execute(statement.limit(limit + 1))).all()
+    items = [_application_out(a, p, today).model_dump(mode="json") for a, p in rows[:limit]]
+    cursor = None
+    if len(rows) > limit:
+        cursor = base64.urlsafe_b64encode(str(rows[limit - 1][0].id).encode()).decode()
+    return web.json_response({"items": items, "next_cursor": cursor})
+
+
+async def person_cards(request: web.Request) -> web.Response:
+    """A person's cards, by the identity number in the ``X-Identity-Number`` header."""
+    _reader(request)
+    api = request.app[API]
+    id_number = request.headers.get("X-Identity-Number", "")
+    if not 15 <= len(id_number) <= 18:  # noqa: PLR2004 - old and new identity numbers
+        raise ProblemError(
+            INVALID_REQUEST,
+            "Send the identity number in X-Identity-Number.",
+            "请在 X-Identity-Number 中提供身份证号码。",
+        )
+    index = api.vault.index(id_number)
+    async with api.sessions() as session:
+        person = (
+            await session.scalars(select(PersonRow).where(PersonRow.id_index == index))
+        ).first()
+        if person is None:
+            raise ProblemError(
+                NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
+            )
+        cards = (await session.scalars(select(CardRow).where(CardRow.person_id == person.id))).all()
+    return web.json_response(
+        {
+            "holder": person.id_masked,
+            "cards": [
+                CardOut(
+                    card_number=c.card_number,
+                    region=c.region,
+                    application_state=c.application_state,
+                    card_state=c.card_state,
+                    bank_state=c.bank_state,
+                ).model_dump(mode="json")
+                for c in cards
+            ],
+        }
+    )
+
+
+async def catalogue(_request: web.Request) -> web.Response:
+    """The operation catalogue: cases, channels and materials per operation."""
+    return web.json_response(
+        {
+            spec.operation.value: {
+                "title_zh": spec.title_zh,
+                "title_en": spec.title_en,
+                "channels": {
+                    ch.value: sorted(c.value for c in cases) for ch, cases in spec.channels.items()
+                },
+                "requirements": {
+                    case.value: [
+                        {
+                            "code": r.code,
+                            "any_of": sorted(m.value for m in r.any_of),
+                            "title_zh": r.title_zh,
+                            "title_en": r.title_en,
+                        }
+                        for r in reqs
+                    ]
+                    for case, reqs in spec.requirements.items()
+                },
+                "fee_yuan": spec.fee_yuan,
+                "needs_approval": spec.needs_approval,
+                "holder_only": spec.holder_only,
+                "live_only": spec.live_only,
+                "time_limit_workdays": spec.time_limit.workdays,
+                "archive": sorted(a.value for a in spec.archive),
+            }
+            for spec in CATALOGUE.values()
+        }
+    )
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document."""
+    return web.json_response(openapi_document())
+
+
+_DOCS_PAGE: Final = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>sscard-branchd API</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
+code,pre{background:#f4f4f4;padding:.1rem .3rem}details{margin:.4rem 0}
+.m{display:inline-block;width:3.5rem;font-weight:bold}</style></head>
+<body><h1>sscard-branchd teller API</h1>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).
+Errors: <code>application/problem+json</code> with a stable <code>code</code>.</p>
+<div id="paths">Loading…</div>
+<script>
+fetch('/openapi.json').then(r => r.json()).then(doc => {
+  const root = document.getElementById('paths'); root.textContent = '';
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const d = document.createElement('details');
+      const s = document.createElement('summary');
+      s.innerHTML = '<span class="m"></span><code></code> ';
+      s.querySelector('.m').textContent = method.toUpperCase();
+      s.querySelector('code').textContent = path;
+      s.append(op.summary || '');
+      const pre = document.createElement('pre');
+      pre.textContent = JSON.stringify(op, null, 2);
+      d.append(s, pre); root.append(d);
+    }
+  }
+});
+</script></body></html>
+"""
+
+
+async def docs(_request: web.Request) -> web.Response:
+    """A browsable page of the API, rendered from /openapi.json (no build step)."""
+    return web.Response(text=_DOCS_PAGE, content_type="text/html")
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "code", "status", "title", "title_zh"],
+        "properties": {
+            "type": {"type": "string"},
+            "code": {"type": "string", "enum": sorted(PROBLEMS)},
+            "status": {"type": "integer"},
+            "title": {"type": "string"},
+            "title_zh": {"type": "string"},
+            "detail": {"type": "string"},
+            "detail_zh": {"type": "string"},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string"},
+        },
+        "additionalProperties": True,
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document from the pydantic models the server validates with."""
+    models: list[type[BaseModel]] = [
+        OperationRequest,
+        OperationResult,
+        ApprovalIn,
+        ApprovalOut,
+        ApplicationOut,
+        CardOut,
+    ]
+    _, top = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    schemas = dict(top.get("$defs", {}))
+    schemas["Problem"] = _problem_schema()
+
+    def ref(name: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    problem = {
+        "description": "Refused",
+        "content": {"application/problem+json": {"schema": ref("Problem")}},
+    }
+    errors = {str(code): problem for code in (400, 401, 403, 404, 409, 413, 422)}
+    idempotency_header = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,128}$"},
+    }
+    paths: dict[str, Any] = {}
+    for operation, spec in CATALOGUE.items():
+        paths[f"/v1/operations/{operation.value}"] = {
+            "post": {
+                "operationId": operation.value,
+                "summary": f"{spec.title_zh} / {spec.title_en}",
+                "parameters": [
+                    idempotency_header,
+                    {
+                        "name": "X-Approval-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("OperationRequest")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "Accepted",
+                        "content": {"application/json": {"schema": ref("OperationResult")}},
+                    },
+                    **errors,
+                },
+            }
+        }
+    paths["/v1/approvals"] = {
+        "post": {
+            "operationId": "approve",
+            "summary": "主管授权 / Supervisor approval of one exact request",
+            "parameters": [idempotency_header],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("ApprovalIn")}},
+            },
+            "responses": {
+                "201": {
+                    "description": "Approved",
+                    "content": {"application/json": {"schema": ref("ApprovalOut")}},
+                },
+                **errors,
+            },
+        }
+    }
+    paths["/v1/applications/{receipt}"] = {
+        "get": {
+            "operationId": "getApplication",
+            "summary": "按受理编号查询 / Application by receipt number",
+            "parameters": [
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "Found",
+                    "content": {"application/json": {"schema": ref("ApplicationOut")}},
+                },
+                **errors,
+            },
+        }
+    }
+    paths["/v1/applications"] = {
+        "get": {
+            "operationId": "listApplications",
+            "summary": "受理列表 / Applications, newest first",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "operation",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": [o.value for o in Operation]},
+                },
+                {
+                    "name": "overdue",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+                },
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["items", "next_cursor"],
+                                "properties": {
+                                    "items": {"type": "array", "items": ref("ApplicationOut")},
+                                    "next_cursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                **errors,
+            },
+        }
+    }
+    paths["/v1/persons/cards"] = {
+        "get": {
+            "operationId": "personCards",
+            "summary": "按身份证号查询卡片 / Cards by identity number",
+            "parameters": [
+                {
+                    "name": "X-Identity-Number",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 15, "maxLength": 18},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "Found",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["holder", "cards"],
+                                "properties": {
+                                    "holder": {"type": "string"},
+                                    "cards": {"type": "array", "items": ref("CardOut")},
+                                },
+                            }
+                        }
+                    },
+                },
+                **errors,
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sscard-branchd teller API",
+            "version": "1",
+            "description": json.dumps({"errors": "application/problem+json with a stable code"}),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "terminalCertificate": {"type": "mutualTLS"},
+                "terminalToken": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"terminalCertificate": []}, {"terminalToken": []}],
+    }

@@ -1,0 +1,412 @@
+"""Business operations against the database: the catalogue's rules, applied.
+
+One request is one database transaction: the checks (role, channel, one-time
+notice, approval), the person and card, the state transitions, the receipt
+number, the application row and the audit entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from stdnum.cn import ric
+
+from gateway.api.auth import Terminal, require_role
+from gateway.api.schemas import ApprovalOut, OperationResult
+from gateway.audit import BUSINESS_TZ
+from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.business.completeness import Deficiency, check_completeness
+from gateway.business.receipts import make_receipt_number
+from gateway.business.states import (
+    APPLICATION,
+    CARD,
+    ApplicationState,
+    BankState,
+    CardState,
+    IllegalTransition,
+)
+from gateway.persistence.models import (
+    ApplicationRow,
+    ApprovalRow,
+    CardRow,
+    PersonRow,
+    ReceiptSequenceRow,
+)
+from gateway.problems import ProblemError, register
+from security.redaction import mask_personal_numbers
+
+if TYPE_CHECKING:
+    import random
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from devices.clock import Clock
+    from gateway.api.schemas import ApprovalIn, OperationRequest, PersonIn
+    from gateway.audit import AuditLog
+    from gateway.business.catalogue import OperationSpec
+    from gateway.business.workdays import WorkCalendar
+    from gateway.config import BusinessConfig
+    from gateway.keys import PersonalDataVault
+
+__all__ = ["INCOMPLETE", "BusinessService"]
+
+ADULT_AGE: Final = 18
+
+INCOMPLETE: Final = register(
+    "incomplete-request", 422, "Request incomplete", "申办材料不齐全或不符合要求"
+)
+APPROVAL_REQUIRED: Final = register(
+    "approval-required", 403, "Supervisor approval required", "需主管授权"
+)
+APPROVAL_INVALID: Final = register(
+    "approval-invalid", 403, "Approval not valid for this request", "授权无效或与本次业务不符"
+)
+PERSON_NOT_FOUND: Final = register("person-not-found", 404, "Person not found", "未找到该人员")
+CARD_NOT_FOUND: Final = register("card-not-found", 404, "Card not found", "未找到社保卡")
+CARD_EXISTS: Final = register(
+    "card-exists", 409, "The person already has a card", "申办人已有社保卡，请办理补换卡"
+)
+ILLEGAL_TRANSITION: Final = register(
+    "illegal-transition", 409, "Not allowed in the card's current state", "卡片当前状态不允许此业务"
+)
+CHANNEL_MISMATCH: Final = register(
+    "channel-mismatch", 403, "Channel does not match the terminal", "办理渠道与终端类型不符"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _States:
+    application: str | None
+    card: str | None
+    bank: str | None
+
+
+class BusinessService:
+    """Performs catalogue operations and approvals in one transaction each."""
+
+    def __init__(  # noqa: PLR0913 - the service's collaborators, all injected
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        vault: PersonalDataVault,
+        audit: AuditLog,
+        clock: Clock,
+        rng: random.Random,
+        calendar: WorkCalendar,
+        rules: BusinessConfig,
+        region: str,
+    ) -> None:
+        """Keep the collaborators."""
+        self._sessions = sessions
+        self._vault = vault
+        self._audit = audit
+        self._clock = clock
+        self._rng = rng
+        self._calendar = calendar
+        self._rules = rules
+        self._region = region
+
+    # ------------------------------------------------------------ approvals
+    async def approve(self, body: ApprovalIn, digest: str, terminal: Terminal) -> ApprovalOut:
+        """Record a supervisor's approval of one exact request."""
+        require_role(terminal, {Role.SUPERVISOR}, "approve requests")
+        now = self._clock.now()
+        approval = ApprovalRow(
+            id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            operation=body.operation.value,
+            request_digest=digest,
+            supervisor=terminal.id,
+            reason=mask_personal_numbers(body.reason),
+            created_at=now,
+            expires_at=now + timedelta(minutes=self._rules.approval_minutes),
+        )
+        async with self._sessions.begin() as session:
+            session.add(approval)
+        await self._audit.append(
+            terminal.id, "approval.grant", f"approval:{approval.id}",
+            {"operation": approval.operation, "reason": approval.reason},
+        )  # fmt: skip
+        return ApprovalOut(id=approval.id, operation=body.operation, expires_at=approval.expires_at)
+
+    # ----------------------------------------------------------- operations
+    async def perform(
+        self,
+        operation: Operation,
+        body: OperationRequest,
+        terminal: Terminal,
+        *,
+        digest: str,
+        approval_id: str | None,
+    ) -> OperationResult:
+        """Check and carry out one operation; raise a ProblemError when refused."""
+        spec = CATALOGUE[operation]
+        require_role(terminal, spec.roles, spec.title_en.lower())
+        _check_channel(terminal, body.channel)
+        today = self._clock.now().astimezone(BUSINESS_TZ).date()
+        deficiencies = self._deficiencies(spec, body, today)
+        if deficiencies:
+            raise ProblemError(
+                INCOMPLETE,
+                f"{len(deficiencies)} item(s) missing or invalid; all are listed.",
+                f"共{len(deficiencies)}项材料缺失或不符合要求（一次性告知）。",
+                missing=[d.as_dict() for d in deficiencies],
+            )
+        fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
+        async with self._sessions.begin() as session:
+            if spec.needs_approval or (body.fee_waived and fee):
+                await self._use_approval(session, operation, digest, approval_id, terminal)
+            person = await self._person(
+                session, body.applicant, create=operation is Operation.APPLY
+            )
+            card, before, after = await self._card(session, spec, person, body)
+            receipt = await self._next_receipt(session, today)
+            limit = spec.limit_for(body.channel)
+            workdays = limit.workdays
+            if operation is Operation.APPLY and body.channel is Channel.ONLINE:
+                workdays = self._rules.online_apply_workdays
+            deadline = self._calendar.add_workdays(today, workdays) if workdays else today
+            completed = spec.completes_at_counter
+            now = self._clock.now()
+            session.add(
+                ApplicationRow(
+                    receipt_number=receipt, operation=operation.value, case=body.case.value,
+                    channel=body.channel.value, status="completed" if completed else "accepted",
+                    person_id=person.id, card_id=card.id if card else None,
+                    terminal_id=terminal.id, fee_yuan=fee, fee_waived=body.fee_waived and bool(fee),
+                    accepted_at=now, deadline=deadline, completed_at=now if completed else None,
+                )
+            )  # fmt: skip
+        await self._audit.append(
+            terminal.id, f"operation.{operation.value}", f"receipt:{receipt}",
+            {
+                "terminal": terminal.id, "case": body.case.value, "channel": body.channel.value,
+                "holder": person.id_masked, "before": asdict(before) if before else None,
+                "after": asdict(after) if after else None,
+            },
+        )  # fmt: skip
+        return OperationResult(
+            receipt_number=receipt,
+            operation=operation,
+            status="completed" if completed else "accepted",
+            title_zh=spec.title_zh,
+            title_en=spec.title_en,
+            deadline=deadline,
+            fee_yuan=fee,
+            fee_waived=body.fee_waived and bool(fee),
+            application_state=after.application if after else None,
+            card_state=after.card if after else None,
+            bank_state=after.bank if after else None,
+        )
+
+    def _deficiencies(
+        self, spec: OperationSpec, body: OperationRequest, today: date
+    ) -> list[Deficiency]:
+        photo: bytes | None = None
+        found: list[Deficiency] = []
+        if body.photo is not None:
+            try:
+                photo = base64.b64decode(body.photo, validate=True)
+            except (binascii.Error, ValueError):
+                photo = b""
+        found.extend(check_completeness(spec, body.case, body.channel, set(body.materials), photo))
+        for role, person in (("applicant", body.applicant), ("agent", body.agent)):
+            if person is not None and not ric.is_valid(person.id_number):
+                found.append(
+                    Deficiency(
+                        f"invalid:{role}-id-number",
+                        f"{'申办人' if role == 'applicant' else '代办人'}身份证号码校验不通过",
+                        f"The {role}'s identity number fails its check digit",
+                    )
+                )
+        if body.case in {Case.ADULT_PROXY, Case.MINOR_PROXY} and body.agent is None:
+            found.append(
+                Deficiency("missing:agent-details", "缺少代办人信息", "Agent details missing")
+            )
+        if ric.is_valid(body.applicant.id_number):
+            adult = _age(ric.get_birth_date(body.applicant.id_number), today) >= ADULT_AGE
+            if body.case is Case.MINOR_PROXY and adult:
+                found.append(
+                    Deficiency(
+                        "case-mismatch", "申办人已成年，不能按未成年人代办", "Applicant is an adult"
+                    )
+                )
+            if body.case is Case.ADULT_PROXY and not adult:
+                found.append(
+                    Deficiency(
+                        "case-mismatch", "申办人未成年，请按未成年人代办", "Applicant is a minor"
+                    )
+                )
+        return found
+
+    async def _use_approval(
+        self,
+        session: AsyncSession,
+        operation: Operation,
+        digest: str,
+        approval_id: str | None,
+        terminal: Terminal,
+    ) -> None:
+        if approval_id is None:
+            raise ProblemError(
+                APPROVAL_REQUIRED,
+                "This operation needs a supervisor's approval of this exact request "
+                "(POST /v1/approvals, then send X-Approval-ID).",
+                "此业务需主管对本次请求授权（POST /v1/approvals 后携带 X-Approval-ID）。",
+            )
+        now = self._clock.now()
+        result = await session.execute(
+            update(ApprovalRow)
+            .where(
+                ApprovalRow.id == approval_id,
+                ApprovalRow.operation == operation.value,
+                ApprovalRow.request_digest == digest,
+                ApprovalRow.used_at.is_(None),
+                ApprovalRow.expires_at > now,
+            )
+            .values(used_at=now, used_by=terminal.id)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise ProblemError(
+                APPROVAL_INVALID,
+                "The approval is unknown, used, expired, or was given for another request.",
+                "授权不存在、已使用、已过期，或不是针对本次请求的授权。",
+            )
+
+    async def _person(self, session: AsyncSession, data: PersonIn, *, create: bool) -> PersonRow:
+        index = self._vault.index(data.id_number)
+        person = (
+            await session.scalars(select(PersonRow).where(PersonRow.id_index == index))
+        ).first()
+        if person is not None:
+            return person
+        if not create:
+            raise ProblemError(
+                PERSON_NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
+            )
+        person = PersonRow(
+            id_index=index,
+            id_number_enc=self._vault.seal("id_number", data.id_number.upper()),
+            name_enc=self._vault.seal("name", data.name),
+            phone_enc=self._vault.seal("phone", data.phone) if data.phone else None,
+            address_enc=self._vault.seal("address", data.address) if data.address else None,
+            id_masked=mask_personal_numbers(data.id_number.upper()),
+            birth_date=ric.get_birth_date(data.id_number),
+            created_at=self._clock.now(),
+        )
+        session.add(person)
+        await session.flush()
+        return person
+
+    async def _card(
+        self, session: AsyncSession, spec: OperationSpec, person: PersonRow, body: OperationRequest
+    ) -> tuple[CardRow | None, _States | None, _States | None]:
+        cards = list(
+            (
+                await session.scalars(
+                    select(CardRow).where(CardRow.person_id == person.id).order_by(CardRow.id)
+                )
+            ).all()
+        )
+        live = [c for c in cards if c.card_state != CardState.CANCELLED.value]
+        if spec.operation is Operation.APPLY:
+            if live:
+                raise ProblemError(
+                    CARD_EXISTS,
+                    "This person already has a card: use reissue, replace or renew.",
+                    "申办人已有社保卡，请办理补领、换领或换发。",
+                )
+            now = self._clock.now()
+            card = CardRow(
+                person_id=person.id, region=self._region,
+                application_state=ApplicationState.SEALED.value,
+                card_state=CardState.INITIAL.value, bank_state=BankState.NOT_OPENED.value,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(card)
+            await session.flush()
+            live = [card]
+        candidates = [c for c in (live or cards) if body.card_number in {None, c.card_number}]
+        if not candidates:
+            if spec.application_event is None and spec.card_event is None:
+                return None, None, None
+            raise ProblemError(
+                CARD_NOT_FOUND, "No such card for this person.", "该人员无此社保卡。"
+            )
+        card = candidates[-1]
+        before = _States(card.application_state, card.card_state, card.bank_state)
+        if (
+            spec.operation is Operation.BATCH_TO_SINGLE
+            and card.card_state != CardState.INITIAL.value
+        ):
+            raise ProblemError(
+                ILLEGAL_TRANSITION,
+                "Batch-to-single is possible only while production has not started.",
+                "批量转零星仅限已产生制卡数据且尚未制卡的情况。",
+                card_state=card.card_state,
+            )
+        try:
+            if spec.application_event is not None:
+                card.application_state = APPLICATION.next(
+                    ApplicationState(card.application_state), spec.application_event
+                ).value
+            if spec.card_event is not None:
+                card.card_state = CARD.next(CardState(card.card_state), spec.card_event).value
+        except IllegalTransition as exc:
+            raise ProblemError(
+                ILLEGAL_TRANSITION,
+                str(exc),
+                f"卡片当前状态（{exc.state.value}）不允许此业务（{exc.event.value}）。",
+                machine=exc.machine,
+                state=exc.state.value,
+                event=exc.event.value,
+            ) from None
+        card.updated_at = self._clock.now()
+        return card, before, _States(card.application_state, card.card_state, card.bank_state)
+
+    async def _next_receipt(self, session: AsyncSession, day: date) -> str:
+        row = await session.get(ReceiptSequenceRow, day, with_for_update=True)
+        if row is None:
+            row = ReceiptSequenceRow(day=day, last=0)
+            session.add(row)
+            try:
+                async with session.begin_nested():
+                    await session.flush()
+            except IntegrityError:  # another request created the day's row first
+                row = await session.get(
+                    ReceiptSequenceRow, day, with_for_update=True, populate_existing=True
+                )
+                assert row is not None  # noqa: S101 - it exists: the insert just collided
+        row.last += 1
+        return str(make_receipt_number(self._region, day, row.last))
+
+
+def _check_channel(terminal: Terminal, channel: Channel) -> None:
+    kiosk = terminal.role is Role.KIOSK
+    if kiosk != (channel is Channel.KIOSK):
+        raise ProblemError(
+            CHANNEL_MISMATCH,
+            f"A {terminal.role.value} terminal cannot submit {channel.value} requests.",
+            f"{terminal.role.value}终端不能提交{channel.value}渠道的业务。",
+        )
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def is_overdue(deadline: date | None, status: str, today: date) -> bool:
+    """An accepted application whose deadline has passed."""
+    return deadline is not None and status != "completed" and deadline < today
+
+
+def local_day(moment: datetime) -> date:
+    """The business day (Beijing time) of ``moment``."""
+    return moment.astimezone(BUSINESS_TZ).date()

@@ -1,0 +1,306 @@
+"""The teller API end to end: daemon, real database, key store, terminals with tokens."""
+
+import asyncio
+import base64
+import io
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+from stdnum.cn import ric
+
+from gateway.config import parse_config
+from gateway.daemon import Daemon, serve
+from tests.fakes import FakeClock
+from tests.integration.helpers import master_key_file
+
+pytestmark = pytest.mark.integration
+
+ADULT = "11010519491231002X"
+MINOR = "1101052015010100" + "1" + ric.calc_check_digit("110105201501010010")
+AGENT = "1101051980010100" + "2" + ric.calc_check_digit("110105198001010020")
+TOKENS = {role: f"{role}-token-" + "x" * 32 for role in ("teller", "supervisor", "kiosk", "ops")}
+
+
+def jpeg_photo() -> str:
+    """A conforming photo (358x441, 300 DPI, white background), base64."""
+    image = Image.new("RGB", (358, 441), (255, 255, 255))
+    image.paste((80, 80, 80), (90, 110, 270, 441))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", dpi=(300, 300))
+    return base64.b64encode(out.getvalue()).decode()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The raw answer: body bytes, content type and headers."""
+
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Branch:
+    """A running daemon and a way to call it as each terminal."""
+
+    daemon: Daemon
+    http: aiohttp.ClientSession
+    keys: int = 0
+
+    async def call(  # noqa: PLR0913 - one knob per part of an HTTP request
+        self,
+        method: str,
+        path: str,
+        *,
+        role: str = "teller",
+        body: dict[str, Any] | None = None,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any], Reply]:
+        """Call the API as the terminal of ``role``; a fresh Idempotency-Key per POST."""
+        sent = {"Authorization": f"Bearer {TOKENS[role]}", **(headers or {})}
+        if method == "POST":
+            self.keys += 1
+            sent["Idempotency-Key"] = key if key is not None else f"k-{self.keys}"
+        async with self.http.request(
+            method, self.daemon.urls[0] + path, json=body, headers=sent
+        ) as response:
+            raw = await response.read()
+            reply = Reply(raw, response.content_type, dict(response.headers))
+            return response.status, await response.json(), reply
+
+
+@pytest.fixture
+async def branch(database_url: str, tmp_path: Path) -> AsyncIterator[Branch]:
+    """A daemon with a key store and four terminals (teller, supervisor, kiosk, ops)."""
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "branch": {"id": "T-652300-01", "region": "652300"},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "database": {"url": database_url},
+            "keystore": {"master_key": {"file": str(master_key_file(tmp_path))}},
+            "terminals": [
+                {"id": f"{role}-01", "role": role, "token": token} for role, token in TOKENS.items()
+            ],
+        }
+    )
+    started: asyncio.Future[Daemon] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve(config, migrate=True, clock=FakeClock(autojump=False), on_started=started.set_result)
+    )
+    waiter = asyncio.ensure_future(asyncio.shield(started))
+    both: set[asyncio.Future[Any]] = {task, waiter}
+    done, _ = await asyncio.wait(both, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()  # raise what went wrong at start
+    daemon = started.result()
+    async with aiohttp.ClientSession() as http:
+        yield Branch(daemon, http)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(task, 20) == 0
+
+
+def apply_body(**changes: Any) -> dict[str, Any]:  # noqa: ANN401
+    """A complete window application of an adult, in person."""
+    body: dict[str, Any] = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": ADULT, "name": "张三"},
+        "materials": ["applicant-id-card", "photo"],
+        "photo": jpeg_photo(),
+    }
+    body.update(changes)
+    return body
+
+
+async def test_new_card_with_two_missing_materials_lists_both(branch: Branch) -> None:
+    """An adult proxy application without photo and agent ID answers 422 listing both."""
+    status, body, response = await branch.call(
+        "POST",
+        "/v1/operations/apply",
+        body=apply_body(
+            case="adult-proxy",
+            agent={"id_number": AGENT, "name": "李四"},
+            materials=["applicant-id-card"],
+            photo=None,
+        ),
+    )
+    assert status == 422
+    assert response.content_type == "application/problem+json"
+    assert body["code"] == "incomplete-request"
+    assert [m["code"] for m in body["missing"]] == ["missing:photo", "missing:agent-identity"]
+    assert all(m["title_zh"] and m["title_en"] for m in body["missing"])
+
+
+async def test_apply_then_query_by_receipt_and_identity(branch: Branch) -> None:
+    """A complete application gets a receipt number; queries find it with masked data only."""
+    status, result, _ = await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    assert status == 200, result
+    assert result["status"] == "accepted"
+    assert result["card_state"] == "01"
+    receipt = result["receipt_number"]
+    status, found, _ = await branch.call("GET", f"/v1/applications/{receipt}")
+    assert status == 200
+    assert found["holder"] == "110105********002X"
+    assert found["deadline"] == result["deadline"]
+    status, cards, _ = await branch.call(
+        "GET", "/v1/persons/cards", headers={"X-Identity-Number": ADULT}
+    )
+    assert status == 200
+    assert cards["cards"][0]["application_state"] == "0"
+    typo = receipt[:-2] + str((int(receipt[-2]) + 1) % 10) + receipt[-1]
+    status, problem, _ = await branch.call("GET", f"/v1/applications/{typo}")
+    assert (status, problem["code"]) == (400, "invalid-receipt-number")
+
+
+async def test_replay_returns_identical_body_and_changed_body_is_refused(branch: Branch) -> None:
+    """The same Idempotency-Key replays the stored answer; another body with it gets 422."""
+    first_status, _, first = await branch.call(
+        "POST", "/v1/operations/apply", body=apply_body(), key="apply-1"
+    )
+    status, _, again = await branch.call(
+        "POST", "/v1/operations/apply", body=apply_body(), key="apply-1"
+    )
+    assert (status, again.body) == (first_status, first.body)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    changed = apply_body(applicant={"id_number": ADULT, "name": "张叁"})
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/apply", body=changed, key="apply-1"
+    )
+    assert (status, problem["code"]) == (422, "idempotency-key-reused")
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/apply", body=apply_body(), key=""
+    )
+    assert (status, problem["code"]) == (400, "idempotency-key-required")
+
+
+async def test_cancellation_needs_window_and_a_bound_approval(branch: Branch) -> None:
+    """A kiosk is refused a cancellation; a teller needs a supervisor's approval of that request."""
+    await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    cancel = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": ADULT, "name": "张三"},
+        "materials": ["applicant-id-card"],
+    }
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/cancel", role="kiosk", body={**cancel, "channel": "kiosk"}
+    )
+    assert (status, problem["code"]) == (403, "forbidden")
+    status, problem, _ = await branch.call("POST", "/v1/operations/cancel", body=cancel)
+    assert (status, problem["code"]) == (403, "approval-required")
+
+    status, approval, _ = await branch.call(
+        "POST", "/v1/approvals", role="supervisor",
+        body={"operation": "cancel", "request": cancel, "reason": "持卡人申请注销"},
+    )  # fmt: skip
+    assert status == 201, approval
+    other = {**cancel, "materials": ["applicant-ss-card"]}
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/cancel", body=other, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert (status, problem["code"]) == (403, "approval-invalid")
+    status, result, _ = await branch.call(
+        "POST", "/v1/operations/cancel", body=cancel, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert status == 200, result
+    assert (result["application_state"], result["card_state"]) == ("9", "09")
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/cancel", body=cancel, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert (status, problem["code"]) == (403, "approval-invalid")  # used once
+
+
+async def test_roles_and_authentication(branch: Branch) -> None:
+    """No token: 401; an ops terminal cannot do business; a teller cannot approve."""
+    async with branch.http.get(branch.daemon.urls[0] + "/v1/applications") as response:
+        assert response.status == 401
+        assert (await response.json())["code"] == "unauthenticated"
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/apply", role="ops", body=apply_body()
+    )
+    assert (status, problem["code"]) == (403, "forbidden")
+    status, problem, _ = await branch.call(
+        "POST",
+        "/v1/approvals",
+        body={"operation": "cancel", "request": apply_body(), "reason": "x1"},
+    )
+    assert (status, problem["code"]) == (403, "forbidden")
+
+
+async def test_illegal_transition_and_case_checks(branch: Branch) -> None:
+    """A loss never reported cannot be cancelled; a minor cannot come as an adult."""
+    await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    body = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": ADULT, "name": "张三"},
+        "materials": ["applicant-id-card"],
+    }
+    status, problem, _ = await branch.call("POST", "/v1/operations/cancel-loss", body=body)
+    assert (status, problem["code"], problem["machine"]) == (
+        409,
+        "illegal-transition",
+        "application",
+    )
+    minor = apply_body(
+        case="adult-proxy",
+        applicant={"id_number": MINOR, "name": "小明"},
+        agent={"id_number": AGENT, "name": "李四"},
+        materials=["applicant-id-card", "photo", "agent-id-card"],
+    )
+    status, problem, _ = await branch.call("POST", "/v1/operations/apply", body=minor)
+    assert (status, [m["code"] for m in problem["missing"]]) == (422, ["case-mismatch"])
+
+
+async def test_validation_errors_listed(branch: Branch) -> None:
+    """A malformed body answers 422 invalid-request listing every field problem."""
+    status, problem, _ = await branch.call(
+        "POST", "/v1/operations/apply", body={"case": "nobody", "channel": "window"}
+    )
+    assert (status, problem["code"]) == (422, "invalid-request")
+    fields = {e["field"] for e in problem["errors"]}
+    assert {"case", "applicant"} <= fields
+
+
+async def test_list_with_cursor_pagination(branch: Branch) -> None:
+    """Applications list newest first, two per page, following the cursor to the end."""
+    numbers = [ADULT, MINOR]
+    for n, id_number in enumerate(numbers):
+        case = "self" if n == 0 else "minor-proxy"
+        extra: dict[str, Any] = {"agent": {"id_number": AGENT, "name": "李四"}} if n else {}
+        materials = ["applicant-id-card", "photo"] + (["agent-id-card"] if n else [])
+        status, _, _ = await branch.call(
+            "POST", "/v1/operations/apply",
+            body=apply_body(case=case, applicant={"id_number": id_number, "name": "某"},
+                            materials=materials, **extra),
+        )  # fmt: skip
+        assert status == 200
+    status, page, _ = await branch.call("GET", "/v1/applications?limit=1")
+    assert status == 200
+    assert len(page["items"]) == 1
+    status, rest, _ = await branch.call(
+        "GET", f"/v1/applications?limit=1&cursor={page['next_cursor']}"
+    )
+    assert rest["next_cursor"] is None
+    assert page["items"][0]["receipt_number"] != rest["items"][0]["receipt_number"]
+
+
+async def test_openapi_and_docs(branch: Branch) -> None:
+    """/openapi.json is OpenAPI 3.1 with a path per operation; /docs is a page."""
+    async with branch.http.get(branch.daemon.urls[0] + "/openapi.json") as response:
+        document = await response.json()
+    assert document["openapi"] == "3.1.0"
+    assert "/v1/operations/pin-reset" in document["paths"]
+    assert "OperationRequest" in document["components"]["schemas"]
+    async with branch.http.get(branch.daemon.urls[0] + "/docs") as response:
+        assert "openapi.json" in await response.text()
