@@ -153,6 +153,8 @@ async def _problem_middleware(request: web.Request, handler: Handler) -> web.Str
         http_error = ProblemError(problem_for_status(exc.status), detail=exc.reason)
         response = problem_response(http_error, instance=request.path, request_id=request_id)
         response.set_status(exc.status, exc.reason)
+        if "Allow" in exc.headers:  # 405 must say which methods exist (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
         return response
     except asyncio.CancelledError:
         raise

@@ -8,6 +8,7 @@ travels in a header, never in a URL that proxies and access logs keep).
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -50,6 +51,7 @@ INVALID_RECEIPT: Final = register(
 )
 MAX_BODY: Final = 4 * 1024 * 1024
 PAGE_MAX: Final = 100
+APPLICATION_STATUSES: Final = ("accepted", "completed")
 _READERS: Final = frozenset(Role) - {Role.OPS}
 
 
@@ -210,16 +212,22 @@ async def list_applications(request: web.Request) -> web.Response:
     api = request.app[API]
     query = request.query
     try:
-        limit = min(int(query.get("limit", "20")), PAGE_MAX)
+        limit = int(query.get("limit", "20"))
         before = (
             int(base64.urlsafe_b64decode(query["cursor"]).decode()) if "cursor" in query else None
         )
         operation = Operation(query["operation"]) if "operation" in query else None
-    except (ValueError, UnicodeDecodeError) as exc:
+        overdue = {"true": True, "false": False}[query.get("overdue", "false")]
+        statuses: dict[str | None, str | None] = {
+            None: None,
+            **{s: s for s in APPLICATION_STATUSES},
+        }
+        status = statuses[query.get("status")]
+    except (ValueError, KeyError, UnicodeDecodeError, binascii.Error) as exc:
         raise ProblemError(
             INVALID_REQUEST, f"invalid query parameter: {exc}", "查询参数无效。"
         ) from None
-    if limit < 1:
+    if not 1 <= limit <= PAGE_MAX:
         raise ProblemError(INVALID_REQUEST, "limit must be 1..100", "limit 须为 1 到 100。")
     statement = (
         select(ApplicationRow, PersonRow)
@@ -230,11 +238,10 @@ async def list_applications(request: web.Request) -> web.Response:
         statement = statement.where(ApplicationRow.id < before)
     if operation is not None:
         statement = statement.where(ApplicationRow.operation == operation.value)
-    if "status" in query:
-        statement = statement.where(ApplicationRow.status == query["status"])
+    if status is not None:
+        statement = statement.where(ApplicationRow.status == status)
     today = local_day(api.clock.now())
-    overdue_only = query.get("overdue") == "true"
-    if overdue_only:
+    if overdue:
         statement = statement.where(
             ApplicationRow.status != "completed", ApplicationRow.deadline < today
         )
@@ -475,7 +482,11 @@ def openapi_document() -> dict[str, Any]:
             "operationId": "listApplications",
             "summary": "受理列表 / Applications, newest first",
             "parameters": [
-                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(APPLICATION_STATUSES)},
+                },
                 {
                     "name": "operation",
                     "in": "query",
