@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.persistence.models import Base
+from gateway.upstream import models as _upstream_models  # noqa: F401 - registers the outbox table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -1,0 +1,540 @@
+"""The provincial platform client: one interface, one adapter per dialect.
+
+:class:`PlatformClient` is what the business core calls; :class:`DialectPlatformClient`
+implements it over an :class:`~gateway.upstream.transport.EnvelopeChannel` and a
+dialect codec. :func:`json_platform_client` and :func:`soap_platform_client`
+are the two adapters provinces need (JSON ``saveCardOpen`` ... and SOAP
+``applyNewCard`` ...). The same client delivers outbox batches
+(:meth:`DialectPlatformClient.send_batch`).
+
+Key-service operations (EXTERNAL AUTHENTICATE cryptograms, protected card
+commands, PIN reset and unlock authorization) are live only: when the platform
+cannot be reached they raise :class:`~gateway.upstream.errors.KeyServiceUnavailableError`
+at once, and nothing about them is ever stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final, Protocol
+
+import structlog
+
+from gateway.upstream.errors import (
+    KeyServiceUnavailableError,
+    UpstreamConnectionError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from protocols.platform import (
+    JSON_DIALECT,
+    SOAP_DIALECT,
+    MessageDecodeError,
+    Operation,
+    Request,
+    Result,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from gateway.upstream.breaker import CircuitBreaker
+    from gateway.upstream.transport import EnvelopeChannel
+    from protocols.platform import Codec
+    from security.keystore import EncryptedPinBlock
+
+__all__ = [
+    "AppState",
+    "Applicant",
+    "ApplyResult",
+    "CardData",
+    "CardRef",
+    "DialectPlatformClient",
+    "DocumentClient",
+    "KeyServiceContext",
+    "LossType",
+    "PlatformClient",
+    "ProductionData",
+    "is_already_applied",
+    "json_platform_client",
+    "random_message_id",
+    "soap_platform_client",
+]
+
+log = structlog.get_logger(__name__)
+
+#: Texts with which platforms say "the applicant already has a valid application"
+#: under an error code; answered so, an application is the idempotent success it is.
+ALREADY_APPLIED_TEXTS: Final = ("已存在有效申请", "已有有效申请", "already has a valid application")
+
+
+class AppState(StrEnum):
+    """Social-security application state (AAZ502)."""
+
+    SEALED = "0"
+    NORMAL = "1"
+    FORMAL_LOSS = "2"
+    LOCKED = "3"
+    TEMPORARY_LOSS = "4"
+    CANCELLED = "9"
+
+
+class LossType(StrEnum):
+    """Loss report kinds: the AAZ502 state they lead to."""
+
+    FORMAL = "2"
+    TEMPORARY = "4"
+
+
+@dataclass(frozen=True, slots=True)
+class CardRef:
+    """Which card: its number (AAZ500) and, when known, identification code (AAZ501).
+
+    A request about a card issued in another province is routed by the AAZ501
+    region through the national hub.
+    """
+
+    card_number: str
+    card_id_code: str | None = None
+
+    def fields(self) -> dict[str, str]:
+        """As platform fields."""
+        found = {"AAZ500": self.card_number}
+        if self.card_id_code:
+            found["AAZ501"] = self.card_id_code
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Applicant:
+    """A card application: who and where (AAC002, AAC003, AAB301), optional new photo."""
+
+    social_security_number: str
+    name: str
+    region: str
+    photo: bytes | None = None
+
+    def fields(self) -> dict[str, str]:
+        """As platform fields."""
+        found = {"AAC002": self.social_security_number, "AAC003": self.name, "AAB301": self.region}
+        if self.photo is not None:
+            found["photo"] = base64.b64encode(self.photo).decode()
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """The answer to an application / pre-open.
+
+    Attributes:
+        card_number: AAZ500.
+        photo: The photo to print (JPEG bytes).
+        already_applied: The platform said an application already existed.
+    """
+
+    card_number: str
+    photo: bytes
+    already_applied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CardData:
+    """The card's data as the platform holds it."""
+
+    card_number: str
+    social_security_number: str
+    name: str
+    region: str
+    state: AppState
+    card_id_code: str | None
+    photo: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionData:
+    """Return data (回盘) after a card was made: what the chip says."""
+
+    card_number: str
+    atr: str
+    card_id_code: str
+    chip_serial: str
+    version: str
+
+    def fields(self) -> dict[str, str]:
+        """As platform fields."""
+        return {
+            "AAZ500": self.card_number,
+            "AAZ501": self.card_id_code,
+            "AAZ507": self.atr,
+            "chipSerial": self.chip_serial,
+            "cardVersion": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyServiceContext:
+    """What the key service needs to find a card's keys (never the keys themselves)."""
+
+    terminal_id: str
+    region: str
+    social_security_number: str
+    card_number: str
+    card_id_code: str
+    atr: str
+    algorithm: str = "SM4"
+    key_version: int = 1
+
+    def fields(self) -> dict[str, str]:
+        """As platform fields."""
+        return {
+            "terminalId": self.terminal_id,
+            "AAB301": self.region,
+            "AAC002": self.social_security_number,
+            "AAZ500": self.card_number,
+            "AAZ501": self.card_id_code,
+            "AAZ507": self.atr,
+            "algorithm": self.algorithm,
+            "keyVersion": str(self.key_version),
+        }
+
+
+class PlatformClient(Protocol):
+    """The provincial platform operations the catalogue needs (live calls).
+
+    Every method takes an optional ``message_id``: pass a stable one (from the
+    teller's idempotency key) to make a retry safe; a new one is made otherwise.
+
+    Raises (every method):
+        UpstreamUnavailableError: The platform is known to be down (breaker open).
+        UpstreamConnectionError, UpstreamTimeoutError: It could not be reached.
+        UpstreamProtocolError: Its answer cannot be trusted or understood.
+        UpstreamRejectedError: It refused (state, not found, invalid request).
+    """
+
+    async def apply(self, applicant: Applicant, *, message_id: str | None = None) -> ApplyResult:
+        """Apply / pre-open a card: card number and photo."""
+        ...
+
+    async def get_card_data(self, card: CardRef, *, message_id: str | None = None) -> CardData:
+        """The card's data (for personalization)."""
+        ...
+
+    async def return_data(self, data: ProductionData, *, message_id: str | None = None) -> None:
+        """Return production data (回盘)."""
+        ...
+
+    async def enable(self, card: CardRef, *, message_id: str | None = None) -> None:
+        """Enable the social-security application."""
+        ...
+
+    async def query_status(self, card: CardRef, *, message_id: str | None = None) -> AppState:
+        """The application state (AAZ502)."""
+        ...
+
+    async def report_loss(
+        self, card: CardRef, loss_type: LossType, *, message_id: str | None = None
+    ) -> None:
+        """Report the card lost (formal or temporary)."""
+        ...
+
+    async def cancel_loss(self, card: CardRef, *, message_id: str | None = None) -> None:
+        """Cancel a loss report."""
+        ...
+
+    async def cancel_card(
+        self, card: CardRef, reason: str, *, message_id: str | None = None
+    ) -> None:
+        """Cancel the card."""
+        ...
+
+    async def change_info(
+        self,
+        card: CardRef,
+        *,
+        address: str | None = None,
+        phone: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """Change non-key information."""
+        ...
+
+    async def electronic_card(self, card: CardRef, *, message_id: str | None = None) -> str:
+        """Request the electronic card; returns its sign number."""
+        ...
+
+    async def external_authenticate(self, context: KeyServiceContext, challenge: bytes) -> bytes:
+        """The EXTERNAL AUTHENTICATE cryptogram for the card's challenge (live only)."""
+        ...
+
+    async def protect_command(
+        self, context: KeyServiceContext, command: bytes, challenge: bytes
+    ) -> bytes:
+        """A card command (header and data) returned with Lc and its MAC (live only)."""
+        ...
+
+    async def authorize_pin_reset(
+        self, context: KeyServiceContext, pin_block: EncryptedPinBlock, challenge: bytes
+    ) -> bytes:
+        """The MAC-ed PIN reset command (issuer script) for the card (live only)."""
+        ...
+
+    async def authorize_unlock(self, context: KeyServiceContext, challenge: bytes) -> bytes:
+        """The MAC-ed unlock command (issuer script) for the card (live only)."""
+        ...
+
+
+def random_message_id() -> str:
+    """A new random message id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+class DocumentClient:
+    """Sends request items as one enveloped document and matches the results."""
+
+    def __init__(
+        self,
+        channel: EnvelopeChannel,
+        codec: Codec,
+        *,
+        message_ids: Callable[[], str] = random_message_id,
+    ) -> None:
+        """Speak ``codec`` over ``channel``; ``message_ids`` makes new message ids."""
+        self.channel = channel
+        self.codec = codec
+        self._message_ids = message_ids
+
+    @property
+    def target(self) -> str:
+        """``platform`` or ``bank``."""
+        return self.channel.target
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The channel's circuit breaker."""
+        return self.channel.breaker
+
+    def new_message_id(self) -> str:
+        """A new message id."""
+        return self._message_ids()
+
+    async def send_batch(self, items: Sequence[Request]) -> list[Result]:
+        """Send items in one envelope; return their results in the same order.
+
+        The envelope's message id is the item's own for a single item, a new
+        batch id otherwise; its repeat flag is set when any item is a repeat.
+
+        Raises:
+            UpstreamError: Any family; no result is then known for any item.
+        """
+        target = self.target
+        document = self.codec.encode_requests(items)
+        envelope_id = items[0].message_id if len(items) == 1 else f"B-{self.new_message_id()}"
+        answer = await self.channel.exchange(
+            envelope_id,
+            document,
+            repeat=any(item.repeat for item in items),
+            operation=items[0].operation,
+        )
+        try:
+            results = {r.message_id: r for r in self.codec.decode_results(answer)}
+        except MessageDecodeError as exc:
+            raise UpstreamProtocolError(
+                f"{target} answer undecodable: {exc.reason}", target
+            ) from None
+        try:
+            return [results[item.message_id] for item in items]
+        except KeyError:
+            raise UpstreamProtocolError(f"{target} left an item unanswered", target) from None
+
+    async def call(
+        self, operation: str, fields: dict[str, str], message_id: str | None = None
+    ) -> Result:
+        """One live request; a refusal raises :class:`UpstreamRejectedError`."""
+        item = Request(operation, message_id or self.new_message_id(), fields=fields)
+        (result,) = await self.send_batch([item])
+        if not result.succeeded:
+            raise UpstreamRejectedError(self.target, operation, result.status, result.message)
+        return result
+
+
+def _photo(result: Result) -> bytes:
+    try:
+        return base64.b64decode(result.fields.get("photo", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise UpstreamProtocolError(
+            "platform sent a photo that is not base64", "platform"
+        ) from None
+
+
+def _require(result: Result, name: str) -> str:
+    value = result.fields.get(name)
+    if not value:
+        raise UpstreamProtocolError(f"platform answer lacks {name}", "platform")
+    return value
+
+
+def _hex(result: Result, name: str) -> bytes:
+    try:
+        return bytes.fromhex(_require(result, name))
+    except ValueError:
+        raise UpstreamProtocolError(f"platform sent {name} that is not hex", "platform") from None
+
+
+def is_already_applied(result: Result) -> bool:
+    """True when an application answer says the applicant already has a valid one."""
+    if result.status is Status.ALREADY_APPLIED:
+        return True
+    return result.status is not Status.OK and any(
+        t in result.message for t in ALREADY_APPLIED_TEXTS
+    )
+
+
+class DialectPlatformClient(DocumentClient):
+    """:class:`PlatformClient` over one dialect codec."""
+
+    async def apply(self, applicant: Applicant, *, message_id: str | None = None) -> ApplyResult:
+        """Apply / pre-open; "already has a valid application" is a success."""
+        item = Request(
+            Operation.APPLY, message_id or self.new_message_id(), fields=applicant.fields()
+        )
+        (result,) = await self.send_batch([item])
+        already = is_already_applied(result)
+        if not (result.succeeded or already):
+            raise UpstreamRejectedError("platform", Operation.APPLY, result.status, result.message)
+        return ApplyResult(_require(result, "AAZ500"), _photo(result), already)
+
+    async def get_card_data(self, card: CardRef, *, message_id: str | None = None) -> CardData:
+        """The card's data."""
+        result = await self.call(Operation.GET_CARD_DATA, card.fields(), message_id)
+        try:
+            state = AppState(_require(result, "AAZ502"))
+        except ValueError:
+            raise UpstreamProtocolError("platform sent an unknown AAZ502", "platform") from None
+        return CardData(
+            card_number=_require(result, "AAZ500"),
+            social_security_number=_require(result, "AAC002"),
+            name=_require(result, "AAC003"),
+            region=_require(result, "AAB301"),
+            state=state,
+            card_id_code=result.fields.get("AAZ501") or None,
+            photo=_photo(result),
+        )
+
+    async def return_data(self, data: ProductionData, *, message_id: str | None = None) -> None:
+        """Return production data (回盘)."""
+        await self.call(Operation.RETURN_DATA, data.fields(), message_id)
+
+    async def enable(self, card: CardRef, *, message_id: str | None = None) -> None:
+        """Enable the social-security application."""
+        await self.call(Operation.ENABLE, card.fields(), message_id)
+
+    async def query_status(self, card: CardRef, *, message_id: str | None = None) -> AppState:
+        """The application state."""
+        result = await self.call(Operation.QUERY_STATUS, card.fields(), message_id)
+        try:
+            return AppState(_require(result, "AAZ502"))
+        except ValueError:
+            raise UpstreamProtocolError("platform sent an unknown AAZ502", "platform") from None
+
+    async def report_loss(
+        self, card: CardRef, loss_type: LossType, *, message_id: str | None = None
+    ) -> None:
+        """Report the card lost."""
+        await self.call(
+            Operation.REPORT_LOSS, {**card.fields(), "lossType": loss_type.value}, message_id
+        )
+
+    async def cancel_loss(self, card: CardRef, *, message_id: str | None = None) -> None:
+        """Cancel a loss report."""
+        await self.call(Operation.CANCEL_LOSS, card.fields(), message_id)
+
+    async def cancel_card(
+        self, card: CardRef, reason: str, *, message_id: str | None = None
+    ) -> None:
+        """Cancel the card."""
+        await self.call(Operation.CANCEL_CARD, {**card.fields(), "reason": reason}, message_id)
+
+    async def change_info(
+        self,
+        card: CardRef,
+        *,
+        address: str | None = None,
+        phone: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """Change non-key information."""
+        fields = card.fields()
+        if address is not None:
+            fields["address"] = address
+        if phone is not None:
+            fields["phone"] = phone
+        await self.call(Operation.CHANGE_INFO, fields, message_id)
+
+    async def electronic_card(self, card: CardRef, *, message_id: str | None = None) -> str:
+        """Request the electronic card."""
+        result = await self.call(Operation.ELECTRONIC_CARD, card.fields(), message_id)
+        return _require(result, "eCardNo")
+
+    async def _key_service(self, operation: Operation, fields: dict[str, str]) -> Result:
+        """A live key-service call: unreachable means :class:`KeyServiceUnavailableError`."""
+        try:
+            return await self.call(operation, fields)
+        except UpstreamUnavailableError as exc:
+            raise KeyServiceUnavailableError("platform", operation, exc.retry_after) from exc
+        except (UpstreamConnectionError, UpstreamTimeoutError) as exc:
+            raise KeyServiceUnavailableError(
+                "platform", operation, self.channel.breaker.retry_after()
+            ) from exc
+
+    async def external_authenticate(self, context: KeyServiceContext, challenge: bytes) -> bytes:
+        """The EXTERNAL AUTHENTICATE cryptogram."""
+        fields = {**context.fields(), "challenge": challenge.hex().upper()}
+        return _hex(await self._key_service(Operation.EXTERNAL_AUTH, fields), "cryptogram")
+
+    async def protect_command(
+        self, context: KeyServiceContext, command: bytes, challenge: bytes
+    ) -> bytes:
+        """The command with Lc and MAC."""
+        fields = {
+            **context.fields(),
+            "challenge": challenge.hex().upper(),
+            "command": command.hex().upper(),
+        }
+        return _hex(await self._key_service(Operation.SECURE_COMMAND, fields), "apdu")
+
+    async def authorize_pin_reset(
+        self, context: KeyServiceContext, pin_block: EncryptedPinBlock, challenge: bytes
+    ) -> bytes:
+        """The MAC-ed PIN reset command; the PIN block travels only inside the envelope."""
+        fields = {
+            **context.fields(),
+            "challenge": challenge.hex().upper(),
+            "pinBlock": pin_block.ciphertext_bytes().hex().upper(),
+        }
+        return _hex(await self._key_service(Operation.PIN_RESET_AUTH, fields), "apdu")
+
+    async def authorize_unlock(self, context: KeyServiceContext, challenge: bytes) -> bytes:
+        """The MAC-ed unlock command."""
+        fields = {**context.fields(), "challenge": challenge.hex().upper()}
+        return _hex(await self._key_service(Operation.UNLOCK_AUTH, fields), "apdu")
+
+
+def json_platform_client(
+    channel: EnvelopeChannel, *, message_ids: Callable[[], str] = random_message_id
+) -> DialectPlatformClient:
+    """The JSON adapter (``saveCardOpen`` / ``saveCardCompleted`` / ``saveCardActive`` ...)."""
+    return DialectPlatformClient(channel, JSON_DIALECT, message_ids=message_ids)
+
+
+def soap_platform_client(
+    channel: EnvelopeChannel, *, message_ids: Callable[[], str] = random_message_id
+) -> DialectPlatformClient:
+    """The SOAP/XML adapter (``applyNewCard`` / ``getCardData`` / ``returnCardData`` ...)."""
+    return DialectPlatformClient(channel, SOAP_DIALECT, message_ids=message_ids)

@@ -1,0 +1,292 @@
+"""Simulated provincial card-management systems and the national hub between them.
+
+Each :class:`Province` keeps its card registry and the application state of
+each card (AAZ502: 0 sealed, 1 normal, 2 formal loss, 3 locked, 4 temporary
+loss, 9 cancelled). The :class:`Hub` routes a request about a card to its
+issuing province by region code: the first 6 digits of the card identification
+code (AAZ501), else the region (AAB301), else the province that knows the card
+number.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from protocols.platform import KEY_SERVICE, Operation, Request, Result, Status
+from security.sm4 import SM4_BLOCK_SIZE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from simulators.platform.keyservice import KeyService
+
+__all__ = ["DEFAULT_PROVINCES", "Card", "Hub", "Province", "province_of"]
+
+#: Provinces in one simulator by default: code -> (name, card number letter, regions).
+DEFAULT_PROVINCES: Final = {
+    "500000": ("重庆市 Chongqing", "C", ("500000", "500100")),
+    "650000": ("新疆维吾尔自治区 Xinjiang", "X", ("650000", "650100", "652300")),
+    "410000": ("河南省 Henan", "H", ("410000", "410100")),
+}
+_ID_LENGTH: Final = 18
+_CARD_ID_LENGTH: Final = 16
+_REGION_LENGTH: Final = 6
+_EDITABLE: Final = frozenset({"address", "phone"})
+_IDENTIFYING: Final = frozenset({"AAZ500", "AAZ501", "AAC002", "AAB301"})
+_ACTIVE_STATES: Final = frozenset({"1", "2", "3", "4"})
+
+
+def province_of(region: str) -> str:
+    """The province code of a 6-digit region code (its first two digits, then zeros)."""
+    return region[:2] + "0000"
+
+
+@dataclass(slots=True)
+class Card:
+    """One card in a province's registry."""
+
+    aaz500: str
+    aac002: str
+    aac003: str
+    aab301: str
+    photo: str
+    aaz502: str = "0"
+    aaz501: str = ""
+    aaz507: str = ""
+    chip_serial: str = ""
+    version: str = ""
+    address: str = ""
+    phone: str = ""
+    ecard_no: str = ""
+
+    def data(self) -> dict[str, str]:
+        """The card's data as platform fields."""
+        found = {
+            "AAZ500": self.aaz500,
+            "AAC002": self.aac002,
+            "AAC003": self.aac003,
+            "AAB301": self.aab301,
+            "AAZ502": self.aaz502,
+            "photo": self.photo,
+        }
+        if self.aaz501:
+            found["AAZ501"] = self.aaz501
+        return found
+
+
+def _photo(aac002: str) -> str:
+    """A stand-in archived photo: a JPEG start/end marker around a digest of the holder."""
+    digest = hashlib.sha256(aac002.encode()).digest()
+    return base64.b64encode(b"\xff\xd8\xff\xe0" + digest + b"\xff\xd9").decode()
+
+
+class Province:
+    """One province's card registry, state rules and key service."""
+
+    def __init__(
+        self, code: str, name: str, letter: str, regions: tuple[str, ...], keys: KeyService
+    ) -> None:
+        """Hold no cards yet."""
+        self.code = code
+        self.name = name
+        self.letter = letter
+        self.regions = frozenset(regions)
+        self.keys = keys
+        self.cards: dict[str, Card] = {}
+        self._serial = 0
+
+    # ----------------------------------------------------------- registry
+    def add_card(self, aac002: str, aac003: str, aab301: str, **extra: str) -> Card:
+        """Register a card directly (a card issued before the simulation started)."""
+        self._serial += 1
+        card = Card(
+            aaz500=f"{self.letter}{self._serial:08d}",
+            aac002=aac002,
+            aac003=aac003,
+            aab301=aab301,
+            photo=_photo(aac002),
+        )
+        for name, value in extra.items():
+            setattr(card, name, value)
+        self.cards[card.aaz500] = card
+        return card
+
+    def find(self, fields: dict[str, str]) -> Card | None:
+        """The card named by AAZ500, else AAZ501, else the holder's live card (AAC002)."""
+        if "AAZ500" in fields:
+            return self.cards.get(fields["AAZ500"])
+        if "AAZ501" in fields:
+            return next((c for c in self.cards.values() if c.aaz501 == fields["AAZ501"]), None)
+        if "AAC002" in fields:
+            return self._live_card(fields["AAC002"])
+        return None
+
+    def _live_card(self, aac002: str) -> Card | None:
+        return next(
+            (c for c in self.cards.values() if c.aac002 == aac002 and c.aaz502 != "9"), None
+        )
+
+    # ----------------------------------------------------------- handling
+    def handle(self, item: Request) -> Result:  # noqa: PLR0911 - one answer per operation
+        """Apply one request item and answer it."""
+        op = Operation(item.operation)
+        fields = item.fields
+        if op is Operation.APPLY:
+            return self._apply(item)
+        card = self.find(fields)
+        if card is None:
+            return _answer(item, Status.NOT_FOUND, "卡片不存在 card not found")
+        if op in KEY_SERVICE:
+            return self._key_service(item, op, card)
+        if op is Operation.GET_CARD_DATA:
+            return _answer(item, Status.OK, "成功", card.data())
+        if op is Operation.QUERY_STATUS:
+            return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500, "AAZ502": card.aaz502})
+        if op is Operation.RETURN_DATA:
+            return self._return_data(item, card)
+        if op is Operation.CHANGE_INFO:
+            return self._change_info(item, card)
+        if op is Operation.ELECTRONIC_CARD:
+            if card.aaz502 != "1":
+                return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
+            card.ecard_no = card.ecard_no or f"E{self.code}{card.aaz500}"
+            return _answer(item, Status.OK, "成功", {"eCardNo": card.ecard_no})
+        return self._transition(item, op, card)
+
+    def _apply(self, item: Request) -> Result:
+        fields = item.fields
+        aac002, aac003, aab301 = fields["AAC002"], fields["AAC003"], fields["AAB301"]
+        if len(aac002) != _ID_LENGTH or aab301 not in self.regions:
+            return _answer(item, Status.INVALID_REQUEST, "申领信息有误 invalid application")
+        existing = self._live_card(aac002)
+        if existing is not None:
+            data = {"AAZ500": existing.aaz500, "photo": existing.photo}
+            return _answer(
+                item, Status.ALREADY_APPLIED, "已存在有效申请 already has a valid application", data
+            )
+        card = self.add_card(aac002, aac003, aab301)
+        if fields.get("photo"):
+            card.photo = fields["photo"]
+        return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500, "photo": card.photo})
+
+    def _return_data(self, item: Request, card: Card) -> Result:
+        fields = item.fields
+        aaz501 = fields["AAZ501"]
+        if len(aaz501) != _CARD_ID_LENGTH or aaz501[:_REGION_LENGTH] not in self.regions:
+            return _answer(
+                item, Status.INVALID_REQUEST, "卡识别码有误 bad card identification code"
+            )
+        if card.aaz501 and card.aaz501 != aaz501:
+            return _answer(item, Status.INVALID_STATE, "已回盘 data already returned")
+        if card.aaz502 != "0":
+            return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
+        card.aaz501 = aaz501
+        card.aaz507 = fields["AAZ507"]
+        card.chip_serial = fields["chipSerial"]
+        card.version = fields["cardVersion"]
+        return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500})
+
+    def _change_info(self, item: Request, card: Card) -> Result:
+        changes = {k: v for k, v in item.fields.items() if k not in _IDENTIFYING}
+        if not changes or not set(changes) <= _EDITABLE:
+            return _answer(
+                item, Status.INVALID_REQUEST, "仅可变更非关键信息 only non-key information changes"
+            )
+        card.address = changes.get("address", card.address)
+        card.phone = changes.get("phone", card.phone)
+        return _answer(item, Status.OK, "成功")
+
+    def _transition(self, item: Request, op: Operation, card: Card) -> Result:
+        state = card.aaz502
+        target: str
+        allowed: frozenset[str]
+        if op is Operation.ENABLE:
+            target, allowed = "1", frozenset({"0"}) if card.aaz501 else frozenset()
+        elif op is Operation.REPORT_LOSS:
+            target = item.fields.get("lossType", "2")
+            allowed = frozenset({"1", "2", "4"}) - {target}
+            if target not in {"2", "4"}:
+                return _answer(item, Status.INVALID_REQUEST, "挂失类型有误 bad loss type")
+        elif op is Operation.CANCEL_LOSS:
+            target, allowed = "1", frozenset({"2", "4"})
+        else:  # CANCEL_CARD
+            target, allowed = "9", frozenset({"0", "1", "2", "3", "4"})
+        if state == target:
+            return _answer(item, Status.OK, "成功", {"AAZ502": state})
+        if state not in allowed:
+            return _answer(
+                item, Status.INVALID_STATE, f"卡片状态{state}不允许 card state {state} forbids it"
+            )
+        card.aaz502 = target
+        return _answer(item, Status.OK, "成功", {"AAZ502": target})
+
+    def _key_service(self, item: Request, op: Operation, card: Card) -> Result:
+        fields = item.fields
+        if not card.aaz501 or card.aaz502 not in _ACTIVE_STATES | {"0"}:
+            return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
+        challenge = bytes.fromhex(fields["challenge"])
+        if op is Operation.EXTERNAL_AUTH:
+            cryptogram = self.keys.external_authenticate(card.aaz501, challenge)
+            return _answer(item, Status.OK, "成功", {"cryptogram": cryptogram.hex().upper()})
+        if op is Operation.SECURE_COMMAND:
+            apdu = self.keys.protect_command(
+                card.aaz501, bytes.fromhex(fields["command"]), challenge
+            )
+        elif op is Operation.PIN_RESET_AUTH:
+            if card.aaz502 not in _ACTIVE_STATES:
+                return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
+            block = bytes.fromhex(fields["pinBlock"])
+            if len(block) != SM4_BLOCK_SIZE:
+                return _answer(item, Status.INVALID_REQUEST, "密码块有误 bad PIN block")
+            apdu = self.keys.pin_reset_command(card.aaz501, block, challenge)
+        else:  # UNLOCK_AUTH
+            apdu = self.keys.unlock_command(card.aaz501, challenge)
+        return _answer(item, Status.OK, "成功", {"apdu": apdu.hex().upper()})
+
+
+def _answer(
+    item: Request, status: Status, message: str, fields: dict[str, str] | None = None
+) -> Result:
+    return Result(item.message_id, status, message, fields or {})
+
+
+class Hub:
+    """The national hub: routes a request to the province that issued the card."""
+
+    def __init__(self, provinces: dict[str, Province]) -> None:
+        """Route between ``provinces`` (by province code)."""
+        self.provinces = provinces
+        self.routed = 0
+
+    def route(
+        self, local: str, item: Request, on_route: Callable[[str], None] | None = None
+    ) -> Province:
+        """The province that must answer ``item`` received by province ``local``."""
+        target = self._target(local, item)
+        if target != local:
+            self.routed += 1
+            if on_route is not None:
+                on_route(target)
+        return self.provinces[target]
+
+    def _target(self, local: str, item: Request) -> str:
+        fields = item.fields
+        card_id = fields.get("AAZ501", "")
+        if item.operation != Operation.RETURN_DATA and len(card_id) == _CARD_ID_LENGTH:
+            code = province_of(card_id[:_REGION_LENGTH])
+            if code in self.provinces:
+                return code
+        region = fields.get("AAB301", "")
+        if item.operation == Operation.APPLY and len(region) == _REGION_LENGTH:
+            code = province_of(region)
+            if code in self.provinces:
+                return code
+        number = fields.get("AAZ500")
+        if number is not None and number not in self.provinces[local].cards:
+            for code, province in self.provinces.items():
+                if number in province.cards:
+                    return code
+        return local

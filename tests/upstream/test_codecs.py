@@ -1,0 +1,115 @@
+"""Platform and bank codecs: round trips, golden documents, only their own error on any bytes."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols.bank import BANK_DIALECT
+from protocols.platform import (
+    JSON_DIALECT,
+    SOAP_DIALECT,
+    Codec,
+    MessageDecodeError,
+    MessageEncodeError,
+    Operation,
+    Request,
+    Result,
+    Status,
+)
+
+CODECS = pytest.mark.parametrize("codec", [JSON_DIALECT, SOAP_DIALECT], ids=["json", "soap"])
+ALL_CODECS = pytest.mark.parametrize(
+    "codec", [JSON_DIALECT, SOAP_DIALECT, BANK_DIALECT], ids=["json", "soap", "bank"]
+)
+names = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,31}", fullmatch=True)
+# XML 1.0 text without the characters it normalises or forbids (controls, CR).
+values = st.text(
+    st.characters(min_codepoint=0x20, exclude_categories=["Cs"], exclude_characters="\x7f"),
+    max_size=40,
+)
+ids = st.from_regex(r"[\x21-\x7e]{1,64}", fullmatch=True)
+requests = st.builds(
+    Request,
+    operation=st.sampled_from(list(Operation)),
+    message_id=ids,
+    repeat=st.booleans(),
+    fields=st.dictionaries(names, values, max_size=5),
+)
+results = st.builds(
+    Result,
+    message_id=ids,
+    status=st.sampled_from(list(Status)),
+    message=values,
+    fields=st.dictionaries(names, values, max_size=5),
+)
+
+
+@CODECS
+@given(items=st.lists(requests, min_size=1, max_size=4), answers=st.lists(results, min_size=1))
+def test_round_trip(codec: Codec, items: list[Request], answers: list[Result]) -> None:
+    """Requests and results decode to what was encoded."""
+    assert codec.decode_requests(codec.encode_requests(items)) == items
+    assert codec.decode_results(codec.encode_results(answers)) == answers
+
+
+@ALL_CODECS
+@given(data=st.binary(max_size=300))
+def test_only_decode_error_on_any_bytes(codec: Codec, data: bytes) -> None:
+    """Arbitrary bytes raise MessageDecodeError or decode; nothing else."""
+    for decode in (codec.decode_requests, codec.decode_results):
+        with contextlib.suppress(MessageDecodeError):
+            decode(data)
+
+
+@ALL_CODECS
+@given(text=st.text(max_size=200))
+def test_only_decode_error_on_near_documents(codec: Codec, text: str) -> None:
+    """Text wrapped like a document also raises only MessageDecodeError."""
+    for wrapped in (
+        '{"requests":[' + text + "]}",
+        '{"responses":[{"msgId":"M","code":"0","data":' + text + "}]}",
+        (
+            '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+            f"<soap:Body><requests>{text}</requests></soap:Body></soap:Envelope>"
+        ),
+    ):
+        for decode in (codec.decode_requests, codec.decode_results):
+            with contextlib.suppress(MessageDecodeError):
+                decode(wrapped.encode())
+
+
+def test_golden_documents() -> None:
+    """The dialects' service names, codes and layouts, byte for byte."""
+    item = Request(Operation.APPLY, "M1", repeat=True, fields={"AAC002": "x"})
+    assert JSON_DIALECT.encode_requests([item]) == (
+        b'{"requests":[{"service":"saveCardOpen","msgId":"M1","repeat":"1","data":{"AAC002":"x"}}]}'
+    )
+    assert SOAP_DIALECT.encode_requests([item]).endswith(
+        b'<soap:Body><requests><request service="applyNewCard" msgId="M1" repeat="1">'
+        b"<AAC002>x</AAC002></request></requests></soap:Body></soap:Envelope>"
+    )
+    done = Result("M1", Status.ALREADY_APPLIED, "已存在有效申请")
+    assert b'"code":"1001"' in JSON_DIALECT.encode_results([done])
+    assert b"<resultCode>-101</resultCode>" in SOAP_DIALECT.encode_results([done])
+    assert b'"retCode":"000001"' in BANK_DIALECT.encode_results([done])
+
+
+def test_doctype_and_bad_input_are_refused() -> None:
+    """Entity declarations never reach the XML parser; bad names are refused on encode."""
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"/>'
+    )
+    with pytest.raises(MessageDecodeError) as info:
+        SOAP_DIALECT.decode_requests(bomb)
+    assert info.value.reason == "forbidden_markup"
+    with pytest.raises(MessageEncodeError):
+        Request(Operation.APPLY, "M1", fields={"1bad": "x"})
+    with pytest.raises(MessageEncodeError):
+        JSON_DIALECT.encode_requests([])
+    unknown = b'{"responses":[{"msgId":"M","code":"E-NEW","msg":"?","data":{}}]}'
+    assert JSON_DIALECT.decode_results(unknown)[0].status is Status.ERROR
