@@ -85,6 +85,32 @@ def _parser() -> argparse.ArgumentParser:
     add_config(current)
 
     _add_pki(commands)
+    sim = commands.add_parser(
+        "sim", help="run a simulator", description="Simulated devices for the demo and tests."
+    )
+    from gateway.demo import add_sim_parsers  # noqa: PLC0415 - simulators only on demand
+
+    add_sim_parsers(sim)
+    outbox = commands.add_parser(
+        "outbox", help="upstream outbox", description="Inspect and retry upstream messages."
+    )
+    outbox_commands = outbox.add_subparsers(
+        dest="outbox_command", required=True, metavar="OUTBOX_COMMAND"
+    )
+    dead = outbox_commands.add_parser(
+        "list",
+        help="list dead letters (expired messages)",
+        description="List messages that expired without delivery (no personal data shown).",
+    )
+    add_config(dead)
+    dead.add_argument("--limit", type=int, default=100, help="at most this many (%(default)s)")
+    retry = outbox_commands.add_parser(
+        "retry",
+        help="send one dead letter again",
+        description="Put a dead letter back in the outbox with a fresh lifetime.",
+    )
+    add_config(retry)
+    retry.add_argument("message_id", help="the message id shown by `branchd outbox list`")
     audit = commands.add_parser(
         "audit", help="the audit log", description="Check the hash-chained audit log."
     )
@@ -159,6 +185,10 @@ def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return pe
         return _check_config(args.file)
     if args.command == "pki":
         return _pki(args)
+    if args.command == "sim":
+        from gateway.demo import run_sim  # noqa: PLC0415 - simulators only on demand
+
+        return run_sim(args)
     if args.command == "demo":
         from gateway.demo import run_demo  # noqa: PLC0415 - keep simulators out of other commands
 
@@ -174,6 +204,8 @@ def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return pe
         return asyncio.run(serve(config, migrate=args.migrate))
     if args.command == "audit":
         return asyncio.run(_audit_verify(config))
+    if args.command == "outbox":
+        return asyncio.run(_outbox(args, config))
     if args.command == "db":
         return asyncio.run(_db(args.db_command, config, getattr(args, "revision", "head")))
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects the rest
@@ -266,3 +298,32 @@ async def _audit_verify(config: Config) -> int:
         f"{report.checkpoints} checkpoints, signatures {signatures}"
     )
     return EXIT_OK
+
+
+async def _outbox(args: argparse.Namespace, config: Config) -> int:
+    from gateway.persistence import create_engine, session_factory  # noqa: PLC0415
+    from gateway.upstream.errors import UnknownMessageError  # noqa: PLC0415
+    from gateway.upstream.outbox import list_dead_letters, retry_dead_letter  # noqa: PLC0415
+
+    engine = create_engine(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    sessions = session_factory(engine)
+    try:
+        if args.outbox_command == "list":
+            letters = await list_dead_letters(sessions, limit=args.limit)
+            for letter in letters:
+                print(
+                    f"{letter.message_id}  {letter.target:8} {letter.operation:24} "
+                    f"attempts={letter.attempts} expired={letter.expires_at:%Y-%m-%d %H:%M} "
+                    f"{letter.last_error or ''}"
+                )
+            print(f"{len(letters)} dead letter(s)")
+            return EXIT_OK
+        try:
+            await retry_dead_letter(sessions, args.message_id, SystemClock().now())
+        except UnknownMessageError:
+            print(f"no dead letter {args.message_id}", file=sys.stderr)
+            return EXIT_FAILURE
+        print(f"{args.message_id} queued again")
+        return EXIT_OK
+    finally:
+        await engine.dispose()

@@ -21,6 +21,8 @@ from gateway.daemon import serve
 from gateway.logs import configure_logging
 
 if TYPE_CHECKING:
+    import argparse
+
     from gateway.config import Config
     from gateway.daemon import Daemon
 
@@ -107,3 +109,25 @@ def _print_banner(out: TextIO, config: Config, config_path: Path, urls: list[str
     ]
     out.write("\n".join(lines) + "\n")
     out.flush()
+
+
+def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
+    """``branchd sim ...``: the simulators, each until stopped."""
+    from simulators.card import cli as card_cli  # noqa: PLC0415 - only for `branchd sim`
+
+    kinds = sim.add_subparsers(dest="sim_command", required=True, metavar="SIMULATOR")
+    card = kinds.add_parser(
+        "card",
+        help="insert a simulated social security card into the vpcd virtual reader",
+        description="Serve one simulated card to pcscd through vpcd until Ctrl+C.",
+    )
+    card_cli.add_arguments(card)
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Run the simulator chosen on the command line."""
+    from simulators.card import cli as card_cli  # noqa: PLC0415 - only for `branchd sim`
+
+    if args.sim_command == "card":
+        return card_cli.run(args)
+    raise AssertionError(args.sim_command)  # pragma: no cover - argparse refuses others

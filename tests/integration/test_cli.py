@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from gateway.audit import AuditLog
+from gateway.cli import main
 from gateway.config import load_config
 from gateway.keys import KeyStoreSigner, open_keystore
 from gateway.persistence import create_engine, session_factory, upgrade
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.integration
 
 BRANCHD = [sys.executable, "-m", "gateway"]
 COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
-            ["audit"], ["audit", "verify"],
+            ["audit"], ["audit", "verify"], ["sim"], ["sim", "card"],
+            ["outbox"], ["outbox", "list"], ["outbox", "retry"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip
 
@@ -49,11 +51,12 @@ async def read_until(stream: asyncio.StreamReader, predicate: str, seen: list[st
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "branchd")
-async def test_help_on_every_command(command: list[str]) -> None:
+def test_help_on_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """``--help`` works on every command and sub-command."""
-    status, out, _ = await branchd(*command, "--help")
-    assert status == 0
-    assert "usage: branchd" in out
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: branchd" in capsys.readouterr().out
 
 
 async def test_version() -> None:
@@ -214,3 +217,15 @@ async def test_audit_verify_names_the_edited_row(
     status, out, _ = await branchd("audit", "verify", "--config", str(path))
     assert status == 1
     assert "audit entry #2: edited" in out
+
+
+async def test_outbox_list_and_retry_unknown(database_url: str, tmp_path: Path) -> None:
+    """``branchd outbox list`` shows the dead letters; retrying an unknown id fails clearly."""
+    path = tmp_path / "branchd.toml"
+    path.write_text(config_toml(database_url, tmp_path, free_port()), encoding="utf-8")
+    assert (await branchd("db", "upgrade", "--config", str(path)))[0] == 0
+    status, out, _ = await branchd("outbox", "list", "--config", str(path))
+    assert (status, out.strip()) == (0, "0 dead letter(s)")
+    status, _, err = await branchd("outbox", "retry", "--config", str(path), "no-such-id")
+    assert status == 1
+    assert "no dead letter no-such-id" in err
