@@ -106,3 +106,22 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
     assert mode == "wal"
     assert fks == 1
     assert busy == 3000
+
+
+async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
+    """After upgrading, Alembic finds no difference between the schema and the models."""
+    from alembic.autogenerate import compare_metadata  # noqa: PLC0415
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
+    import gateway.upstream.models  # noqa: F401, PLC0415 - registers the outbox tables
+    from gateway.persistence.models import Base  # noqa: PLC0415
+
+    await upgrade(engine)
+
+    def diff(connection: object) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})  # type: ignore[arg-type]
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
