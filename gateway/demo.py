@@ -114,6 +114,7 @@ def _print_banner(out: TextIO, config: Config, config_path: Path, urls: list[str
 def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
     """``branchd sim ...``: the simulators, each until stopped."""
     from simulators.card import cli as card_cli  # noqa: PLC0415 - only for `branchd sim`
+    from simulators.printer import cli as printer_cli  # noqa: PLC0415
 
     kinds = sim.add_subparsers(dest="sim_command", required=True, metavar="SIMULATOR")
     card = kinds.add_parser(
@@ -122,12 +123,21 @@ def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
         description="Serve one simulated card to pcscd through vpcd until Ctrl+C.",
     )
     card_cli.add_arguments(card)
+    printer = kinds.add_parser(
+        "printer",
+        help="an Evolis-compatible card printer on a pty",
+        description="Serve a simulated card printer on a pty (its path is printed) until Ctrl+C.",
+    )
+    printer_cli.add_arguments(printer)
 
 
 def run_sim(args: argparse.Namespace) -> int:
     """Run the simulator chosen on the command line."""
     from simulators.card import cli as card_cli  # noqa: PLC0415 - only for `branchd sim`
+    from simulators.printer import cli as printer_cli  # noqa: PLC0415
 
     if args.sim_command == "card":
         return card_cli.run(args)
+    if args.sim_command == "printer":
+        return printer_cli.run(args)
     raise AssertionError(args.sim_command)  # pragma: no cover - argparse refuses others

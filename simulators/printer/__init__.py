@@ -1,0 +1,13 @@
+"""A simulated Evolis-compatible card printer on a pty, for the demo and the tests."""
+
+from simulators.printer.model import TIMINGS, Fault, PrinterModel, PrinterSimConfig
+from simulators.printer.server import PrinterSimulator, run_printer_simulator
+
+__all__ = [
+    "TIMINGS",
+    "Fault",
+    "PrinterModel",
+    "PrinterSimConfig",
+    "PrinterSimulator",
+    "run_printer_simulator",
+]
