@@ -11,16 +11,17 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from devices.clock import SystemClock
 from gateway import __version__
+from gateway.archive import ArchiveError
 from gateway.config import Config, ConfigError, load_config
 from security.keystore import KeyStoreError
 from security.pki import PkiError, Role, certificate_info, init_ca, issue
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
 __all__ = ["main"]
 
@@ -85,6 +86,26 @@ def _parser() -> argparse.ArgumentParser:
     add_config(current)
 
     _add_pki(commands)
+    archive = commands.add_parser(
+        "archive", help="monthly archive", description="Export and verify the monthly archive."
+    )
+    archive_commands = archive.add_subparsers(
+        dest="archive_command", required=True, metavar="ARCHIVE_COMMAND"
+    )
+    export = archive_commands.add_parser(
+        "export",
+        help="write one month's archive to one file",
+        description="Write the month's images with index.csv and SHA256SUMS into one ZIP file.",
+    )
+    add_config(export)
+    export.add_argument("month", help="YYYY-MM (business month, Beijing time)")
+    export.add_argument("--output", type=Path, help="file to write (default: archive-MONTH.zip)")
+    check_archive = archive_commands.add_parser(
+        "verify",
+        help="check an exported archive",
+        description="Recompute every checksum; exit 1 naming the first bad member.",
+    )
+    check_archive.add_argument("file", type=Path, help="the exported archive")
     sim = commands.add_parser(
         "sim", help="run a simulator", description="Simulated devices for the demo and tests."
     )
@@ -173,42 +194,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PkiError, KeyStoreError) as exc:
         print(f"branchd: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ArchiveError as exc:
+        print(f"branchd: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
-    if args.command == "version":
-        print(f"sscard-branchd {__version__}")
-        return EXIT_OK
-    if args.command == "check-config":
-        return _check_config(args.file)
-    if args.command == "pki":
-        return _pki(args)
-    if args.command == "sim":
-        from gateway.demo import run_sim  # noqa: PLC0415 - simulators only on demand
-
-        return run_sim(args)
-    if args.command == "demo":
-        from gateway.demo import run_demo  # noqa: PLC0415 - keep simulators out of other commands
-
-        return asyncio.run(run_demo(args.data_dir, args.host, args.port))
+def _dispatch(args: argparse.Namespace) -> int:
+    without_config: dict[str, Callable[[argparse.Namespace], int]] = {
+        "version": _version,
+        "check-config": lambda a: _check_config(a.file),
+        "pki": _pki,
+        "sim": _sim,
+        "demo": _demo,
+    }
+    if args.command in without_config:
+        return without_config[args.command](args)
+    if args.command == "archive" and args.archive_command == "verify":
+        return _archive_verify(args.file)
 
     config = load_config(args.config)
     from gateway.logs import configure_logging  # noqa: PLC0415 - after the config is known good
 
     configure_logging(config.logging.level, config.logging.format)
-    if args.command == "run":
-        from gateway.daemon import serve  # noqa: PLC0415 - heavy imports only when serving
+    with_config: dict[str, Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]] = {
+        "run": _run,
+        "audit": lambda _a, c: _audit_verify(c),
+        "outbox": _outbox,
+        "archive": _archive_export,
+        "db": lambda a, c: _db(a.db_command, c, getattr(a, "revision", "head")),
+    }
+    return asyncio.run(with_config[args.command](args, config))
 
-        return asyncio.run(serve(config, migrate=args.migrate))
-    if args.command == "audit":
-        return asyncio.run(_audit_verify(config))
-    if args.command == "outbox":
-        return asyncio.run(_outbox(args, config))
-    if args.command == "db":
-        return asyncio.run(_db(args.db_command, config, getattr(args, "revision", "head")))
-    raise AssertionError(args.command)  # pragma: no cover - argparse rejects the rest
+
+def _version(_args: argparse.Namespace) -> int:
+    print(f"sscard-branchd {__version__}")
+    return EXIT_OK
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from gateway.demo import run_sim  # noqa: PLC0415 - simulators only on demand
+
+    return run_sim(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo  # noqa: PLC0415 - keep simulators out of other commands
+
+    return asyncio.run(run_demo(args.data_dir, args.host, args.port))
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    from gateway.daemon import serve  # noqa: PLC0415 - heavy imports only when serving
+
+    return await serve(config, migrate=args.migrate)
 
 
 def _check_config(path: Path) -> int:
@@ -327,3 +367,27 @@ async def _outbox(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     finally:
         await engine.dispose()
+
+
+async def _archive_export(args: argparse.Namespace, config: Config) -> int:
+    from gateway.archive import ArchiveStore, export_month  # noqa: PLC0415
+    from gateway.persistence import create_engine, session_factory  # noqa: PLC0415
+
+    output = args.output or Path(f"archive-{args.month}.zip")
+    engine = create_engine(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    sessions = session_factory(engine)
+    try:
+        store = ArchiveStore(config.data_dir / "archive", sessions, SystemClock())
+        count = await export_month(store, sessions, args.month, output)
+    finally:
+        await engine.dispose()
+    print(f"{output}: {count} file(s) for {args.month}")
+    return EXIT_OK
+
+
+def _archive_verify(path: Path) -> int:
+    from gateway.archive import verify_export  # noqa: PLC0415
+
+    result = verify_export(path)
+    print(f"{path}: intact, {result.files} file(s), month {result.month}")
+    return EXIT_OK

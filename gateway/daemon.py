@@ -30,6 +30,7 @@ from gateway.api.idempotency import Idempotency
 from gateway.api.routes import Api
 from gateway.api.service import BusinessService
 from gateway.app import Services, create_app
+from gateway.archive import ArchiveStore
 from gateway.audit import AuditLog
 from gateway.business.workdays import WorkCalendar
 from gateway.keys import KeyStoreSigner, PersonalDataVault, open_keystore
@@ -169,6 +170,7 @@ class Daemon:
             sessions=self._sessions,
             vault=vault,
             clock=self.clock,
+            archive=ArchiveStore(self.config.data_dir / "archive", self._sessions, self.clock),
         )
 
     def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:

@@ -23,11 +23,14 @@ from gateway.api.schemas import (
     ApplicationOut,
     ApprovalIn,
     ApprovalOut,
+    ArchiveIn,
+    ArchiveOut,
     CardOut,
     OperationRequest,
     OperationResult,
 )
 from gateway.api.service import is_overdue, local_day
+from gateway.archive import ArchiveError, ArchiveKind
 from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.business.receipts import ReceiptNumber, ReceiptNumberError
 from gateway.persistence.models import ApplicationRow, CardRow, PersonRow
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from devices.clock import Clock
     from gateway.api.idempotency import Idempotency
     from gateway.api.service import BusinessService
+    from gateway.archive import ArchiveStore
     from gateway.keys import PersonalDataVault
 
 __all__ = ["API", "Api", "add_api_routes", "openapi_document"]
@@ -65,6 +69,7 @@ class Api:
     sessions: async_sessionmaker[AsyncSession]
     vault: PersonalDataVault
     clock: Clock
+    archive: ArchiveStore
 
 
 API: Final = web.AppKey("api", Api)
@@ -79,6 +84,7 @@ def add_api_routes(app: web.Application, api: Api) -> None:
     app.router.add_post("/v1/approvals", approve)
     app.router.add_get("/v1/applications", list_applications)
     app.router.add_get("/v1/applications/{receipt}", get_application)
+    app.router.add_post("/v1/applications/{receipt}/archive", add_archive_file)
     app.router.add_get("/v1/persons/cards", person_cards)
     app.router.add_get("/v1/catalogue", catalogue)
     app.router.add_get("/openapi.json", openapi)
@@ -188,10 +194,7 @@ async def get_application(request: web.Request) -> web.Response:
     """One application by its receipt number."""
     _reader(request)
     api = request.app[API]
-    try:
-        receipt = str(ReceiptNumber.parse(request.match_info["receipt"]))
-    except ReceiptNumberError as exc:
-        raise ProblemError(INVALID_RECEIPT, str(exc), "受理编号格式或校验位错误。") from None
+    receipt = _receipt(request)
     async with api.sessions() as session:
         found = (
             await session.execute(
@@ -204,6 +207,51 @@ async def get_application(request: web.Request) -> web.Response:
         raise ProblemError(NOT_FOUND, "No application with this receipt number.", "无此受理编号。")
     today = local_day(api.clock.now())
     return _json(_application_out(found[0], found[1], today))
+
+
+def _receipt(request: web.Request) -> str:
+    try:
+        return str(ReceiptNumber.parse(request.match_info["receipt"]))
+    except ReceiptNumberError as exc:
+        raise ProblemError(INVALID_RECEIPT, str(exc), "受理编号格式或校验位错误。") from None
+
+
+async def add_archive_file(request: web.Request) -> web.Response:
+    """Archive a credential image, the scene image or the signature of an application."""
+    api = request.app[API]
+    terminal = api.terminals.identify(request)
+    require_role(terminal, {Role.TELLER, Role.SUPERVISOR, Role.ARCHIVE}, "archive images")
+    receipt = _receipt(request)
+    body = await _read(request)
+
+    async def perform() -> web.Response:
+        parsed = _parse(ArchiveIn, body)
+        try:
+            data = base64.b64decode(parsed.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProblemError(
+                INVALID_REQUEST, "data is not base64", "data 不是有效的 base64 编码。"
+            ) from None
+        async with api.sessions() as session:
+            application = (
+                await session.scalars(
+                    select(ApplicationRow).where(ApplicationRow.receipt_number == receipt)
+                )
+            ).first()
+        if application is None:
+            raise ProblemError(
+                NOT_FOUND, "No application with this receipt number.", "无此受理编号。"
+            )
+        try:
+            row = await api.archive.add(
+                application, ArchiveKind(parsed.kind), parsed.content_type, data
+            )
+        except ArchiveError as exc:
+            raise ProblemError(INVALID_REQUEST, str(exc), "归档文件不符合要求。") from None
+        out = ArchiveOut(sha256=row.sha256, size=row.size, kind=row.kind, stored_at=row.stored_at)
+        return _json(out, status=201)
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
 
 
 async def list_applications(request: web.Request) -> web.Response:
@@ -388,6 +436,8 @@ def _problem_schema() -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document from the pydantic models the server validates with."""
     models: list[type[BaseModel]] = [
+        ArchiveIn,
+        ArchiveOut,
         OperationRequest,
         OperationResult,
         ApprovalIn,
@@ -472,6 +522,27 @@ def openapi_document() -> dict[str, Any]:
                 "200": {
                     "description": "Found",
                     "content": {"application/json": {"schema": ref("ApplicationOut")}},
+                },
+                **errors,
+            },
+        }
+    }
+    paths["/v1/applications/{receipt}/archive"] = {
+        "post": {
+            "operationId": "archiveFile",
+            "summary": "归档影像 / Archive an image of the application",
+            "parameters": [
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+                idempotency_header,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("ArchiveIn")}},
+            },
+            "responses": {
+                "201": {
+                    "description": "Archived",
+                    "content": {"application/json": {"schema": ref("ArchiveOut")}},
                 },
                 **errors,
             },

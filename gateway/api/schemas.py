@@ -17,6 +17,8 @@ __all__ = [
     "ApplicationOut",
     "ApprovalIn",
     "ApprovalOut",
+    "ArchiveIn",
+    "ArchiveOut",
     "CardOut",
     "IdentityQuery",
     "OperationRequest",
@@ -124,3 +126,22 @@ class IdentityQuery(BaseModel):
     model_config = _STRICT
 
     id_number: str = Field(min_length=15, max_length=18)
+
+
+class ArchiveIn(BaseModel):
+    """An image to archive with an application (credential, scene or signature)."""
+
+    model_config = _STRICT
+
+    kind: Literal["credential-image", "scene-image", "signature"]
+    content_type: Literal["image/jpeg", "image/png", "application/pdf"]
+    data: str = Field(min_length=4, max_length=7_000_000, description="The file, base64")
+
+
+class ArchiveOut(BaseModel):
+    """An archived file, as stored."""
+
+    sha256: str
+    size: int
+    kind: str
+    stored_at: datetime
