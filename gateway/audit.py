@@ -33,14 +33,17 @@ from security.audit import (
 from security.redaction import mask_personal_numbers, redact_value
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from devices.clock import Clock
     from security.suites import CryptoSuite
 
-__all__ = ["BUSINESS_TZ", "AuditLog", "AuditSigner", "VerifyReport"]
+__all__ = ["BUSINESS_TZ", "AuditLog", "AuditQueue", "AuditSigner", "VerifyReport"]
+
+#: (actor, action, subject, details) of an entry not yet written.
+PendingEntry = tuple[str, str, str, "Mapping[str, Any] | None"]
 
 #: Business days end at midnight in China Standard Time.
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -102,35 +105,48 @@ class AuditLog:
         Personal numbers are masked in every field and secrets removed from
         ``details`` before anything is hashed or stored.
         """
-        # Redact, then round-trip through JSON, so that what is hashed is exactly
-        # what a verifier reads back.
-        text = json.dumps(
-            redact_value(dict(details or {})), sort_keys=True, ensure_ascii=False, allow_nan=False
-        )
-        actor, action, subject = (mask_personal_numbers(v) for v in (actor, action, subject))
+        [record] = await self.append_many([(actor, action, subject, details)])
+        return record
+
+    async def append_many(self, items: Sequence[PendingEntry]) -> list[AuditRecord]:
+        """Add several entries in one transaction, in order (see :meth:`append`)."""
+        prepared = []
+        for actor, action, subject, details in items:
+            # Redact, then round-trip through JSON, so that what is hashed is exactly
+            # what a verifier reads back.
+            text = json.dumps(
+                redact_value(dict(details or {})),
+                sort_keys=True,
+                ensure_ascii=False,
+                allow_nan=False,
+            )
+            masked = tuple(mask_personal_numbers(v) for v in (actor, action, subject))
+            prepared.append((*masked, text))
+        records: list[AuditRecord] = []
         async with self._lock, self._sessions.begin() as session:
             last = (
                 await session.scalars(
                     select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(1)
                 )
             ).first()
-            entry = AuditEntry(
-                seq=1 if last is None else last.seq + 1,
-                at=self._clock.now(),
-                actor=actor,
-                action=action,
-                subject=subject,
-                details=json.loads(text),
-                prev_hash=GENESIS if last is None else bytes.fromhex(last.hash),
-            )
-            digest = entry_hash(self._suite, entry)
-            session.add(
-                AuditEntryRow(
-                    seq=entry.seq, at=entry.at, actor=actor, action=action, subject=subject,
-                    details=text, prev_hash=entry.prev_hash.hex(), hash=digest.hex(),
-                )
-            )  # fmt: skip
-        return AuditRecord(entry=entry, hash=digest)
+            seq = 0 if last is None else last.seq
+            prev = GENESIS if last is None else bytes.fromhex(last.hash)
+            for actor, action, subject, text in prepared:
+                seq += 1
+                entry = AuditEntry(
+                    seq=seq, at=self._clock.now(), actor=actor, action=action,
+                    subject=subject, details=json.loads(text), prev_hash=prev,
+                )  # fmt: skip
+                digest = entry_hash(self._suite, entry)
+                session.add(
+                    AuditEntryRow(
+                        seq=seq, at=entry.at, actor=actor, action=action, subject=subject,
+                        details=text, prev_hash=prev.hex(), hash=digest.hex(),
+                    )
+                )  # fmt: skip
+                records.append(AuditRecord(entry=entry, hash=digest))
+                prev = digest
+        return records
 
     async def checkpoint_finished_days(self, signer: AuditSigner) -> list[date]:
         """Sign the last entry of every finished business day that has none yet."""
@@ -193,3 +209,44 @@ async def _last_entry_before(session: AsyncSession, day: date) -> AuditEntryRow 
             .limit(1)
         )
     ).first()
+
+
+class AuditQueue:
+    """Read requests are audited through a queue drained by one writer task.
+
+    A query must not wait for a write transaction; its audit entry is queued and
+    written, with whatever else is queued, in one transaction of
+    :meth:`AuditLog.append_many`. State changes are not queued: they are audited
+    in line. At shutdown the queue is drained before the database closes.
+    """
+
+    def __init__(self, log: AuditLog, limit: int = 10_000) -> None:
+        """Queue at most ``limit`` entries (a full queue makes the reader wait)."""
+        self._log = log
+        self._queue: asyncio.Queue[PendingEntry] = asyncio.Queue(maxsize=limit)
+        self._in_flight: list[PendingEntry] = []  # kept until written, across restarts
+
+    async def put(
+        self, actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None
+    ) -> None:
+        """Queue one entry."""
+        await self._queue.put((actor, action, subject, details))
+
+    async def run(self) -> None:
+        """Write queued entries in batches until cancelled (a supervised task)."""
+        while True:
+            if not self._in_flight:
+                self._in_flight = [await self._queue.get()]
+                while not self._queue.empty() and len(self._in_flight) < 500:  # noqa: PLR2004
+                    self._in_flight.append(self._queue.get_nowait())
+            # A failed write keeps the batch; the supervisor's restart writes it first.
+            await self._log.append_many(self._in_flight)
+            self._in_flight = []
+
+    async def drain(self) -> None:
+        """Write whatever is still queued (at shutdown)."""
+        batch, self._in_flight = self._in_flight, []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if batch:
+            await self._log.append_many(batch)

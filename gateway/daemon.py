@@ -31,7 +31,7 @@ from gateway.api.routes import Api
 from gateway.api.service import BusinessService
 from gateway.app import Services, create_app
 from gateway.archive import ArchiveStore
-from gateway.audit import AuditLog
+from gateway.audit import AuditLog, AuditQueue
 from gateway.business.workdays import WorkCalendar
 from gateway.keys import KeyStoreSigner, PersonalDataVault, open_keystore
 from gateway.metrics import Metrics
@@ -88,6 +88,7 @@ class Daemon:
         )
         self._sessions = session_factory(self.engine)
         self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
+        self.audit_reads = AuditQueue(self.audit)
         self._signer: KeyStoreSigner | None = None
         self._api: Api | None = None
         self._runner: web.AppRunner | None = None
@@ -144,6 +145,8 @@ class Daemon:
         scheme = "https" if ssl_context is not None else "http"
         self.urls = [_url_of(scheme, address) for address in self._runner.addresses]
         self.supervisor.spawn("heartbeat", self._heartbeat)
+        if self._api is not None:
+            self.supervisor.spawn("audit-reads", self.audit_reads.run)
         if self._signer is not None:
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
         log.info("daemon_started", version=__version__, urls=self.urls)
@@ -171,6 +174,7 @@ class Daemon:
             vault=vault,
             clock=self.clock,
             archive=ArchiveStore(self.config.data_dir / "archive", self._sessions, self.clock),
+            audit_reads=self.audit_reads,
         )
 
     def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:
@@ -202,6 +206,10 @@ class Daemon:
             await self._runner.cleanup()
             self._runner = None
         await self.supervisor.stop(self.config.supervisor.stop_timeout)
+        try:
+            await self.audit_reads.drain()
+        except Exception:
+            log.exception("audit_queue_not_drained")
         if self._run_id is not None:
             try:
                 await self.audit.append(

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from gateway.api.idempotency import Idempotency
     from gateway.api.service import BusinessService
     from gateway.archive import ArchiveStore
+    from gateway.audit import AuditQueue
     from gateway.keys import PersonalDataVault
 
 __all__ = ["API", "Api", "add_api_routes", "openapi_document"]
@@ -70,6 +71,7 @@ class Api:
     vault: PersonalDataVault
     clock: Clock
     archive: ArchiveStore
+    audit_reads: AuditQueue
 
 
 API: Final = web.AppKey("api", Api)
@@ -192,9 +194,10 @@ def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> Appl
 
 async def get_application(request: web.Request) -> web.Response:
     """One application by its receipt number."""
-    _reader(request)
+    terminal = _reader(request)
     api = request.app[API]
     receipt = _receipt(request)
+    await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
     async with api.sessions() as session:
         found = (
             await session.execute(
@@ -256,8 +259,11 @@ async def add_archive_file(request: web.Request) -> web.Response:
 
 async def list_applications(request: web.Request) -> web.Response:
     """Applications, newest first, filtered, with cursor pagination."""
-    _reader(request)
+    terminal = _reader(request)
     api = request.app[API]
+    await api.audit_reads.put(
+        terminal.id, "query.applications", "applications", {"query": dict(request.query)}
+    )
     query = request.query
     try:
         limit = int(query.get("limit", "20"))
@@ -304,7 +310,7 @@ async def list_applications(request: web.Request) -> web.Response:
 
 async def person_cards(request: web.Request) -> web.Response:
     """A person's cards, by the identity number in the ``X-Identity-Number`` header."""
-    _reader(request)
+    terminal = _reader(request)
     api = request.app[API]
     id_number = request.headers.get("X-Identity-Number", "")
     if not 15 <= len(id_number) <= 18:  # noqa: PLR2004 - old and new identity numbers
@@ -323,6 +329,7 @@ async def person_cards(request: web.Request) -> web.Response:
                 NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
             )
         cards = (await session.scalars(select(CardRow).where(CardRow.person_id == person.id))).all()
+    await api.audit_reads.put(terminal.id, "query.person-cards", f"holder:{person.id_masked}")
     return web.json_response(
         {
             "holder": person.id_masked,

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image
+from sqlalchemy import text
 from stdnum.cn import ric
 
 from gateway.config import parse_config
@@ -304,3 +305,20 @@ async def test_openapi_and_docs(branch: Branch) -> None:
     assert "OperationRequest" in document["components"]["schemas"]
     async with branch.http.get(branch.daemon.urls[0] + "/docs") as response:
         assert "openapi.json" in await response.text()
+
+
+async def test_reads_of_personal_data_are_audited(branch: Branch) -> None:
+    """Queries are audited too (through the queue), with masked identity numbers only."""
+    _, result, _ = await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    await branch.call("GET", f"/v1/applications/{result['receipt_number']}")
+    await branch.call("GET", "/v1/persons/cards", headers={"X-Identity-Number": ADULT})
+    await branch.daemon.audit_reads.drain()
+    report = await branch.daemon.audit.verify(None)
+    assert report.problem is None
+    async with branch.daemon.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT action, subject FROM audit_log"))).all()
+    actions = [row[0] for row in rows]
+    assert "operation.apply" in actions
+    assert "query.application" in actions
+    assert ("query.person-cards", "holder:110105********002X") in [tuple(r) for r in rows]
+    assert all(ADULT not in str(row) for row in rows)
