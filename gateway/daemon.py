@@ -173,6 +173,7 @@ class Daemon:
             sessions=self._sessions,
             vault=vault,
             clock=self.clock,
+            engine=self.engine,
             archive=ArchiveStore(self.config.data_dir / "archive", self._sessions, self.clock),
             audit_reads=self.audit_reads,
         )

@@ -7,6 +7,7 @@
 * :mod:`gateway.upstream.breaker`: the circuit breaker of degraded mode;
 * :mod:`gateway.upstream.transport`: enveloped documents over mutual TLS;
 * :mod:`gateway.upstream.settings`: the ``[upstream]`` configuration section;
+* :mod:`gateway.upstream.peers`: the peer-keys file (envelope keys of the upstream systems);
 * :mod:`gateway.upstream.assembly`: wiring for the composition root.
 """
 
@@ -48,6 +49,7 @@ from gateway.upstream.outbox import (
     list_dead_letters,
     retry_dead_letter,
 )
+from gateway.upstream.peers import PeerKeysFile, PeerKeysFileError, publish_identity, read_peer_keys
 from gateway.upstream.platform import (
     Applicant,
     ApplyResult,
@@ -60,6 +62,7 @@ from gateway.upstream.platform import (
     PlatformClient,
     ProductionData,
     json_platform_client,
+    pin_block_account,
     soap_platform_client,
 )
 from gateway.upstream.relay import OutboxSender, Relay
@@ -97,6 +100,8 @@ __all__ = [
     "OutboxError",
     "OutboxSender",
     "PayloadProtector",
+    "PeerKeysFile",
+    "PeerKeysFileError",
     "PlatformClient",
     "ProductionData",
     "QueueStatus",
@@ -119,6 +124,9 @@ __all__ = [
     "build_upstream",
     "json_platform_client",
     "list_dead_letters",
+    "pin_block_account",
+    "publish_identity",
+    "read_peer_keys",
     "retry_dead_letter",
     "soap_platform_client",
 ]

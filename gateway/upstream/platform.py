@@ -64,6 +64,7 @@ __all__ = [
     "ProductionData",
     "is_already_applied",
     "json_platform_client",
+    "pin_block_account",
     "random_message_id",
     "soap_platform_client",
 ]
@@ -73,6 +74,7 @@ log = structlog.get_logger(__name__)
 #: Texts with which platforms say "the applicant already has a valid application"
 #: under an error code; answered so, an application is the idempotent success it is.
 ALREADY_APPLIED_TEXTS: Final = ("已存在有效申请", "已有有效申请", "already has a valid application")
+_SSN_DIGITS: Final = 17
 
 
 class AppState(StrEnum):
@@ -290,6 +292,25 @@ class PlatformClient(Protocol):
         ...
 
 
+def pin_block_account(social_security_number: str) -> str:
+    """The account number ("PAN") a PIN block for this holder is bound to.
+
+    The first 17 characters of the social security number are digits and the
+    last is a check character (possibly ``X``): the account number is the 17
+    digits followed by ``0`` in the check position, which ISO 9564 formats 0
+    and 3 leave out. Pass it to the key store's ``encrypt_pin_block`` /
+    ``translate_pin_block``; the platform's key service binds the block to the
+    same number.
+
+    Raises:
+        ValueError: Not an 18-character social security number.
+    """
+    body = social_security_number[:_SSN_DIGITS]
+    if len(social_security_number) != _SSN_DIGITS + 1 or not (body.isascii() and body.isdigit()):
+        raise ValueError("a social security number is 17 digits and a check character")
+    return body + "0"
+
+
 def random_message_id() -> str:
     """A new random message id (32 hex digits)."""
     return uuid.uuid4().hex
@@ -483,15 +504,25 @@ class DialectPlatformClient(DocumentClient):
         return _require(result, "eCardNo")
 
     async def _key_service(self, operation: Operation, fields: dict[str, str]) -> Result:
-        """A live key-service call: unreachable means :class:`KeyServiceUnavailableError`."""
+        """A live key-service call: unreachable means :class:`KeyServiceUnavailableError`.
+
+        The answer names the province whose key service answered (``issuer``):
+        for a card of another province, the issuing one, through the national hub.
+        """
         try:
-            return await self.call(operation, fields)
+            result = await self.call(operation, fields)
         except UpstreamUnavailableError as exc:
             raise KeyServiceUnavailableError("platform", operation, exc.retry_after) from exc
         except (UpstreamConnectionError, UpstreamTimeoutError) as exc:
             raise KeyServiceUnavailableError(
                 "platform", operation, self.channel.breaker.retry_after()
             ) from exc
+        log.info(
+            "key_service_answered",
+            operation=str(operation),
+            issuer=result.fields.get("issuer", ""),
+        )
+        return result
 
     async def external_authenticate(self, context: KeyServiceContext, challenge: bytes) -> bytes:
         """The EXTERNAL AUTHENTICATE cryptogram."""
@@ -512,11 +543,16 @@ class DialectPlatformClient(DocumentClient):
     async def authorize_pin_reset(
         self, context: KeyServiceContext, pin_block: EncryptedPinBlock, challenge: bytes
     ) -> bytes:
-        """The MAC-ed PIN reset command; the PIN block travels only inside the envelope."""
+        """The MAC-ed PIN reset command; the PIN block travels only inside the envelope.
+
+        The block is ISO 9564 format 0 or 3 under the zone PIN key, bound to
+        :func:`pin_block_account` of the holder's social security number.
+        """
         fields = {
             **context.fields(),
             "challenge": challenge.hex().upper(),
             "pinBlock": pin_block.ciphertext_bytes().hex().upper(),
+            "pinFormat": str(int(pin_block.pin_block_format)),
         }
         return _hex(await self._key_service(Operation.PIN_RESET_AUTH, fields), "apdu")
 
