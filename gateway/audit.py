@@ -215,14 +215,18 @@ class AuditQueue:
     """Read requests are audited through a queue drained by one writer task.
 
     A query must not wait for a write transaction; its audit entry is queued and
-    written, with whatever else is queued, in one transaction of
-    :meth:`AuditLog.append_many`. State changes are not queued: they are audited
+    written, with whatever else arrives within ``linger`` seconds, in one
+    transaction of :meth:`AuditLog.append_many`. State changes are not queued: they are audited
     in line. At shutdown the queue is drained before the database closes.
     """
 
-    def __init__(self, log: AuditLog, limit: int = 10_000) -> None:
-        """Queue at most ``limit`` entries (a full queue makes the reader wait)."""
+    def __init__(
+        self, log: AuditLog, clock: Clock, *, linger: float = 0.1, limit: int = 10_000
+    ) -> None:
+        """Queue at most ``limit`` entries; wait ``linger`` seconds to gather a batch."""
         self._log = log
+        self._clock = clock
+        self._linger = linger
         self._queue: asyncio.Queue[PendingEntry] = asyncio.Queue(maxsize=limit)
         self._in_flight: list[PendingEntry] = []  # kept until written, across restarts
 
@@ -237,6 +241,7 @@ class AuditQueue:
         while True:
             if not self._in_flight:
                 self._in_flight = [await self._queue.get()]
+                await self._clock.sleep(self._linger)  # let a batch gather
                 while not self._queue.empty() and len(self._in_flight) < 500:  # noqa: PLR2004
                     self._in_flight.append(self._queue.get_nowait())
             # A failed write keeps the batch; the supervisor's restart writes it first.

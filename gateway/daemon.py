@@ -88,7 +88,7 @@ class Daemon:
         )
         self._sessions = session_factory(self.engine)
         self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
-        self.audit_reads = AuditQueue(self.audit)
+        self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
         self._api: Api | None = None
         self._runner: web.AppRunner | None = None
