@@ -8,14 +8,14 @@ import pytest
 
 from gateway.archive import ArchiveError, export_month, verify_export
 from gateway.cli import main
-from tests.integration.test_api import Branch, apply_body, branch  # noqa: F401 - the fixture
+from tests.integration.api_branch import Branch, apply_body
 
 pytestmark = pytest.mark.integration
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n" + b"signature-pad-image" * 10
 
 
-async def archived_branch(branch: Branch) -> str:  # noqa: F811 - the fixture's name
+async def archived_branch(branch: Branch) -> str:
     """Accept an application and archive its three images; return the receipt number."""
     status, result, _ = await branch.call("POST", "/v1/operations/apply", body=apply_body())
     assert status == 200
@@ -39,7 +39,7 @@ async def archived_branch(branch: Branch) -> str:  # noqa: F811 - the fixture's 
     return receipt
 
 
-async def test_export_and_verify_a_month(branch: Branch, tmp_path: Path) -> None:  # noqa: F811
+async def test_export_and_verify_a_month(branch: Branch, tmp_path: Path) -> None:
     """The month's export holds every image with index.csv and SHA256SUMS, and verifies."""
     receipt = await archived_branch(branch)
     api = branch.daemon._api
@@ -57,7 +57,7 @@ async def test_export_and_verify_a_month(branch: Branch, tmp_path: Path) -> None
     assert await export_month(api.archive, api.sessions, "2026-10", empty) == 0
 
 
-async def test_tampered_export_names_the_member(branch: Branch, tmp_path: Path) -> None:  # noqa: F811
+async def test_tampered_export_names_the_member(branch: Branch, tmp_path: Path) -> None:
     """Changing one file inside the export makes verify fail and name that file."""
     await archived_branch(branch)
     api = branch.daemon._api
@@ -78,7 +78,7 @@ async def test_tampered_export_names_the_member(branch: Branch, tmp_path: Path) 
     assert main(["archive", "verify", str(tampered)]) == 1
 
 
-async def test_archive_refusals(branch: Branch) -> None:  # noqa: F811
+async def test_archive_refusals(branch: Branch) -> None:
     """Unknown receipts, bad base64 and unarchived types are refused with problems."""
     receipt = await archived_branch(branch)
     body = {"kind": "signature", "content_type": "image/png", "data": "@@not-base64@@"}
