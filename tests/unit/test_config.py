@@ -15,9 +15,18 @@ def problems_of(data: dict[str, object], environ: dict[str, str] | None = None) 
     return info.value.problems
 
 
-def test_documented_example_is_valid() -> None:
-    """docs/branchd.example.toml loads as it is shipped."""
-    config = load_config(EXAMPLE, environ={})
+def test_documented_example_is_valid(tmp_path: Path) -> None:
+    """docs/branchd.example.toml loads as it is shipped (with its secrets provided)."""
+    master = tmp_path / "master.key"
+    master.write_text("00" * 32, encoding="ascii")
+    master.chmod(0o600)
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "/etc/branchd/secrets/master.key", str(master)
+    )
+    copy = tmp_path / "branchd.toml"
+    copy.write_text(text, encoding="utf-8")
+    config = load_config(copy, environ={"BRANCHD_KIOSK01_TOKEN": "k" * 40})
+    assert [t.role for t in config.terminals] == ["teller", "supervisor", "kiosk"]
     assert config.branch.region == "652300"
     assert config.database_url == "sqlite+aiosqlite:////var/lib/branchd/branchd.db"
 
