@@ -209,3 +209,34 @@ async def test_reads_of_personal_data_are_audited(branch: Branch) -> None:
     assert "query.application" in actions
     assert ("query.person-cards", "holder:110105********002X") in [tuple(r) for r in rows]
     assert all(ADULT not in str(row) for row in rows)
+
+
+async def test_fee_waiver_needs_a_supervisor_approval(branch: Branch) -> None:
+    """Replacing a card costs 20 yuan; waiving the fee needs an approval of that request."""
+    await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    async with branch.daemon.engine.begin() as conn:  # the card was issued and activated
+        await conn.execute(text("UPDATE cards SET card_state = '04', application_state = '1'"))
+    replace = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": ADULT, "name": "张三"},
+        "materials": ["applicant-ss-card"],
+    }
+    status, result, _ = await branch.call("POST", "/v1/operations/replace", body=replace)
+    assert (status, result["fee_yuan"], result["fee_waived"]) == (200, 20, False)
+    assert result["card_state"] == "08"
+    async with branch.daemon.engine.begin() as conn:
+        await conn.execute(text("UPDATE cards SET card_state = '04'"))
+    waived = {**replace, "fee_waived": True}
+    status, problem, _ = await branch.call("POST", "/v1/operations/replace", body=waived)
+    assert (status, problem["code"]) == (403, "approval-required")
+    status, approval, _ = await branch.call(
+        "POST",
+        "/v1/approvals",
+        role="supervisor",
+        body={"operation": "replace", "request": waived, "reason": "低保户减免工本费"},
+    )
+    status, result, _ = await branch.call(
+        "POST", "/v1/operations/replace", body=waived, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert (status, result["fee_yuan"], result["fee_waived"]) == (200, 20, True)
