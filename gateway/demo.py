@@ -113,7 +113,9 @@ def _print_banner(out: TextIO, config: Config, config_path: Path, urls: list[str
 
 def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
     """``branchd sim ...``: the simulators, each until stopped."""
+    from simulators.bank import cli as bank_cli  # noqa: PLC0415
     from simulators.card import cli as card_cli  # noqa: PLC0415 - only for `branchd sim`
+    from simulators.platform import cli as platform_cli  # noqa: PLC0415
     from simulators.printer import cli as printer_cli  # noqa: PLC0415
 
     kinds = sim.add_subparsers(dest="sim_command", required=True, metavar="SIMULATOR")
@@ -129,13 +131,31 @@ def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
         description="Serve a simulated card printer on a pty (its path is printed) until Ctrl+C.",
     )
     printer_cli.add_arguments(printer)
+    platform = kinds.add_parser(
+        "platform",
+        help="provincial platforms, national hub and key service over mutual TLS",
+        description="Serve the simulated platforms (several provinces and the hub) until Ctrl+C.",
+    )
+    platform_cli.add_arguments(platform)
+    bank = kinds.add_parser(
+        "bank",
+        help="the bank core over mutual TLS",
+        description="Serve the simulated bank core until Ctrl+C.",
+    )
+    bank_cli.add_arguments(bank)
 
 
 def run_sim(args: argparse.Namespace) -> int:
     """Run the simulator chosen on the command line."""
+    from simulators.bank import cli as bank_cli  # noqa: PLC0415
     from simulators.card import cli as card_cli  # noqa: PLC0415 - only for `branchd sim`
+    from simulators.platform import cli as platform_cli  # noqa: PLC0415
     from simulators.printer import cli as printer_cli  # noqa: PLC0415
 
+    if args.sim_command == "platform":
+        return platform_cli.run(args)
+    if args.sim_command == "bank":
+        return bank_cli.run(args)
     if args.sim_command == "card":
         return card_cli.run(args)
     if args.sim_command == "printer":

@@ -55,7 +55,7 @@ FIELDS: Final = {
     "AAC002": "social security number (社会保障号码), 18 characters",
     "AAC003": "name (姓名)",
     "AAZ500": "card number (社会保障卡卡号), 9 characters",
-    "AAZ501": "card identification code (卡识别码), 16 characters; first 6 = issuing region",
+    "AAZ501": "card identification code (卡识别码), 32 hex digits; first 6 = issuing region",
     "AAZ502": "application state: 0 sealed, 1 normal, 2 formal loss, 3 locked, "
     "4 temporary loss, 9 cancelled",
     "AAZ507": "ATR, hex",

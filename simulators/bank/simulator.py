@@ -70,10 +70,15 @@ class BankSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
+        identity: SenderIdentity | None = None,
     ) -> None:
-        """Build an empty bank; nothing listens before :meth:`start`."""
+        """Build an empty bank; nothing listens before :meth:`start`.
+
+        ``identity`` is the bank's envelope identity (sender :data:`BANK_NAME`;
+        a new random one of ``suite`` by default).
+        """
         crypto = get_suite(suite)
-        self.identity = SenderIdentity(
+        self.identity = identity or SenderIdentity(
             sender=BANK_NAME,
             key_id="bank-sig",
             key_version=1,

@@ -5,7 +5,8 @@ each card (AAZ502: 0 sealed, 1 normal, 2 formal loss, 3 locked, 4 temporary
 loss, 9 cancelled). The :class:`Hub` routes a request about a card to its
 issuing province by region code: the first 6 digits of the card identification
 code (AAZ501), else the region (AAB301), else the province that knows the card
-number.
+number. Key-service answers name the issuing province (``issuer``), whose
+master keys diversify the card keys.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from protocols.platform import KEY_SERVICE, Operation, Request, Result, Status
-from security.sm4 import SM4_BLOCK_SIZE
+from simulators.platform.keyservice import (
+    CardKeyRef,
+    KeyServiceError,
+    parse_algorithm,
+    pin_block_account,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,11 +38,21 @@ DEFAULT_PROVINCES: Final = {
     "410000": ("河南省 Henan", "H", ("410000", "410100")),
 }
 _ID_LENGTH: Final = 18
-_CARD_ID_LENGTH: Final = 16
+_CARD_ID_LENGTH: Final = 32  # AAZ501: 16 bytes as hex digits
 _REGION_LENGTH: Final = 6
 _EDITABLE: Final = frozenset({"address", "phone"})
 _IDENTIFYING: Final = frozenset({"AAZ500", "AAZ501", "AAC002", "AAB301"})
 _ACTIVE_STATES: Final = frozenset({"1", "2", "3", "4"})
+
+
+def _is_card_id(text: str) -> bool:
+    """A card identification code: 32 hex digits, the first 6 a region code."""
+    head = text[:_REGION_LENGTH]
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return len(text) == _CARD_ID_LENGTH and head.isascii() and head.isdigit()
 
 
 def province_of(region: str) -> str:
@@ -175,7 +191,7 @@ class Province:
     def _return_data(self, item: Request, card: Card) -> Result:
         fields = item.fields
         aaz501 = fields["AAZ501"]
-        if len(aaz501) != _CARD_ID_LENGTH or aaz501[:_REGION_LENGTH] not in self.regions:
+        if not _is_card_id(aaz501) or aaz501[:_REGION_LENGTH] not in self.regions:
             return _answer(
                 item, Status.INVALID_REQUEST, "卡识别码有误 bad card identification code"
             )
@@ -224,27 +240,56 @@ class Province:
         return _answer(item, Status.OK, "成功", {"AAZ502": target})
 
     def _key_service(self, item: Request, op: Operation, card: Card) -> Result:
-        fields = item.fields
         if not card.aaz501 or card.aaz502 not in _ACTIVE_STATES | {"0"}:
             return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
-        challenge = bytes.fromhex(fields["challenge"])
-        if op is Operation.EXTERNAL_AUTH:
-            cryptogram = self.keys.external_authenticate(card.aaz501, challenge)
-            return _answer(item, Status.OK, "成功", {"cryptogram": cryptogram.hex().upper()})
-        if op is Operation.SECURE_COMMAND:
-            apdu = self.keys.protect_command(
-                card.aaz501, bytes.fromhex(fields["command"]), challenge
+        if op is Operation.PIN_RESET_AUTH and card.aaz502 not in _ACTIVE_STATES:
+            return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
+        try:
+            apdu_or_cryptogram = self._compute(item, op, card)
+        except KeyServiceError as exc:
+            return _answer(
+                item,
+                Status.INVALID_REQUEST,
+                f"密钥服务拒绝 key service refused: {exc.parameter}: {exc.reason}",
             )
-        elif op is Operation.PIN_RESET_AUTH:
-            if card.aaz502 not in _ACTIVE_STATES:
-                return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
-            block = bytes.fromhex(fields["pinBlock"])
-            if len(block) != SM4_BLOCK_SIZE:
-                return _answer(item, Status.INVALID_REQUEST, "密码块有误 bad PIN block")
-            apdu = self.keys.pin_reset_command(card.aaz501, block, challenge)
-        else:  # UNLOCK_AUTH
-            apdu = self.keys.unlock_command(card.aaz501, challenge)
-        return _answer(item, Status.OK, "成功", {"apdu": apdu.hex().upper()})
+        name = "cryptogram" if op is Operation.EXTERNAL_AUTH else "apdu"
+        fields = {name: apdu_or_cryptogram.hex().upper(), "issuer": self.code}
+        return _answer(item, Status.OK, "成功", fields)
+
+    def _compute(self, item: Request, op: Operation, card: Card) -> bytes:
+        """Ask the key service; the card keys are the issuing province's."""
+        fields = item.fields
+        default = "3DES" if card.version.startswith(("1.", "2.")) else "SM4"
+        version = fields.get("keyVersion", "1")
+        if not (version.isascii() and version.isdigit()):
+            raise KeyServiceError("key_version", "must be a number")
+        ref = CardKeyRef(
+            card.aaz501, parse_algorithm(fields.get("algorithm", default)), int(version)
+        )
+        challenge = _hex(fields, "challenge")
+        if op is Operation.EXTERNAL_AUTH:
+            return self.keys.external_authenticate(ref, challenge)
+        if op is Operation.SECURE_COMMAND:
+            return self.keys.protect_command(ref, _hex(fields, "command"), challenge)
+        if op is Operation.PIN_RESET_AUTH:
+            pin_format = fields.get("pinFormat", "0")
+            if pin_format not in {"0", "3"}:
+                raise KeyServiceError("pin_format", "must be 0 or 3")
+            return self.keys.pin_reset_command(
+                ref,
+                _hex(fields, "pinBlock"),
+                int(pin_format),
+                pin_block_account(card.aac002),
+                challenge,
+            )
+        return self.keys.unlock_command(ref, challenge)
+
+
+def _hex(fields: dict[str, str], name: str) -> bytes:
+    try:
+        return bytes.fromhex(fields[name])
+    except ValueError:
+        raise KeyServiceError(name, "must be hex digits") from None
 
 
 def _answer(
@@ -275,7 +320,7 @@ class Hub:
     def _target(self, local: str, item: Request) -> str:
         fields = item.fields
         card_id = fields.get("AAZ501", "")
-        if item.operation != Operation.RETURN_DATA and len(card_id) == _CARD_ID_LENGTH:
+        if item.operation != Operation.RETURN_DATA and _is_card_id(card_id):
             code = province_of(card_id[:_REGION_LENGTH])
             if code in self.provinces:
                 return code

@@ -80,7 +80,8 @@ class PlatformSimulator:
             host: Address to bind.
             port: Port to bind (0: a free one).
             provinces: code -> (name, card number letter, region codes).
-            key_service: The key service (a random software one by default).
+            key_service: The key service (by default a software one with the card
+                simulator's demo master keys and the demo zone PIN key).
             faults: Initial faults.
             identities: The provinces' envelope identities by province code
                 (new random ones by default).

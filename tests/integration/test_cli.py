@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 BRANCHD = [sys.executable, "-m", "gateway"]
 COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
             ["audit"], ["audit", "verify"], ["sim"], ["sim", "card"], ["sim", "printer"],
+            ["sim", "platform"], ["sim", "bank"],
             ["outbox"], ["outbox", "list"], ["outbox", "retry"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip

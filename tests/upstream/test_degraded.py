@@ -34,9 +34,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-CONTEXT = KeyServiceContext(
-    "K1", "652300", "650102199001011234", "X00000001", "652300D156000001", "3B6C0000"
-)
+CARD_ID = "652300D15600000500000000000000A1"
+CONTEXT = KeyServiceContext("K1", "652300", "650102199001011234", "X00000001", CARD_ID, "3B6C0000")
 BLOCK = EncryptedPinBlock(
     bytes(16), key_id="zone-pin", key_version=1, pin_block_format=PinBlockFormat.ISO_4
 )
@@ -45,7 +44,7 @@ BLOCK = EncryptedPinBlock(
 def _card(platform_sim: PlatformSimulator) -> CardRef:
     """An active card in Xinjiang."""
     card = platform_sim.provinces[PROVINCE].add_card(
-        "650102199001011234", "张三", "652300", aaz501="652300D156000001"
+        "650102199001011234", "张三", "652300", aaz501=CARD_ID
     )
     card.aaz502 = "1"
     return CardRef(card.aaz500, card.aaz501)

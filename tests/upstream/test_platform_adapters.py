@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import pytest
 
@@ -16,16 +17,29 @@ from gateway.upstream import (
     ProductionData,
     UpstreamRejectedError,
 )
-from gateway.upstream.platform import is_already_applied
+from gateway.upstream.platform import is_already_applied, pin_block_account
 from protocols.platform import Result, Status
-from security.keystore import EncryptedPinBlock, PinBlockFormat
-from security.sm4 import sm4_card_mac, sm4_ecb_decrypt, sm4_ecb_encrypt
-from simulators.platform import PlatformSimulator, SoftwareKeyService
+from security.cardcrypto import (
+    derive_card_keys,
+    encipher_pin,
+    external_auth_cryptogram,
+    mac_command,
+)
+from security.keystore import (
+    Algorithm,
+    EncryptedPinBlock,
+    KeyUsage,
+    PinBlockFormat,
+    SoftwareKeyStore,
+)
+from simulators.card.cli import DEMO_MASTER_KEYS
+from simulators.platform import DEMO_ZONE_PIN_KEY, PlatformSimulator, SoftwareKeyService
+from simulators.platform import pin_block_account as sim_pin_block_account
 
 pytestmark = pytest.mark.integration
 
 PERSON = Applicant("650102199001011234", "张三", "652300")
-CARD_ID = "652300D156000001"
+CARD_ID = "652300D15600000500000000000000A1"
 
 
 async def _issued(client: DialectPlatformClient) -> CardRef:
@@ -116,35 +130,63 @@ async def test_refusals_are_typed(platform_client: DialectPlatformClient) -> Non
 
 
 async def test_key_service(
-    platform_client: DialectPlatformClient, platform_sim: PlatformSimulator
+    platform_client: DialectPlatformClient,
+    platform_sim: PlatformSimulator,
+    keystore: SoftwareKeyStore,
 ) -> None:
-    """Cryptograms and MAC-ed commands match the key service's card keys."""
-    keys = platform_sim.key_service
-    assert isinstance(keys, SoftwareKeyService)
+    """Cryptograms and MAC-ed commands follow security.cardcrypto under the demo master keys."""
+    assert isinstance(platform_sim.key_service, SoftwareKeyService)
+    keys = derive_card_keys(DEMO_MASTER_KEYS, CARD_ID, "sm4")
     card = await _issued(platform_client)
     context = _context(card)
     challenge = bytes.fromhex("0102030405060708")
     cryptogram = await platform_client.external_authenticate(context, challenge)
-    assert cryptogram == keys.external_authenticate(CARD_ID, challenge)
-    command = bytes.fromhex("04DC012C0709") + b"X00000001"  # UPDATE RECORD, tag 07
-    protected = await platform_client.protect_command(context, command, challenge)
-    body = protected[:-4]
-    assert body[:4] == command[:4]
-    assert body[4] == len(command) - 4 + 4
-    assert protected[-4:] == sm4_card_mac(keys.card_key("mac", CARD_ID), body, challenge)
-    clear = bytes(range(16))
-    block = EncryptedPinBlock(
-        sm4_ecb_encrypt(keys.zone_pin_key, clear),
-        key_id="zone-pin",
-        key_version=1,
-        pin_block_format=PinBlockFormat.ISO_4,
-    )
+    assert cryptogram == external_auth_cryptogram(keys.external_auth, challenge, "sm4")
+    block_command = bytes.fromhex("841E0000")  # APPLICATION BLOCK: no data
+    protected = await platform_client.protect_command(context, block_command, challenge)
+    mac = mac_command(keys.app_maintenance, challenge, (0x84, 0x1E, 0, 0), b"", "sm4")
+    assert protected == bytes.fromhex("841E000004") + mac
+    store = keystore
+    store.import_key("zone-pin", Algorithm.SM4_128, KeyUsage.PIN, DEMO_ZONE_PIN_KEY)
+    account = pin_block_account(PERSON.social_security_number)
+    block = store.encrypt_pin_block("zone-pin", "864200", account, PinBlockFormat.ISO_0)
     reset = await platform_client.authorize_pin_reset(context, block, challenge)
-    assert reset[:5] == bytes.fromhex("8424000114")
-    assert sm4_ecb_decrypt(keys.card_key("pin", CARD_ID), reset[5:21]) == clear
-    assert reset[21:] == sm4_card_mac(keys.card_key("mac", CARD_ID), reset[:21], challenge)
+    enciphered = encipher_pin(keys.pin_reset, "864200", "sm4")
+    assert reset[:5] == bytes.fromhex("8424010014")
+    assert reset[5:21] == enciphered
+    assert reset[21:] == mac_command(
+        keys.pin_reset, challenge, (0x84, 0x24, 1, 0), enciphered, "sm4"
+    )
     unlock = await platform_client.authorize_unlock(context, challenge)
-    assert unlock[:5] == bytes.fromhex("8424000004")
+    assert unlock == bytes.fromhex("8424000004") + mac_command(
+        keys.pin_unlock, challenge, (0x84, 0x24, 0, 0), b"", "sm4"
+    )
+
+
+async def test_key_service_refusals(platform_client: DialectPlatformClient) -> None:
+    """Unprotectable commands, bad PIN blocks and unknown algorithms are invalid requests."""
+    context = _context(await _issued(platform_client))
+    with pytest.raises(UpstreamRejectedError) as info:
+        await platform_client.protect_command(context, bytes.fromhex("00DC0104"), bytes(8))
+    assert info.value.status == Status.INVALID_REQUEST
+    garbage = EncryptedPinBlock(
+        bytes(16), key_id="zone-pin", key_version=1, pin_block_format=PinBlockFormat.ISO_0
+    )
+    with pytest.raises(UpstreamRejectedError) as info:
+        await platform_client.authorize_pin_reset(context, garbage, bytes(8))
+    assert info.value.status == Status.INVALID_REQUEST
+    assert "pin_block" in info.value.remote_message
+    with pytest.raises(UpstreamRejectedError) as info:
+        await platform_client.external_authenticate(replace(context, algorithm="RSA"), bytes(8))
+    assert info.value.status == Status.INVALID_REQUEST
+
+
+def test_pin_block_accounts_agree() -> None:
+    """The branch and the key service bind PIN blocks to the same account number."""
+    for ssn in ("650102199001011234", "33010619900101123X"):
+        assert pin_block_account(ssn) == sim_pin_block_account(ssn) == ssn[:17] + "0"
+    with pytest.raises(ValueError, match="check character"):
+        pin_block_account("65010219900101")
 
 
 async def test_cross_region_request_goes_through_the_hub(
@@ -152,7 +194,9 @@ async def test_cross_region_request_goes_through_the_hub(
 ) -> None:
     """A Henan card asked about in Xinjiang is answered by Henan through the hub."""
     henan = platform_sim.provinces["410000"]
-    card = henan.add_card("410102198001010011", "李四", "410100", aaz501="410100D156000009")
+    card = henan.add_card(
+        "410102198001010011", "李四", "410100", aaz501="410100D15600000500000000000000B9"
+    )
     card.aaz502 = "1"
     ref = CardRef(card.aaz500, card.aaz501)
     assert await platform_client.query_status(ref) is AppState.NORMAL
@@ -164,7 +208,8 @@ async def test_cross_region_request_goes_through_the_hub(
         KeyServiceContext("K1", "410100", card.aac002, card.aaz500, card.aaz501, "3B"),
         bytes(8),
     )
-    assert cryptogram == platform_sim.key_service.external_authenticate(card.aaz501, bytes(8))
+    keys = derive_card_keys(DEMO_MASTER_KEYS, card.aaz501, "sm4")
+    assert cryptogram == external_auth_cryptogram(keys.external_auth, bytes(8), "sm4")
 
 
 async def test_message_id_makes_a_retry_safe(
