@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from devices.clock import SystemClock
 from gateway import __version__
 from gateway.archive import ArchiveError
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, load_config, load_model
 from security.keystore import KeyStoreError
 from security.pki import PkiError, Role, certificate_info, init_ca, issue
 
@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     add_config(current)
 
     _add_pki(commands)
+    agent = commands.add_parser(
+        "agent",
+        help="run the MQTT device agent next to printers and readers",
+        description="Expose this PC's printers and card readers to the branch daemon over MQTT.",
+    )
+    agent.add_argument("--config", "-c", type=Path, required=True, help="agent configuration")
     archive = commands.add_parser(
         "archive", help="monthly archive", description="Export and verify the monthly archive."
     )
@@ -208,6 +214,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "pki": _pki,
         "sim": _sim,
         "demo": _demo,
+        "agent": _agent,
     }
     if args.command in without_config:
         return without_config[args.command](args)
@@ -226,6 +233,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         "db": lambda a, c: _db(a.db_command, c, getattr(a, "revision", "head")),
     }
     return asyncio.run(with_config[args.command](args, config))
+
+
+def _agent(args: argparse.Namespace) -> int:
+    import random  # noqa: PLC0415
+
+    from devices.agent import AgentSettings, run_agent  # noqa: PLC0415 - only for the agent
+    from gateway.logs import configure_logging  # noqa: PLC0415
+
+    settings = load_model(args.config, AgentSettings)
+    configure_logging("info", "auto")
+    return asyncio.run(run_agent(settings, clock=SystemClock(), rng=random.Random()))  # noqa: S311
 
 
 def _version(_args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -42,10 +42,12 @@ __all__ = [
     "TerminalConfig",
     "TlsConfig",
     "load_config",
+    "load_model",
     "parse_config",
 ]
 
 DEFAULT_DATA_DIR = Path("/var/lib/branchd")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -357,3 +359,25 @@ def _mentions_secret(annotation: object) -> bool:
     return get_origin(annotation) is not None and any(
         _mentions_secret(arg) for arg in get_args(annotation)
     )
+
+
+def load_model(path: Path, model: type[M]) -> M:
+    """Read ``path`` as TOML and validate it with ``model``; ConfigError names every problem.
+
+    For the configuration files of other programs of the package (``branchd agent``).
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: "
+            f"{str(error['msg']).removeprefix('Value error, ')}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError(str(path), problems) from None

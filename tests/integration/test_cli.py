@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 BRANCHD = [sys.executable, "-m", "gateway"]
 COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
             ["audit"], ["audit", "verify"], ["sim"], ["sim", "card"], ["sim", "printer"],
-            ["sim", "platform"], ["sim", "bank"],
+            ["sim", "platform"], ["sim", "bank"], ["agent"],
             ["outbox"], ["outbox", "list"], ["outbox", "retry"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip
@@ -230,3 +230,14 @@ async def test_outbox_list_and_retry_unknown(database_url: str, tmp_path: Path) 
     status, _, err = await branchd("outbox", "retry", "--config", str(path), "no-such-id")
     assert status == 1
     assert "no dead letter no-such-id" in err
+
+
+async def test_agent_with_invalid_configuration(tmp_path: Path) -> None:
+    """``branchd agent`` refuses a bad file with every problem named and exit 2."""
+    path = tmp_path / "agent.toml"
+    path.write_text('agent_id = "a 1"\nprovince = "650000"\ncolour = 1\n', "utf-8")
+    status, _, err = await branchd("agent", "--config", str(path))
+    assert status == 2
+    assert "branch: Field required" in err
+    assert "colour: Extra inputs are not permitted" in err
+    assert "Traceback" not in err

@@ -1,0 +1,51 @@
+"""Strict JSON helpers shared by the payload codecs (private)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final, TypeVar
+
+from protocols.mqtt.errors import PayloadError
+
+SCHEMA_VERSION: Final = 1
+_T = TypeVar("_T")
+
+
+def _refuse_constant(_name: str) -> Any:  # noqa: ANN401 - json hook signature
+    raise PayloadError("NaN and Infinity are not JSON")
+
+
+def load_object(payload: bytes) -> dict[str, Any]:
+    """Parse ``payload`` as a UTF-8 JSON object carrying ``"v": 1``."""
+    try:
+        data = json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise PayloadError("not a UTF-8 JSON document") from None
+    if not isinstance(data, dict):
+        raise PayloadError("a payload is a JSON object")
+    version = data.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise PayloadError(f"schema version must be {SCHEMA_VERSION}")
+    return data
+
+
+def dump_object(data: dict[str, Any]) -> bytes:
+    """Serialize with the schema version first, compact, UTF-8."""
+    return json.dumps(
+        {"v": SCHEMA_VERSION, **data}, ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def field(data: dict[str, Any], key: str, kind: type[_T]) -> _T:
+    """``data[key]``, which must be exactly of ``kind`` (``bool`` is not an ``int``)."""
+    value = data.get(key)
+    if type(value) is not kind:
+        raise PayloadError(f"{key!r} must be {kind.__name__}")
+    return value  # checked exactly above
+
+
+def optional(data: dict[str, Any], key: str, kind: type[_T]) -> _T | None:
+    """``data[key]`` of ``kind``, or ``None`` when it is missing or null."""
+    if data.get(key) is None:
+        return None
+    return field(data, key, kind)
