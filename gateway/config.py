@@ -29,6 +29,8 @@ from pydantic import (
     field_validator,
 )
 
+from devices.registry.settings import DevicesSettings
+
 __all__ = [
     "BusinessConfig",
     "Config",
@@ -240,6 +242,8 @@ class Config(_Section):
     security: SecurityConfig = SecurityConfig()
     keystore: KeyStoreConfig | None = None
     business: BusinessConfig = BusinessConfig()
+    #: Printers and encoders, local or behind a device agent, and the telemetry broker.
+    devices: DevicesSettings | None = None
     terminals: list[TerminalConfig] = []
 
     @field_validator("terminals")

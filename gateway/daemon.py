@@ -33,6 +33,7 @@ from gateway.app import Services, create_app
 from gateway.archive import ArchiveStore
 from gateway.audit import AuditLog, AuditQueue
 from gateway.business.workdays import WorkCalendar
+from gateway.devices import BranchDevices
 from gateway.keys import KeyStoreSigner, PersonalDataVault, open_keystore
 from gateway.metrics import Metrics
 from gateway.persistence import create_engine, current_revision, head_revision, session_factory
@@ -91,6 +92,9 @@ class Daemon:
         self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
         self._api: Api | None = None
+        self.devices = (
+            BranchDevices(config.devices, clock=clock, rng=rng) if config.devices else None
+        )
         self._runner: web.AppRunner | None = None
         self._run_id: int | None = None
         self.urls: list[str] = []
@@ -147,6 +151,9 @@ class Daemon:
         self.supervisor.spawn("heartbeat", self._heartbeat)
         if self._api is not None:
             self.supervisor.spawn("audit-reads", self.audit_reads.run)
+        if self.devices is not None:
+            for name, task in self.devices.tasks():
+                self.supervisor.spawn(name, task)
         if self._signer is not None:
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
         log.info("daemon_started", version=__version__, urls=self.urls)

@@ -1,0 +1,115 @@
+"""The branch's devices, assembled from ``[devices]``: drivers, remote clients, registry.
+
+Local printers get a :class:`PrinterDriver`; devices behind a device agent get a
+remote printer or encoder through one :class:`RemoteDeviceClient`; every
+device is registered in the :class:`DeviceRegistry`, which publishes each state
+change as retained MQTT telemetry through the daemon's :class:`MqttPublisher`
+(whose Last Will says the daemon is offline). Each long-running part is a
+supervised background task of the daemon.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from devices.agent.client import RemoteDeviceClient
+from devices.printer.driver import PrinterDriver
+from devices.registry import DeviceRegistry
+from devices.registry.publisher import MqttPublisher
+from protocols.mqtt.state import DeviceKind, DeviceState, DeviceStatus
+from protocols.mqtt.topics import BranchTopics
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Awaitable, Callable
+
+    from devices.agent.interfaces import Encoder, Printer
+    from devices.clock import Clock
+    from devices.registry.settings import DevicesSettings
+
+__all__ = ["BranchDevices"]
+
+
+class BranchDevices:
+    """Everything the daemon runs for its devices."""
+
+    def __init__(self, settings: DevicesSettings, *, clock: Clock, rng: random.Random) -> None:
+        """Build the parts; nothing connects before the tasks run."""
+        topics = BranchTopics(settings.province, settings.branch)
+        self.publisher: MqttPublisher | None = None
+        self.remote: RemoteDeviceClient | None = None
+        self.printers: dict[str, Printer] = {}
+        self.encoders: dict[str, Encoder] = {}
+        self._drivers: dict[str, PrinterDriver] = {}
+        broker = settings.broker
+        if broker is not None:
+            self.publisher = MqttPublisher(
+                broker,
+                presence_topic=topics.daemon_state(),
+                identifier=f"{settings.client_id}-telemetry",
+                clock=clock,
+                rng=rng,
+                # The registry is made just below: bind late.
+                on_connected=lambda: self.registry.republish_all(),  # noqa: PLW0108
+            )
+        self.registry = DeviceRegistry(
+            self.publisher or _NoPublisher(), topic=topics.device_state, clock=clock
+        )
+        needs_remote = any(p.agent for p in settings.printers) or any(
+            e.agent for e in settings.encoders
+        )
+        if needs_remote:
+            if broker is None:
+                raise ValueError("devices behind an agent need [devices.broker]")
+            self.remote = RemoteDeviceClient(
+                broker, topics=topics, client_id=settings.client_id, clock=clock, rng=rng
+            )
+            self.remote.add_listener(self._mirror)
+        for printer in settings.printers:
+            self.registry.add(printer.id, DeviceKind.PRINTER)
+            if printer.url is not None:
+                driver = PrinterDriver(
+                    printer.url,
+                    clock=clock,
+                    rng=rng,
+                    baudrate=printer.baudrate,
+                    status_interval=printer.status_interval,
+                    **self.registry.printer_hooks(printer.id),
+                )
+                self._drivers[printer.id] = driver
+                self.printers[printer.id] = driver
+            elif self.remote is not None and printer.agent is not None:
+                self.printers[printer.id] = self.remote.printer(printer.agent, printer.id)
+        for encoder in settings.encoders:
+            self.registry.add(encoder.id, DeviceKind.ENCODER)
+            if self.remote is not None and encoder.agent is not None:
+                self.encoders[encoder.id] = self.remote.encoder(encoder.agent, encoder.id)
+
+    def _mirror(self, _agent: str, device: str, state: DeviceState | None) -> None:
+        """Copy a remote device's state into the registry (offline when its agent is)."""
+        if device not in self.registry.devices:
+            return
+        if state is None:
+            self.registry.set_status(device, DeviceStatus.OFFLINE, "agent_offline")
+        else:
+            self.registry.mirror(device, state)
+
+    def tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """The supervised tasks: publisher, registry, remote client, one per local printer."""
+        found: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("device-registry", self.registry.run)
+        ]
+        if self.publisher is not None:
+            found.append(("telemetry-publisher", self.publisher.run))
+        if self.remote is not None:
+            found.append(("remote-devices", self.remote.run))
+        found.extend((f"printer-{name}", driver.run) for name, driver in self._drivers.items())
+        return found
+
+
+class _NoPublisher:
+    """Without a broker, states are kept for /readyz but published nowhere."""
+
+    async def publish(self, topic: str, payload: bytes, retain: bool) -> None:  # noqa: FBT001
+        """Drop the message."""
+        del topic, payload, retain

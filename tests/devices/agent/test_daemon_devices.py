@@ -1,0 +1,65 @@
+"""The daemon's devices from its configuration: a local printer, telemetry on a real broker."""
+
+import asyncio
+import random
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from devices.clock import SystemClock
+from gateway.config import parse_config
+from gateway.daemon import Daemon
+from protocols.mqtt.state import DeviceState, DeviceStatus, Presence, PresenceState
+from simulators.printer import PrinterSimulator
+from tests.devices.agent.conftest import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "sscard/v1/650000/T-652300-01"
+
+
+async def test_printer_state_and_daemon_presence_are_published(
+    broker: Mosquitto, sim: PrinterSimulator, tmp_path: Path
+) -> None:
+    """A configured printer goes online and says so, retained; the daemon's presence too."""
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "branch": {"id": "T-652300-01", "region": "652300"},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "devices": {
+                "province": "650000",
+                "branch": "T-652300-01",
+                "broker": {"host": "127.0.0.1", "port": broker.port},
+                "printers": [{"id": "printer-1", "url": sim.path, "status_interval": None}],
+            },
+        }
+    )
+    daemon = Daemon(config, clock=SystemClock(), rng=random.Random(3))
+    await daemon.start(migrate=True)
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="observer") as observer:
+            await observer.subscribe(f"{PREFIX}/#", qos=1)
+            seen: dict[str, bytes] = {}
+            async with asyncio.timeout(15):
+                async for message in observer.messages:
+                    seen[str(message.topic)] = bytes(message.payload)
+                    printer = seen.get(f"{PREFIX}/devices/printer-1/state")
+                    daemon_state = seen.get(f"{PREFIX}/daemon/state")
+                    if (
+                        printer is not None
+                        and DeviceState.from_bytes(printer).state is DeviceStatus.ONLINE
+                        and daemon_state is not None
+                    ):
+                        break
+            assert PresenceState.from_bytes(seen[f"{PREFIX}/daemon/state"]).state is Presence.ONLINE
+    finally:
+        await daemon.stop()
+    async with (
+        aiomqtt.Client("127.0.0.1", broker.port, identifier="observer-2") as observer,
+    ):
+        await observer.subscribe(f"{PREFIX}/daemon/state", qos=1)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(observer.messages))
+    assert PresenceState.from_bytes(bytes(message.payload)).state is Presence.OFFLINE
