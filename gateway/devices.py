@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devices.agent.client import RemoteDeviceClient
+from devices.encoder import PcscEncoder
 from devices.printer.driver import PrinterDriver
 from devices.registry import DeviceRegistry
 from devices.registry.publisher import MqttPublisher
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from devices.agent.interfaces import Encoder, Printer
     from devices.clock import Clock
+    from devices.encoder.channel import EventListener, ReaderEvent
     from devices.registry.settings import DevicesSettings
 
 __all__ = ["BranchDevices"]
@@ -41,6 +43,7 @@ class BranchDevices:
         self.printers: dict[str, Printer] = {}
         self.encoders: dict[str, Encoder] = {}
         self._drivers: dict[str, PrinterDriver] = {}
+        self.pcsc: PcscEncoder | None = None
         broker = settings.broker
         if broker is not None:
             self.publisher = MqttPublisher(
@@ -65,6 +68,10 @@ class BranchDevices:
                 broker, topics=topics, client_id=settings.client_id, clock=clock, rng=rng
             )
             self.remote.add_listener(self._mirror)
+        self._add_printers(settings, clock, rng)
+        self._add_encoders(settings, clock, rng)
+
+    def _add_printers(self, settings: DevicesSettings, clock: Clock, rng: random.Random) -> None:
         for printer in settings.printers:
             self.registry.add(printer.id, DeviceKind.PRINTER)
             if printer.url is not None:
@@ -80,10 +87,24 @@ class BranchDevices:
                 self.printers[printer.id] = driver
             elif self.remote is not None and printer.agent is not None:
                 self.printers[printer.id] = self.remote.printer(printer.agent, printer.id)
+
+    def _add_encoders(self, settings: DevicesSettings, clock: Clock, rng: random.Random) -> None:
+        listeners: list[EventListener] = []
+
+        def fan_out(event: ReaderEvent) -> None:
+            for listener in listeners:
+                listener(event)
+
+        if any(e.reader for e in settings.encoders):
+            # One PC/SC client for all local readers; each reader's events update its device.
+            self.pcsc = PcscEncoder(clock=clock, rng=rng, listener=fan_out)
         for encoder in settings.encoders:
             self.registry.add(encoder.id, DeviceKind.ENCODER)
             if self.remote is not None and encoder.agent is not None:
                 self.encoders[encoder.id] = self.remote.encoder(encoder.agent, encoder.id)
+            elif self.pcsc is not None and encoder.reader is not None:
+                listeners.append(self.registry.encoder_listener(encoder.id, encoder.reader))
+                self.encoders[encoder.id] = self.pcsc
 
     def _mirror(self, _agent: str, device: str, state: DeviceState | None) -> None:
         """Copy a remote device's state into the registry (offline when its agent is)."""
@@ -103,6 +124,8 @@ class BranchDevices:
             found.append(("telemetry-publisher", self.publisher.run))
         if self.remote is not None:
             found.append(("remote-devices", self.remote.run))
+        if self.pcsc is not None:
+            found.append(("pcsc", self.pcsc.run))
         found.extend((f"printer-{name}", driver.run) for name, driver in self._drivers.items())
         return found
 

@@ -63,3 +63,28 @@ async def test_printer_state_and_daemon_presence_are_published(
         async with asyncio.timeout(10):
             message = await anext(aiter(observer.messages))
     assert PresenceState.from_bytes(bytes(message.payload)).state is Presence.OFFLINE
+
+
+def test_assembly_of_local_and_remote_devices() -> None:
+    """Local readers share one PC/SC client; agent devices go through the remote client."""
+    from devices.registry.settings import DevicesSettings  # noqa: PLC0415
+    from gateway.devices import BranchDevices  # noqa: PLC0415
+
+    settings = DevicesSettings.model_validate(
+        {
+            "province": "650000",
+            "branch": "T-652300-01",
+            "broker": {"host": "127.0.0.1", "port": 1883},
+            "printers": [{"id": "printer-2", "agent": "agent-01"}],
+            "encoders": [
+                {"id": "encoder-1", "reader": "Virtual PCD 00 00"},
+                {"id": "encoder-2", "agent": "agent-01"},
+            ],
+        }
+    )
+    assembled = BranchDevices(settings, clock=SystemClock(), rng=random.Random(1))
+    names = [name for name, _ in assembled.tasks()]
+    assert names == ["device-registry", "telemetry-publisher", "remote-devices", "pcsc"]
+    assert assembled.encoders["encoder-1"] is assembled.pcsc
+    assert set(assembled.printers) == {"printer-2"}
+    assert set(assembled.registry.devices) == {"printer-2", "encoder-1", "encoder-2"}
