@@ -113,6 +113,7 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
     from alembic.autogenerate import compare_metadata  # noqa: PLC0415
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
 
+    import gateway.production_journal  # noqa: PLC0415 - registers the production tables
     import gateway.upstream.models  # noqa: F401, PLC0415 - registers the outbox tables
     from gateway.persistence.models import Base  # noqa: PLC0415
 
