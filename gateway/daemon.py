@@ -12,6 +12,7 @@ Clock and random source are parameters; only :func:`serve` picks the real ones.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -22,8 +23,9 @@ import structlog
 from aiohttp import web
 from sqlalchemy import select, update
 
-from devices.backoff import BackoffPolicy
+from devices.backoff import BackoffPolicy, backoff_delays
 from devices.clock import Clock, SystemClock
+from devices.registry.errors import PublishError
 from gateway import __version__
 from gateway.api.auth import TerminalRegistry
 from gateway.api.idempotency import Idempotency
@@ -54,6 +56,7 @@ __all__ = ["Daemon", "serve"]
 log = structlog.get_logger(__name__)
 
 CHECKPOINT_INTERVAL = 3600.0  # seconds between looks for a finished business day
+CERTIFICATE_INTERVAL = 6 * 3600.0  # seconds between certificate expiry reports
 
 
 class Daemon:
@@ -92,6 +95,7 @@ class Daemon:
         self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
         self._api: Api | None = None
+        self._certificates: tuple[CertificateInfo, ...] = ()
         self.devices = (
             BranchDevices(config.devices, clock=clock, rng=rng) if config.devices else None
         )
@@ -117,6 +121,7 @@ class Daemon:
                 # Recorded before serving, so a stop at any later moment finds it.
                 await self._record_start()
             ssl_context, certificates = self._tls()
+            self._certificates = certificates
             services = Services(
                 config=self.config,
                 engine=self.engine,
@@ -154,6 +159,8 @@ class Daemon:
         if self.devices is not None:
             for name, task in self.devices.tasks():
                 self.supervisor.spawn(name, task)
+            if self.devices.publisher is not None and self._certificates:
+                self.supervisor.spawn("certificate-telemetry", self._certificate_telemetry)
         if self._signer is not None:
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
         log.info("daemon_started", version=__version__, urls=self.urls)
@@ -249,6 +256,37 @@ class Daemon:
                     .where(DaemonRun.id == self._run_id)
                     .values(heartbeat_at=self.clock.now())
                 )
+
+    async def _certificate_telemetry(self) -> None:
+        """Publish the certificates' expiry (retained) now and every 6 hours."""
+        assert self.devices is not None  # noqa: S101 - spawned only with devices
+        assert self.devices.publisher is not None  # noqa: S101
+        topic = self.devices.topics.daemon_certificates()
+        retries = backoff_delays(BackoffPolicy(initial=1.0, maximum=60.0), self.rng)
+        while True:
+            now = self.clock.now()
+            payload = {
+                "v": 1,
+                "at": now.isoformat(),
+                "certificates": [
+                    {
+                        "subject": cert.subject,
+                        "not_after": cert.not_after.isoformat(),
+                        "days_left": round(cert.days_left(now), 1),
+                        "expires_soon": cert.expires_soon(now),
+                    }
+                    for cert in self._certificates
+                ],
+            }
+            try:
+                await self.devices.publisher.publish(
+                    topic, json.dumps(payload).encode(), retain=True
+                )
+            except PublishError:  # not connected yet, or the broker is away: try again soon
+                await self.clock.sleep(next(retries))
+                continue
+            retries = backoff_delays(BackoffPolicy(initial=1.0, maximum=60.0), self.rng)
+            await self.clock.sleep(CERTIFICATE_INTERVAL)
 
     async def _checkpoints(self) -> None:
         """Sign each finished business day of the audit chain (checked hourly)."""

@@ -38,6 +38,7 @@ class BranchDevices:
     def __init__(self, settings: DevicesSettings, *, clock: Clock, rng: random.Random) -> None:
         """Build the parts; nothing connects before the tasks run."""
         topics = BranchTopics(settings.province, settings.branch)
+        self.topics = topics
         self.publisher: MqttPublisher | None = None
         self.remote: RemoteDeviceClient | None = None
         self.printers: dict[str, Printer] = {}

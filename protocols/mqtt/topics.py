@@ -71,6 +71,10 @@ class BranchTopics:
         """``sscard/v1/{province}/{branch}``."""
         return f"{ROOT}/{self.province}/{self.branch}"
 
+    def daemon_certificates(self) -> str:
+        """Expiry of the certificates the daemon presents (retained)."""
+        return f"{self.prefix}/daemon/certificates"
+
     def daemon_state(self) -> str:
         """The branch daemon's presence (retained; its Will says offline)."""
         return f"{self.prefix}/daemon/state"

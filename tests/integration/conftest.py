@@ -1,5 +1,6 @@
 """Fixtures shared by the integration tests."""
 
+from tests.devices.agent.conftest import broker
 from tests.integration.api_branch import branch
 
-__all__ = ["branch"]
+__all__ = ["branch", "broker"]

@@ -7,12 +7,14 @@ Nothing may be found. Later flows (PIN reset, telemetry) join this scenario.
 """
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
 import signal
 from pathlib import Path
 
+import aiomqtt
 import pytest
 import structlog
 from sqlalchemy import MetaData, select
@@ -23,6 +25,7 @@ from gateway.keys import open_keystore
 from gateway.logs import configure_logging
 from gateway.persistence import create_engine
 from security.keystore import Algorithm, KeyUsage, PinBlockFormat
+from tests.devices.agent.conftest import Mosquitto
 from tests.fakes import FakeClock
 from tests.integration.helpers import master_key_file
 
@@ -74,8 +77,10 @@ async def database_dump(url: str) -> bytes:
     return dump.getvalue().encode()
 
 
-async def test_no_secret_anywhere_after_the_scenario(database_url: str, tmp_path: Path) -> None:
-    """PIN, PIN blocks, key bytes and full identity numbers appear in no log, row or file."""
+async def test_no_secret_anywhere_after_the_scenario(
+    database_url: str, tmp_path: Path, broker: Mosquitto
+) -> None:
+    """PIN, PIN blocks, keys and full identity numbers: in no log, row, file or message."""
     logs = io.StringIO()
     configure_logging("debug", "json", stream=logs)
     config = parse_config(
@@ -85,8 +90,24 @@ async def test_no_secret_anywhere_after_the_scenario(database_url: str, tmp_path
             "server": {"host": "127.0.0.1", "port": 0},
             "database": {"url": database_url},
             "keystore": {"master_key": {"file": str(master_key_file(tmp_path))}},
+            "devices": {
+                "province": "650000",
+                "branch": "T-652300-01",
+                "broker": {"host": "127.0.0.1", "port": broker.port},
+                "printers": [{"id": "printer-1", "agent": "agent-01"}],
+            },
         }
     )
+    payloads: list[bytes] = []
+
+    async def listen() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="scanner") as client:
+            await client.subscribe("#", qos=1)
+            # Kept one by one: the loop only ends by cancellation.
+            async for message in client.messages:
+                payloads.append(bytes(message.payload))  # noqa: PERF401
+
+    listener = asyncio.create_task(listen())
     started: asyncio.Future[object] = asyncio.get_running_loop().create_future()
     clock = FakeClock(autojump=False)
     task = asyncio.create_task(
@@ -124,7 +145,12 @@ async def test_no_secret_anywhere_after_the_scenario(database_url: str, tmp_path
         structlog.reset_defaults()
         logging.getLogger().handlers.clear()
 
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    assert payloads, "the broker carried no telemetry"
     places = {
+        "MQTT payloads": b"\n".join(payloads),
         "logs": logs.getvalue().encode(),
         "database": await database_dump(database_url),
         "key store files": await asyncio.to_thread(read_key_files, tmp_path),

@@ -88,3 +88,51 @@ def test_assembly_of_local_and_remote_devices() -> None:
     assert assembled.encoders["encoder-1"] is assembled.pcsc
     assert set(assembled.printers) == {"printer-2"}
     assert set(assembled.registry.devices) == {"printer-2", "encoder-1", "encoder-2"}
+
+
+async def test_certificate_expiry_is_published(broker: Mosquitto, tmp_path: Path) -> None:
+    """The daemon's certificate expiry goes out as retained telemetry, flagged 30 days ahead."""
+    import json  # noqa: PLC0415
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from security.pki import Role, init_ca, issue  # noqa: PLC0415
+
+    pki = tmp_path / "pki"
+    now = datetime.now(UTC)
+    init_ca(pki, "T-652300-01", now)
+    issue(pki, "branchd", Role.PEER, now - timedelta(days=805))  # 20 days left
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "branch": {"id": "T-652300-01", "region": "652300"},
+            "server": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "tls": {
+                    "cert": str(pki / "branchd.pem"),
+                    "key": str(pki / "branchd.key"),
+                    "ca": str(pki / "ca.pem"),
+                },
+            },
+            "devices": {
+                "province": "650000",
+                "branch": "T-652300-01",
+                "broker": {"host": "127.0.0.1", "port": broker.port},
+            },
+        }
+    )
+    daemon = Daemon(config, clock=SystemClock(), rng=random.Random(4))
+    await daemon.start(migrate=True)
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="observer") as observer:
+            await observer.subscribe(f"{PREFIX}/daemon/certificates", qos=1)
+            async with asyncio.timeout(15):
+                message = await anext(aiter(observer.messages))
+    finally:
+        await daemon.stop()
+    report = json.loads(bytes(message.payload))
+    assert report["v"] == 1
+    [certificate] = report["certificates"]
+    assert certificate["expires_soon"] is True
+    assert 19 < certificate["days_left"] < 21
+    assert "CN=branchd" in certificate["subject"]
