@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Expose this PC's printers and card readers to the branch daemon over MQTT.",
     )
     agent.add_argument("--config", "-c", type=Path, required=True, help="agent configuration")
+    _add_batch(commands)
     archive = commands.add_parser(
         "archive", help="monthly archive", description="Export and verify the monthly archive."
     )
@@ -192,6 +193,33 @@ def _add_pki(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show.add_argument("--dir", type=Path, required=True, help="the directory to list")
 
 
+def _add_batch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    batch = commands.add_parser(
+        "batch", help="employer batch files", description="Batch card lists (制卡明细表)."
+    )
+    batch_commands = batch.add_subparsers(
+        dest="batch_command", required=True, metavar="BATCH_COMMAND"
+    )
+    template = batch_commands.add_parser(
+        "template",
+        help="write the card list template (xlsx)",
+        description="Write the empty 制卡明细表 with its documented columns.",
+    )
+    template.add_argument("file", type=Path, help="the xlsx to write")
+    check_batch = batch_commands.add_parser(
+        "check",
+        help="check a card list and its photos and scans",
+        description="Check every row with all its problems; write them to an xlsx report.",
+    )
+    check_batch.add_argument("file", type=Path, help="the card list (xlsx or csv)")
+    check_batch.add_argument(
+        "--files", type=Path, required=True, help="folder or zip with the photos and scans"
+    )
+    check_batch.add_argument(
+        "--report", type=Path, help="problem report to write (default: FILE-problems.xlsx)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``branchd`` console script."""
     args = _parser().parse_args(argv)
@@ -215,6 +243,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "sim": _sim,
         "demo": _demo,
         "agent": _agent,
+        "batch": _batch,
     }
     if args.command in without_config:
         return without_config[args.command](args)
@@ -244,6 +273,44 @@ def _agent(args: argparse.Namespace) -> int:
     settings = load_model(args.config, AgentSettings)
     configure_logging("info", "auto")
     return asyncio.run(run_agent(settings, clock=SystemClock(), rng=random.Random()))  # noqa: S311
+
+
+def _batch(args: argparse.Namespace) -> int:
+    import zipfile  # noqa: PLC0415
+
+    from gateway.business.batch import (  # noqa: PLC0415
+        BatchFileError,
+        check_rows,
+        read_rows,
+        write_report,
+        write_template,
+    )
+
+    if args.batch_command == "template":
+        write_template(args.file)
+        print(f"{args.file}: template written")
+        return EXIT_OK
+    files: dict[str, Callable[[], bytes]] = {}
+    if args.files.is_dir():
+        files = {p.name: p.read_bytes for p in args.files.iterdir() if p.is_file()}
+    else:
+        archive = zipfile.ZipFile(args.files)
+        files = {
+            Path(name).name: (lambda name=name: archive.read(name))  # type: ignore[misc]
+            for name in archive.namelist()
+            if not name.endswith("/")
+        }
+    try:
+        rows = check_rows(read_rows(args.file), files, SystemClock().now().date())
+    except BatchFileError as exc:
+        print(f"branchd: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    report = args.report or args.file.with_name(f"{args.file.stem}-problems.xlsx")
+    problems = write_report(report, rows)
+    good = sum(row.ok for row in rows)
+    print(f"{args.file}: {len(rows)} rows, {good} ready, {len(rows) - good} with problems")
+    print(f"{report}: {problems} problem(s) listed")
+    return EXIT_OK if good == len(rows) else EXIT_FAILURE
 
 
 def _version(_args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ BRANCHD = [sys.executable, "-m", "gateway"]
 COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
             ["audit"], ["audit", "verify"], ["sim"], ["sim", "card"], ["sim", "printer"],
             ["sim", "platform"], ["sim", "bank"], ["agent"],
+            ["batch"], ["batch", "template"], ["batch", "check"],
             ["outbox"], ["outbox", "list"], ["outbox", "retry"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip
@@ -241,3 +242,20 @@ async def test_agent_with_invalid_configuration(tmp_path: Path) -> None:
     assert "branch: Field required" in err
     assert "colour: Extra inputs are not permitted" in err
     assert "Traceback" not in err
+
+
+def test_batch_template_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``branchd batch template`` writes the template; ``check`` reports rows and problems."""
+    template = tmp_path / "list.xlsx"
+    assert main(["batch", "template", str(template)]) == 0
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    book = load_workbook(template)
+    book.worksheets[0].append(["1", "", "110105194912310021", "", "", "", ""])
+    book.save(template)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    assert main(["batch", "check", str(template), "--files", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "1 rows, 0 ready, 1 with problems" in out
+    assert (tmp_path / "list-problems.xlsx").exists()
