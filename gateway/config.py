@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from devices.registry.settings import DevicesSettings
+from gateway.upstream.settings import UpstreamSettings
 
 __all__ = [
     "BusinessConfig",
@@ -245,6 +246,8 @@ class Config(_Section):
     #: Printers and encoders, local or behind a device agent, and the telemetry broker.
     devices: DevicesSettings | None = None
     terminals: list[TerminalConfig] = []
+    #: The provincial platform and the bank: clients, outbox, relay.
+    upstream: UpstreamSettings | None = None
 
     @field_validator("terminals")
     @classmethod
@@ -292,6 +295,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     if config.server.tls is not None:
         server = config.server.model_copy(update={"tls": config.server.tls.resolved(base)})
         config = config.model_copy(update={"server": server})
+    if config.upstream is not None:
+        config = config.model_copy(update={"upstream": config.upstream.resolved(base)})
     return config
 
 

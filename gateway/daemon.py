@@ -42,6 +42,11 @@ from gateway.persistence import create_engine, current_revision, head_revision, 
 from gateway.persistence import upgrade as upgrade_schema
 from gateway.persistence.models import DaemonRun
 from gateway.supervisor import Supervisor
+from gateway.upstream.assembly import Upstream, build_upstream
+from gateway.upstream.identity import load_or_create_identity
+from gateway.upstream.outbox import KeyStorePayloadProtector
+from gateway.upstream.peers import PeerKeysFile, publish_identity
+from security.keystore import Algorithm, KeyNotFoundError, KeyUsage
 from security.pki import CertificateInfo, certificate_info, server_context
 from security.suites import SUITES
 
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from gateway.config import Config
+    from security.keystore import KeyStore
 
 __all__ = ["Daemon", "serve"]
 
@@ -95,6 +101,8 @@ class Daemon:
         self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
         self._api: Api | None = None
+        #: The platform and bank clients, outbox and relay (with ``[upstream]`` and a key store).
+        self.upstream: Upstream | None = None
         self._certificates: tuple[CertificateInfo, ...] = ()
         self.devices = (
             BranchDevices(config.devices, clock=clock, rng=rng) if config.devices else None
@@ -112,6 +120,8 @@ class Daemon:
             store = await asyncio.to_thread(open_keystore, self.config, create=True)
             if store is not None and self.config.keystore is not None:
                 self._signer = KeyStoreSigner(store, self.config.keystore.signing_key, create=True)
+                if self.config.upstream is not None:
+                    self.upstream = await asyncio.to_thread(self._build_upstream, store)
                 self._api = self._build_api(PersonalDataVault(store, create=True))
             if migrate:
                 before = await current_revision(self.engine)
@@ -153,9 +163,16 @@ class Daemon:
             raise
         scheme = "https" if ssl_context is not None else "http"
         self.urls = [_url_of(scheme, address) for address in self._runner.addresses]
+        self._spawn_tasks()
+        log.info("daemon_started", version=__version__, urls=self.urls)
+
+    def _spawn_tasks(self) -> None:
+        """Start the background tasks under the supervisor."""
         self.supervisor.spawn("heartbeat", self._heartbeat)
         if self._api is not None:
             self.supervisor.spawn("audit-reads", self.audit_reads.run)
+        if self.upstream is not None:
+            self.supervisor.spawn("outbox-relay", self.upstream.relay.run)
         if self.devices is not None:
             for name, task in self.devices.tasks():
                 self.supervisor.spawn(name, task)
@@ -163,7 +180,6 @@ class Daemon:
                 self.supervisor.spawn("certificate-telemetry", self._certificate_telemetry)
         if self._signer is not None:
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
-        log.info("daemon_started", version=__version__, urls=self.urls)
 
     def _build_api(self, vault: PersonalDataVault) -> Api:
         rules = self.config.business
@@ -179,6 +195,7 @@ class Daemon:
             calendar=calendar,
             rules=rules,
             region=self.config.branch.region,
+            upstream=self.upstream,
         )
         return Api(
             service=service,
@@ -191,6 +208,39 @@ class Daemon:
             archive=ArchiveStore(self.config.data_dir / "archive", self._sessions, self.clock),
             audit_reads=self.audit_reads,
         )
+
+    def _build_upstream(self, store: KeyStore) -> Upstream:
+        """Load (or make) the envelope identity, publish it, and wire the upstream pieces."""
+        settings = self.config.upstream
+        assert settings is not None  # noqa: S101 - called only with [upstream]
+        suite = self.config.security.suite
+        identity = load_or_create_identity(
+            self.config.data_dir, store, sender=self.config.branch.id, suite=suite
+        )
+        publish_identity(settings.peer_keys, identity)
+        payload_key = settings.outbox.payload_key
+        try:
+            store.key_info(payload_key)
+        except KeyNotFoundError:
+            store.generate_key(payload_key, Algorithm.AES_256, KeyUsage.ENCRYPT)
+        upstream = build_upstream(
+            settings,
+            identity=identity,
+            peer_keys=PeerKeysFile(settings.peer_keys),
+            suites=(suite,),
+            sessions=self._sessions,
+            protector=KeyStorePayloadProtector(store, payload_key),
+            clock=self.clock,
+            rng=self.rng,
+        )
+        log.info(
+            "upstream_configured",
+            platform=settings.platform.url,
+            dialect=settings.platform.dialect,
+            bank=settings.bank.url if settings.bank is not None else None,
+            sender=identity.sender,
+        )
+        return upstream
 
     def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:
         tls = self.config.server.tls
@@ -221,6 +271,12 @@ class Daemon:
             await self._runner.cleanup()
             self._runner = None
         await self.supervisor.stop(self.config.supervisor.stop_timeout)
+        if self.upstream is not None:
+            try:
+                await self.upstream.close()
+            except Exception:
+                log.exception("upstream_close_failed")
+            self.upstream = None
         try:
             await self.audit_reads.drain()
         except Exception:

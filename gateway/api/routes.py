@@ -26,6 +26,7 @@ from gateway.api.schemas import (
     ArchiveIn,
     ArchiveOut,
     CardOut,
+    DeadLetterOut,
     OperationRequest,
     OperationResult,
 )
@@ -35,6 +36,7 @@ from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.business.receipts import ReceiptNumber, ReceiptNumberError
 from gateway.persistence.models import ApplicationRow, CardRow, PersonRow
 from gateway.problems import NOT_FOUND, PROBLEMS, ProblemError, register
+from gateway.upstream.outbox import list_dead_letters
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -90,6 +92,7 @@ def add_api_routes(app: web.Application, api: Api) -> None:
     app.router.add_post("/v1/applications/{receipt}/archive", add_archive_file)
     app.router.add_get("/v1/persons/cards", person_cards)
     app.router.add_get("/v1/catalogue", catalogue)
+    app.router.add_get("/v1/outbox/dead-letters", dead_letters)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/docs", docs)
 
@@ -375,6 +378,28 @@ async def person_cards(request: web.Request) -> web.Response:
     )
 
 
+async def dead_letters(request: web.Request) -> web.Response:
+    """The oldest dead letters of the upstream outbox (supervisor and ops; no payloads)."""
+    api = request.app[API]
+    terminal = api.terminals.identify(request)
+    require_role(terminal, {Role.SUPERVISOR, Role.OPS}, "list dead letters")
+    found = await list_dead_letters(api.sessions, limit=PAGE_MAX)
+    items = [
+        DeadLetterOut(
+            message_id=d.message_id,
+            target=d.target,
+            operation=d.operation,
+            card_key=d.card_key,
+            attempts=d.attempts,
+            created_at=d.created_at,
+            expires_at=d.expires_at,
+            last_error=d.last_error,
+        ).model_dump(mode="json")
+        for d in found
+    ]
+    return web.json_response({"items": items})
+
+
 async def catalogue(_request: web.Request) -> web.Response:
     """The operation catalogue: cases, channels and materials per operation."""
     return web.json_response(
@@ -479,6 +504,7 @@ def openapi_document() -> dict[str, Any]:
         ApprovalOut,
         ApplicationOut,
         CardOut,
+        DeadLetterOut,
     ]
     _, top = models_json_schema(
         [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
@@ -653,6 +679,29 @@ def openapi_document() -> dict[str, Any]:
                                 "properties": {
                                     "holder": {"type": "string"},
                                     "cards": {"type": "array", "items": ref("CardOut")},
+                                },
+                            }
+                        }
+                    },
+                },
+                **errors,
+            },
+        }
+    }
+    paths["/v1/outbox/dead-letters"] = {
+        "get": {
+            "operationId": "listDeadLetters",
+            "summary": "死信列表 / Upstream messages given up on (supervisor, ops)",
+            "responses": {
+                "200": {
+                    "description": f"The oldest {PAGE_MAX} dead letters, without payloads",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["items"],
+                                "properties": {
+                                    "items": {"type": "array", "items": ref("DeadLetterOut")}
                                 },
                             }
                         }

@@ -20,6 +20,7 @@ __all__ = [
     "ArchiveIn",
     "ArchiveOut",
     "CardOut",
+    "DeadLetterOut",
     "IdentityQuery",
     "OperationRequest",
     "OperationResult",
@@ -64,7 +65,8 @@ class OperationResult(BaseModel):
 
     receipt_number: str
     operation: Operation
-    status: Literal["completed", "accepted"]
+    #: ``queued``: accepted here; the platform is down and is told when it is back.
+    status: Literal["completed", "accepted", "queued"]
     title_zh: str
     title_en: str
     deadline: date | None
@@ -145,3 +147,16 @@ class ArchiveOut(BaseModel):
     size: int
     kind: str
     stored_at: datetime
+
+
+class DeadLetterOut(BaseModel):
+    """An upstream message the relay gave up on (no payload: it holds personal data)."""
+
+    message_id: str
+    target: str
+    operation: str
+    card_key: str
+    attempts: int
+    created_at: datetime
+    expires_at: datetime
+    last_error: str | None

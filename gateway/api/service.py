@@ -40,6 +40,9 @@ from gateway.persistence.models import (
     ReceiptSequenceRow,
 )
 from gateway.problems import ProblemError, register
+from gateway.upstream.errors import KeyServiceUnavailableError
+from gateway.upstream.outbox import CancelCard, CancelLoss, QueueStatus, ReportLoss
+from gateway.upstream.platform import CardRef, LossType
 from security.redaction import mask_personal_numbers
 
 if TYPE_CHECKING:
@@ -55,8 +58,10 @@ if TYPE_CHECKING:
     from gateway.business.workdays import WorkCalendar
     from gateway.config import BusinessConfig
     from gateway.keys import PersonalDataVault
+    from gateway.upstream.assembly import Upstream
+    from gateway.upstream.outbox import QueueableCommand
 
-__all__ = ["INCOMPLETE", "BusinessService"]
+__all__ = ["INCOMPLETE", "UPSTREAM_UNAVAILABLE", "BusinessService"]
 
 ADULT_AGE: Final = 18
 
@@ -80,6 +85,14 @@ ILLEGAL_TRANSITION: Final = register(
 CHANNEL_MISMATCH: Final = register(
     "channel-mismatch", 403, "Channel does not match the terminal", "办理渠道与终端类型不符"
 )
+UPSTREAM_UNAVAILABLE: Final = register(
+    "upstream-unavailable",
+    503,
+    "The provincial platform is unavailable; nothing was queued",
+    "省级平台暂时无法连接，本次业务未排队",
+)
+#: Reason sent with a cancellation (the teller's own words stay at the branch).
+CANCEL_REASON: Final = "holder-request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +116,9 @@ class BusinessService:
         calendar: WorkCalendar,
         rules: BusinessConfig,
         region: str,
+        upstream: Upstream | None = None,
     ) -> None:
-        """Keep the collaborators."""
+        """Keep the collaborators (``upstream`` when ``[upstream]`` is configured)."""
         self._sessions = sessions
         self._vault = vault
         self._audit = audit
@@ -113,6 +127,7 @@ class BusinessService:
         self._calendar = calendar
         self._rules = rules
         self._region = region
+        self._upstream = upstream
 
     # ------------------------------------------------------------ approvals
     async def approve(self, body: ApprovalIn, digest: str, terminal: Terminal) -> ApprovalOut:
@@ -159,7 +174,10 @@ class BusinessService:
                 f"共{len(deficiencies)}项材料缺失或不符合要求（一次性告知）。",
                 missing=[d.as_dict() for d in deficiencies],
             )
+        if spec.live_only:
+            self._require_live_platform()
         fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
+        queued: bool | None = None
         async with self._sessions.begin() as session:
             if spec.needs_approval or (body.fee_waived and fee):
                 await self._use_approval(session, operation, digest, approval_id, terminal)
@@ -174,6 +192,7 @@ class BusinessService:
                 workdays = self._rules.online_apply_workdays
             deadline = self._calendar.add_workdays(today, workdays) if workdays else today
             completed = spec.completes_at_counter
+            queued = await self._enqueue(session, operation, card)
             now = self._clock.now()
             session.add(
                 ApplicationRow(
@@ -184,6 +203,8 @@ class BusinessService:
                     accepted_at=now, deadline=deadline, completed_at=now if completed else None,
                 )
             )  # fmt: skip
+        if queued is not None and self._upstream is not None:
+            self._upstream.relay.wake()  # committed: the relay can see the messages now
         await self._audit.append(
             terminal.id, f"operation.{operation.value}", f"receipt:{receipt}",
             {
@@ -195,7 +216,7 @@ class BusinessService:
         return OperationResult(
             receipt_number=receipt,
             operation=operation,
-            status="completed" if completed else "accepted",
+            status="queued" if queued else "completed" if completed else "accepted",
             title_zh=spec.title_zh,
             title_en=spec.title_en,
             deadline=deadline,
@@ -205,6 +226,49 @@ class BusinessService:
             card_state=after.card if after else None,
             bank_state=after.bank if after else None,
         )
+
+    def _require_live_platform(self) -> None:
+        """Refuse a live-only operation at once while the platform's circuit is open."""
+        if self._upstream is None:
+            return
+        breaker = self._upstream.breakers.get("platform")
+        if breaker is None or breaker.closed:
+            return
+        raise ProblemError(
+            UPSTREAM_UNAVAILABLE,
+            KeyServiceUnavailableError.message_en,
+            KeyServiceUnavailableError.message_zh,
+            retry_after=round(breaker.retry_after(), 1),
+        )
+
+    async def _enqueue(
+        self, session: AsyncSession, operation: Operation, card: CardRow | None
+    ) -> bool | None:
+        """Add the operation's upstream messages to this transaction.
+
+        Returns:
+            ``None`` when nothing was enqueued, else whether the platform is down
+            (the messages wait for it).
+        """
+        if self._upstream is None or card is None or card.card_number is None:
+            return None
+        ref = CardRef(card.card_number, card.card_code)
+        commands: list[QueueableCommand] = []
+        if operation is Operation.REPORT_TEMPORARY_LOSS:
+            commands.append(ReportLoss(ref, LossType.TEMPORARY))
+        elif operation is Operation.REPORT_FORMAL_LOSS:
+            commands.append(ReportLoss(ref, LossType.FORMAL))
+        elif operation is Operation.CANCEL_LOSS:
+            commands.append(CancelLoss(ref))
+        elif operation is Operation.CANCEL:
+            commands.append(CancelCard(ref, CANCEL_REASON))
+        if not commands:
+            return None
+        queued = False
+        for command in commands:
+            enqueued = await self._upstream.outbox.enqueue(session, command)
+            queued = queued or enqueued.status is QueueStatus.QUEUED
+        return queued
 
     def _deficiencies(
         self, spec: OperationSpec, body: OperationRequest, today: date

@@ -140,6 +140,9 @@ class Relay:
         """Relay forever (a supervised task); every round that finds nothing waits."""
         log.info("outbox_relay_started")
         while True:
+            # Cleared before the round, not after: a wake during the round (a commit
+            # the round's query missed) starts the next round at once.
+            self._wakeup.clear()
             handled = await self.run_once()
             if handled == 0:
                 await self._idle()
@@ -155,7 +158,6 @@ class Relay:
         return total
 
     async def _idle(self) -> None:
-        self._wakeup.clear()
         sleeper = asyncio.ensure_future(self._clock.sleep(self._poll))
         waiter = asyncio.ensure_future(self._wakeup.wait())
         try:

@@ -2,6 +2,9 @@
 
 Same style as :mod:`gateway.config` (``extra="forbid"``, frozen). Example::
 
+    [upstream]
+    peer_keys = "peer-keys.json"
+
     [upstream.tls]
     cert = "pki/branchd.pem"
     key = "pki/branchd.key"
@@ -103,3 +106,12 @@ class UpstreamSettings(_Section):
     bank: BankSettings | None = None
     breaker: BreakerSettings = BreakerSettings()
     outbox: OutboxSettings = OutboxSettings()
+    #: The shared peer-keys file: the upstream systems' public keys, and where the
+    #: branch publishes its own (mode 0600).
+    peer_keys: Path = Path("peer-keys.json")
+
+    def resolved(self, base: Path) -> UpstreamSettings:
+        """The same settings with relative paths taken relative to ``base``."""
+        return self.model_copy(
+            update={"tls": self.tls.resolved(base), "peer_keys": base / self.peer_keys}
+        )
