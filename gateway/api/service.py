@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from gateway.upstream.assembly import Upstream
     from gateway.upstream.outbox import QueueableCommand
 
-__all__ = ["INCOMPLETE", "UPSTREAM_UNAVAILABLE", "BusinessService"]
+__all__ = ["INCOMPLETE", "PIN_SERVICES_UNAVAILABLE", "UPSTREAM_UNAVAILABLE", "BusinessService"]
 
 ADULT_AGE: Final = 18
 
@@ -84,6 +84,12 @@ ILLEGAL_TRANSITION: Final = register(
 )
 CHANNEL_MISMATCH: Final = register(
     "channel-mismatch", 403, "Channel does not match the terminal", "办理渠道与终端类型不符"
+)
+PIN_SERVICES_UNAVAILABLE: Final = register(
+    "pin-services-unavailable",
+    501,
+    "PIN services are not available at this branch yet",
+    "本网点暂不能办理密码业务",
 )
 UPSTREAM_UNAVAILABLE: Final = register(
     "upstream-unavailable",
@@ -176,6 +182,14 @@ class BusinessService:
             )
         if spec.live_only:
             self._require_live_platform()
+            # PIN change, reset and unlock act on the chip through the PIN pad and the
+            # encoder at this window; until those are wired, refuse rather than pretend.
+            raise ProblemError(
+                PIN_SERVICES_UNAVAILABLE,
+                "PIN change, reset and unlock need the PIN pad and the card encoder of this "
+                "window, which this build does not drive yet; nothing was changed.",
+                "密码修改、重置和解锁需要本窗口的密码键盘和读写卡器，当前版本尚未接入；未做任何更改。",
+            )
         fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
         queued: bool | None = None
         async with self._sessions.begin() as session:

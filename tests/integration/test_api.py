@@ -240,3 +240,19 @@ async def test_fee_waiver_needs_a_supervisor_approval(branch: Branch) -> None:
         "POST", "/v1/operations/replace", body=waived, headers={"X-Approval-ID": approval["id"]}
     )
     assert (status, result["fee_yuan"], result["fee_waived"]) == (200, 20, True)
+
+
+async def test_pin_operations_refused_until_the_pin_pad_is_wired(branch: Branch) -> None:
+    """PIN reset, change and unlock answer 501 and change nothing (no pretend success)."""
+    await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    body = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": ADULT, "name": "张三"},
+        "materials": ["applicant-id-card"],
+    }
+    for operation in ("pin-reset", "pin-change", "unlock"):
+        status, problem, _ = await branch.call("POST", f"/v1/operations/{operation}", body=body)
+        assert (status, problem["code"]) == (501, "pin-services-unavailable")
+    status, page, _ = await branch.call("GET", "/v1/applications")
+    assert [item["operation"] for item in page["items"]] == ["apply"]

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-import gateway.api.routes  # noqa: F401 - registers the API's problems too
+import gateway.api.idempotency
+import gateway.api.routes  # noqa: F401
 from gateway.problems import PROBLEMS, register
 
 DOC = Path(__file__).parents[2] / "docs" / "api-errors.md"
