@@ -200,3 +200,29 @@ async def test_dead_letters_for_supervisor_not_teller(
         async with branch.http.get(branch.daemon.urls[0] + "/openapi.json") as response:
             document = await response.json()
         assert "/v1/outbox/dead-letters" in document["paths"]
+
+
+async def test_loss_report_is_queued_while_the_platform_is_down(
+    tmp_path: Path, database_url: str, clock: FakeClock, pki: Pki
+) -> None:
+    """With the platform down, a loss report is accepted as "queued" and kept in the outbox."""
+    url = f"https://127.0.0.1:{free_port()}/platform/{PROVINCE}/json"
+    async with running_branch(tmp_path, database_url, clock, pki, url) as branch:
+        upstream = branch.daemon.upstream
+        assert upstream is not None
+        with pytest.raises(UpstreamError):  # the circuit opens on the dead platform
+            await upstream.platform.query_status(CardRef("X00000001"))
+        status, _, _ = await branch.call("POST", "/v1/operations/apply", body=apply_body())
+        assert status == 200
+        async with branch.daemon.engine.begin() as conn:
+            await conn.execute(
+                update(CardRow).values(
+                    card_number="A00000001", application_state="1", card_state="04"
+                )
+            )
+        status, result, _ = await branch.call(
+            "POST", "/v1/operations/report-temporary-loss", body=LOSS
+        )
+        assert (status, result["status"]) == (200, "queued")
+        assert result["application_state"] == "4"
+        assert [r.operation for r in await outbox_rows(branch.daemon)] == ["report_loss"]
