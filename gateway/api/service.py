@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from stdnum.cn import ric
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     from gateway.upstream.outbox import QueueableCommand
 
 __all__ = ["INCOMPLETE", "PIN_SERVICES_UNAVAILABLE", "UPSTREAM_UNAVAILABLE", "BusinessService"]
+
+log = structlog.get_logger(__name__)
 
 ADULT_AGE: Final = 18
 
@@ -264,7 +267,12 @@ class BusinessService:
             ``None`` when nothing was enqueued, else whether the platform is down
             (the messages wait for it).
         """
-        if self._upstream is None or card is None or card.card_number is None:
+        if self._upstream is None or card is None:
+            return None
+        if card.card_number is None:
+            # No card number yet (not pre-opened on the platform): the platform has
+            # nothing to change; production reports the card when it makes it.
+            log.info("upstream_not_addressable", operation=operation.value, card_id=card.id)
             return None
         ref = CardRef(card.card_number, card.card_code)
         commands: list[QueueableCommand] = []
