@@ -1,9 +1,8 @@
 """The branch's side of the peer-keys file: trust the upstream systems, publish our keys.
 
-The format is :mod:`protocols.platform.peers` (docs/protocols/platform.md,
-"Envelope keys"). :class:`PeerKeysFile` is an
-:class:`~security.envelope.EnvelopeKeys` read from such a file, re-read when
-the file changes (a simulator that starts after the daemon adds its keys);
+The file handling lives in :mod:`security.peerkeys` (shared with the
+simulators): :class:`PeerKeysFile` is re-read when the file changes (a
+simulator that starts after the daemon adds its keys);
 :func:`publish_identity` adds the branch's public key set (and its AEAD key)
 to the file. The file holds AEAD keys, so it is written with mode 0600 and
 refused when group or others may access it.
@@ -11,32 +10,22 @@ refused when group or others may access it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import stat
-import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-import structlog
-
-from gateway.upstream.errors import UpstreamError
-from protocols.platform.peers import (
-    PeerKey,
-    PeerKeysDecodeError,
-    PeerKeysEncodeError,
-    decode_peer_keys,
-    encode_peer_keys,
+from security.peerkeys import (
+    PeerKeysFile,
+    PeerKeysFileError,
+    identity_entry,
+    locked,
     merge_peer_keys,
+    read_peer_keys,
+    write_peer_keys,
 )
-from security.suites import CryptoError, get_suite
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from pathlib import Path
 
     from security.envelope import SenderIdentity
-    from security.suites import VerifyKey
 
 __all__ = [
     "PeerKeysFile",
@@ -47,101 +36,6 @@ __all__ = [
     "write_peer_keys",
 ]
 
-log = structlog.get_logger(__name__)
-
-_PRIVATE_BITS: Final = 0o077
-_MODE: Final = 0o600
-
-
-class PeerKeysFileError(UpstreamError):
-    """The peer-keys file cannot be used (configuration problem).
-
-    Attributes:
-        path: The file.
-        reason: ``unreadable``, ``insecure_permissions``, ``not_a_file``,
-            ``undecodable:<why>``, ``unwritable``.
-    """
-
-    def __init__(self, path: Path, reason: str) -> None:
-        """Record the file and the reason."""
-        super().__init__(f"peer-keys file {path}: {reason}", "peers")
-        self.path = path
-        self.reason = reason
-
-
-def read_peer_keys(path: Path) -> list[PeerKey]:
-    """The entries of a peer-keys file.
-
-    Raises:
-        PeerKeysFileError: Missing, unreadable, accessible to group or others,
-            or not a peer-keys document.
-    """
-    try:
-        with path.open("rb") as handle:
-            status = os.fstat(handle.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise PeerKeysFileError(path, "not_a_file")
-            if stat.S_IMODE(status.st_mode) & _PRIVATE_BITS:
-                raise PeerKeysFileError(path, "insecure_permissions")
-            data = handle.read()
-    except OSError:
-        raise PeerKeysFileError(path, "unreadable") from None
-    try:
-        return decode_peer_keys(data)
-    except PeerKeysDecodeError as exc:
-        raise PeerKeysFileError(path, f"undecodable:{exc.reason}") from None
-
-
-def write_peer_keys(path: Path, entries: Iterable[PeerKey]) -> None:
-    """Write ``entries`` atomically with mode 0600 (public entries only).
-
-    Raises:
-        PeerKeysFileError: The file cannot be written, or an entry is private or bad.
-    """
-    try:
-        data = encode_peer_keys(entries)
-    except PeerKeysEncodeError:
-        raise PeerKeysFileError(path, "unwritable") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".peers-", suffix=".json")
-        try:
-            os.fchmod(fd, _MODE)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        raise PeerKeysFileError(path, "unwritable") from None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``<path>.lock`` (writers of one file take turns)."""
-    lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, _MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def identity_entry(identity: SenderIdentity) -> PeerKey:
-    """The public entry of an envelope identity (verify key and AEAD key)."""
-    key = identity.signing_key
-    return PeerKey(
-        sender=identity.sender,
-        suite=key.suite,
-        key_id=identity.key_id,
-        key_version=identity.key_version,
-        public_key=key.public_key.encoded,
-        aead_key=identity.aead_key,
-    )
-
 
 def publish_identity(path: Path, identity: SenderIdentity) -> None:
     """Add (or replace) the branch's entry in the shared peer-keys file.
@@ -150,79 +44,8 @@ def publish_identity(path: Path, identity: SenderIdentity) -> None:
         PeerKeysFileError: The file exists but cannot be used, or cannot be written.
     """
     try:
-        with _locked(path):
+        with locked(path):
             existing = read_peer_keys(path) if path.exists() else []
             write_peer_keys(path, merge_peer_keys(existing, [identity_entry(identity)]))
     except OSError:
         raise PeerKeysFileError(path, "unwritable") from None
-
-
-class PeerKeysFile:
-    """:class:`~security.envelope.EnvelopeKeys` from a peer-keys file, re-read on change.
-
-    An entry whose public key does not load for its suite is skipped (and
-    logged). When the file changes into something unusable, the keys read
-    before stay in use and the problem is logged.
-    """
-
-    def __init__(self, path: Path, *, required: bool = False) -> None:
-        """Read ``path`` now (a missing file is empty unless ``required``).
-
-        Raises:
-            PeerKeysFileError: ``required`` and the file is missing, or it is unusable.
-        """
-        self.path = path
-        self._signature: tuple[int, int, int] | None = None
-        self._keys: dict[tuple[str, str, int], tuple[VerifyKey, bytes]] = {}
-        if required or path.exists():
-            self._load(read_peer_keys(path))
-            self._signature = self._stat()
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            status = self.path.stat()
-        except OSError:
-            return None
-        return status.st_ino, status.st_mtime_ns, status.st_size
-
-    def _load(self, entries: list[PeerKey]) -> None:
-        keys: dict[tuple[str, str, int], tuple[VerifyKey, bytes]] = {}
-        for entry in entries:
-            try:
-                verify = get_suite(entry.suite).load_verify_key(entry.public_key)
-            except CryptoError:
-                log.warning("peer_key_skipped", sender=entry.sender, key_id=entry.key_id)
-                continue
-            keys[entry.index] = (verify, entry.aead_key)
-        self._keys = keys
-
-    def refresh(self) -> None:
-        """Re-read the file if it changed since the last read."""
-        signature = self._stat()
-        if signature is None or signature == self._signature:
-            return
-        try:
-            self._load(read_peer_keys(self.path))
-        except PeerKeysFileError as exc:
-            log.warning("peer_keys_unusable", path=str(self.path), reason=exc.reason)
-            return
-        self._signature = signature
-        log.info("peer_keys_loaded", path=str(self.path), entries=len(self._keys))
-
-    @property
-    def senders(self) -> list[tuple[str, str, int]]:
-        """The (sender, key id, key version) of every key set held."""
-        self.refresh()
-        return sorted(self._keys)
-
-    def verify_key(self, sender: str, key_id: str, key_version: int) -> VerifyKey | None:
-        """The sender's verify key, or ``None``."""
-        self.refresh()
-        found = self._keys.get((sender, key_id, key_version))
-        return None if found is None else found[0]
-
-    def aead_key(self, sender: str, key_id: str, key_version: int) -> bytes | None:
-        """The sender's AEAD key, or ``None``."""
-        self.refresh()
-        found = self._keys.get((sender, key_id, key_version))
-        return None if found is None else found[1]
