@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pty
 import random
 import shutil
 import subprocess
@@ -20,9 +19,15 @@ import pytest
 
 from devices.agent import BrokerSettings, DeviceAgent, RemoteDeviceClient
 from protocols.mqtt import BranchTopics
-from simulators.printer import PrinterSimConfig, PrinterSimulator
 from tests.conftest import free_port, missing_part
-from tests.devices.printer.conftest import TEST_TIMEOUTS, DriverFactory
+from tests.devices.printer.conftest import (  # the printer's fixtures, shared
+    TEST_TIMEOUTS,
+    DriverFactory,
+    make_driver,  # noqa: F401 - a fixture
+    pty_available,  # noqa: F401 - a fixture
+    sim,  # noqa: F401 - a fixture
+    sim_config,  # noqa: F401 - a fixture
+)
 from tests.fakes import FakeClock
 
 if TYPE_CHECKING:
@@ -157,45 +162,6 @@ async def proxy(broker: Mosquitto) -> AsyncIterator[TcpProxy]:
         await relay.stop()
 
 
-@pytest.fixture
-def pty_available() -> None:
-    """Skip (or fail in CI) when this machine cannot open a pseudo-terminal."""
-    try:
-        master, slave = pty.openpty()
-    except OSError:
-        missing_part("a pseudo-terminal (/dev/ptmx, devpts mounted)")
-    os.close(master)
-    os.close(slave)
-
-
-@pytest.fixture
-def sim_config() -> PrinterSimConfig:
-    """An instant printer (time scale 0) with the default stock."""
-    return PrinterSimConfig(time_scale=0.0)
-
-
-@pytest.fixture
-async def sim(pty_available: None, sim_config: PrinterSimConfig) -> AsyncIterator[PrinterSimulator]:
-    """A simulated printer serving a real pty."""
-    del pty_available
-    simulator = PrinterSimulator(sim_config)
-    await simulator.start()
-    try:
-        yield simulator
-    finally:
-        await simulator.stop()
-
-
-@pytest.fixture
-async def make_driver(sim: PrinterSimulator) -> AsyncIterator[DriverFactory]:
-    """A factory of printer drivers for ``sim``."""
-    factory = DriverFactory(sim)
-    try:
-        yield factory
-    finally:
-        await factory.close()
-
-
 class Tasks:
     """Background tasks of one test, cancelled and awaited at its end."""
 
@@ -258,7 +224,10 @@ def remote_printer(client: RemoteDeviceClient) -> RemotePrinter:
 
 @pytest.fixture(params=["local", "remote"])
 async def printer(
-    request: pytest.FixtureRequest, make_driver: DriverFactory, tasks: Tasks, broker: Mosquitto
+    request: pytest.FixtureRequest,
+    make_driver: DriverFactory,  # noqa: F811 - the fixture, requested by name
+    tasks: Tasks,
+    broker: Mosquitto,
 ) -> AsyncIterator[Printer]:
     """A printer: the local driver on the pty, or the same driver behind an agent over MQTT.
 
