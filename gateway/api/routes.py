@@ -3,6 +3,11 @@
 Every operation of the catalogue is ``POST /v1/operations/{operation}``;
 approvals are ``POST /v1/approvals``; queries are GETs (the identity number
 travels in a header, never in a URL that proxies and access logs keep).
+
+Other parts of the API (production, stock, batches, card services) live in
+their own modules; each exports an :class:`ApiSection` (its routes, its models
+and its OpenAPI paths) and is listed in :mod:`gateway.api.registry`, which
+:func:`add_api_routes` and :func:`openapi_document` read.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from gateway.problems import NOT_FOUND, PROBLEMS, ProblemError, register
 from gateway.upstream.outbox import list_dead_letters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from devices.clock import Clock
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
     from gateway.audit import AuditQueue
     from gateway.keys import PersonalDataVault
 
-__all__ = ["API", "Api", "add_api_routes", "openapi_document"]
+__all__ = ["API", "Api", "ApiSection", "OpenApiKit", "add_api_routes", "openapi_document"]
 
 INVALID_REQUEST: Final = register(
     "invalid-request", 422, "Request body is not valid", "请求内容不符合要求"
@@ -81,6 +88,44 @@ API: Final = web.AppKey("api", Api)
 M = TypeVar("M", bound=BaseModel)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenApiKit:
+    """What a section needs to describe its paths like the rest of the document.
+
+    Attributes:
+        ref: ``ref("Model")`` is a JSON reference to a component schema.
+        errors: The problem+json responses, by status code, to spread into ``responses``.
+        idempotency_header: The ``Idempotency-Key`` parameter every POST takes.
+    """
+
+    ref: Callable[[str], dict[str, str]]
+    errors: dict[str, Any]
+    idempotency_header: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSection:
+    """One module's part of the API.
+
+    Attributes:
+        name: Short name (for logs and tests).
+        models: The pydantic models its handlers validate with and answer in.
+        add_routes: Mounts its handlers on the application.
+        paths: Its OpenAPI paths.
+    """
+
+    name: str
+    models: tuple[type[BaseModel], ...]
+    add_routes: Callable[[web.Application], None]
+    paths: Callable[[OpenApiKit], dict[str, Any]]
+
+
+def _sections() -> tuple[ApiSection, ...]:
+    from gateway.api.registry import SECTIONS  # noqa: PLC0415 - the sections import this module
+
+    return SECTIONS
+
+
 def add_api_routes(app: web.Application, api: Api) -> None:
     """Mount the teller API on ``app``."""
     app[API] = api
@@ -95,6 +140,8 @@ def add_api_routes(app: web.Application, api: Api) -> None:
     app.router.add_get("/v1/outbox/dead-letters", dead_letters)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/docs", docs)
+    for section in _sections():
+        section.add_routes(app)
 
 
 def _parse(model: type[M], body: bytes) -> M:
@@ -506,6 +553,9 @@ def openapi_document() -> dict[str, Any]:
         CardOut,
         DeadLetterOut,
     ]
+    sections = _sections()
+    for section in sections:
+        models.extend(m for m in section.models if m not in models)
     _, top = models_json_schema(
         [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
     )
@@ -711,6 +761,9 @@ def openapi_document() -> dict[str, Any]:
             },
         }
     }
+    kit = OpenApiKit(ref=ref, errors=errors, idempotency_header=idempotency_header)
+    for section in sections:
+        paths.update(section.paths(kit))
     return {
         "openapi": "3.1.0",
         "info": {
