@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from devices.registry.settings import DevicesSettings
@@ -231,6 +232,44 @@ class BusinessConfig(_Section):
     approval_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
 
 
+class StationConfig(_Section):
+    """One issuance station: a printer of ``[devices]`` with the encoder at its contacts."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    #: The printer's ``[devices]`` id.
+    printer: str
+    #: The chip encoder's ``[devices]`` id (its reader sits at the printer's contact station).
+    encoder: str | None = None
+    #: The stock ledger's name for the printer's feeder (default: the station name).
+    feeder: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ProductionConfig(_Section):
+    """Instant issuance at the window (needs ``[devices]`` and ``[upstream]`` with a bank)."""
+
+    stations: tuple[StationConfig, ...] = Field(min_length=1)
+    #: Authenticate-and-write attempts per card before it is spoiled.
+    chip_write_attempts: int = Field(default=3, ge=1, le=10)
+    #: Blanks one job may use before it fails.
+    cards_per_job: int = Field(default=3, ge=1, le=10)
+    #: ``teller``: each made card waits for the teller's verdict; ``automatic``: pass
+    #: at once (unattended test benches and the demo only).
+    quality_check: Literal["teller", "automatic"] = "teller"
+    #: A CJK font for names on the card face (e.g. Noto Sans CJK from fonts-noto-cjk).
+    font: Path | None = None
+    #: Retried platform and bank calls: first and largest spacing, seconds.
+    upstream_backoff_initial: float = Field(default=1.0, gt=0, le=600)
+    upstream_backoff_max: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("stations")
+    @classmethod
+    def _unique_stations(cls, stations: tuple[StationConfig, ...]) -> tuple[StationConfig, ...]:
+        names = [s.name for s in stations]
+        if len(set(names)) != len(names):
+            raise ValueError("station names must be unique")
+        return stations
+
+
 class Config(_Section):
     """The whole ``branchd.toml``."""
 
@@ -248,6 +287,33 @@ class Config(_Section):
     terminals: list[TerminalConfig] = []
     #: The provincial platform and the bank: clients, outbox, relay.
     upstream: UpstreamSettings | None = None
+    #: Instant issuance: stations (printer + encoder) and the job's rules.
+    production: ProductionConfig | None = None
+
+    @model_validator(mode="after")
+    def _production_needs(self) -> Self:
+        production = self.production
+        if production is None:
+            return self
+        problems: list[str] = []
+        if self.upstream is None or self.upstream.bank is None:
+            problems.append("[production] needs [upstream] with [upstream.bank]")
+        if self.keystore is None:
+            problems.append("[production] needs [keystore] (personal data is sealed)")
+        printers = {p.id for p in self.devices.printers} if self.devices else set()
+        encoders = {e.id for e in self.devices.encoders} if self.devices else set()
+        for station in production.stations:
+            if station.printer not in printers:
+                problems.append(
+                    f"station {station.name}: no printer {station.printer!r} in [devices]"
+                )
+            if station.encoder is not None and station.encoder not in encoders:
+                problems.append(
+                    f"station {station.name}: no encoder {station.encoder!r} in [devices]"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("terminals")
     @classmethod
@@ -297,6 +363,10 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         config = config.model_copy(update={"server": server})
     if config.upstream is not None:
         config = config.model_copy(update={"upstream": config.upstream.resolved(base)})
+    if config.production is not None and config.production.font is not None:
+        font = base / config.production.font
+        production = config.production.model_copy(update={"font": font})
+        config = config.model_copy(update={"production": production})
     return config
 
 
