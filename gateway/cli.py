@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Expose this PC's printers and card readers to the branch daemon over MQTT.",
     )
     agent.add_argument("--config", "-c", type=Path, required=True, help="agent configuration")
+    monitor = commands.add_parser(
+        "monitor",
+        help="run the central operations monitor of a province",
+        description="Aggregate the telemetry of a province's branches: dashboard, alerts, history.",
+    )
+    monitor.add_argument("--config", "-c", type=Path, required=True, help="monitor configuration")
     _add_batch(commands)
     archive = commands.add_parser(
         "archive", help="monthly archive", description="Export and verify the monthly archive."
@@ -243,6 +249,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "sim": _sim,
         "demo": _demo,
         "agent": _agent,
+        "monitor": _monitor,
         "batch": _batch,
     }
     if args.command in without_config:
@@ -273,6 +280,23 @@ def _agent(args: argparse.Namespace) -> int:
     settings = load_model(args.config, AgentSettings)
     configure_logging("info", "auto")
     return asyncio.run(run_agent(settings, clock=SystemClock(), rng=random.Random()))  # noqa: S311
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    import random  # noqa: PLC0415
+
+    from gateway.logs import configure_logging  # noqa: PLC0415
+    from gateway.monitor import MonitorSettings  # noqa: PLC0415 - only for the monitor
+    from gateway.monitor.run import run_monitor  # noqa: PLC0415
+
+    settings = load_model(args.config, MonitorSettings)
+    if not settings.data_dir.is_absolute():
+        settings = settings.model_copy(
+            update={"data_dir": args.config.parent.resolve() / settings.data_dir}
+        )
+    configure_logging("info", "auto")
+    rng = random.Random()  # noqa: S311 - reconnect jitter, not cryptography
+    return asyncio.run(run_monitor(settings, clock=SystemClock(), rng=rng))
 
 
 def _batch(args: argparse.Namespace) -> int:

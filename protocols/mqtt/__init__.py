@@ -4,6 +4,17 @@ See ``docs/protocols/telemetry.md``.
 """
 
 from protocols.mqtt.errors import MqttProtocolError, PayloadError, TopicError
+from protocols.mqtt.reports import (
+    REPORTS,
+    ApplicationsReport,
+    CertificatesReport,
+    OutboxReport,
+    ProductionReport,
+    QueuesReport,
+    Report,
+    StockReport,
+    decode_report,
+)
 from protocols.mqtt.rpc import OPERATIONS, RpcError, RpcRequest, RpcResponse
 from protocols.mqtt.state import (
     DeviceKind,
@@ -14,26 +25,43 @@ from protocols.mqtt.state import (
     Presence,
     PresenceState,
 )
-from protocols.mqtt.topics import ROOT, BranchTopics, ParsedTopic, check_segment, parse_topic
+from protocols.mqtt.topics import (
+    REPORT_NAMES,
+    ROOT,
+    BranchTopics,
+    ParsedTopic,
+    check_segment,
+    parse_topic,
+)
 
 __all__ = [
     "OPERATIONS",
+    "REPORTS",
+    "REPORT_NAMES",
     "ROOT",
+    "ApplicationsReport",
     "BranchTopics",
+    "CertificatesReport",
     "DeviceKind",
     "DeviceState",
     "DeviceStatus",
     "FeederLevel",
     "Levels",
     "MqttProtocolError",
+    "OutboxReport",
     "ParsedTopic",
     "PayloadError",
     "Presence",
     "PresenceState",
+    "ProductionReport",
+    "QueuesReport",
+    "Report",
     "RpcError",
     "RpcRequest",
     "RpcResponse",
+    "StockReport",
     "TopicError",
     "check_segment",
+    "decode_report",
     "parse_topic",
 ]

@@ -7,7 +7,13 @@ from typing import Any, Final, TypeVar
 
 from protocols.mqtt.errors import PayloadError
 
+#: The version every message of the agent protocol and every telemetry kind of
+#: version 1 carries; a version-1 reader accepts nothing else.
 SCHEMA_VERSION: Final = 1
+#: The telemetry schema: version 2 added the branch reports (``daemon/{report}``)
+#: and changed no version-1 message, so a version-2 reader accepts both.
+TELEMETRY_VERSION: Final = 2
+TELEMETRY_VERSIONS: Final = frozenset({1, 2})
 _T = TypeVar("_T")
 
 
@@ -15,8 +21,10 @@ def _refuse_constant(_name: str) -> Any:  # noqa: ANN401 - json hook signature
     raise PayloadError("NaN and Infinity are not JSON")
 
 
-def load_object(payload: bytes) -> dict[str, Any]:
-    """Parse ``payload`` as a UTF-8 JSON object carrying ``"v": 1``."""
+def load_object(
+    payload: bytes, versions: frozenset[int] = frozenset({SCHEMA_VERSION})
+) -> dict[str, Any]:
+    """Parse ``payload`` as a UTF-8 JSON object whose ``"v"`` is one of ``versions``."""
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -24,16 +32,16 @@ def load_object(payload: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PayloadError("a payload is a JSON object")
     version = data.get("v")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise PayloadError(f"schema version must be {SCHEMA_VERSION}")
+    if type(version) is not int or version not in versions:
+        raise PayloadError(f"schema version must be one of {sorted(versions)}")
     return data
 
 
-def dump_object(data: dict[str, Any]) -> bytes:
+def dump_object(data: dict[str, Any], version: int = SCHEMA_VERSION) -> bytes:
     """Serialize with the schema version first, compact, UTF-8."""
-    return json.dumps(
-        {"v": SCHEMA_VERSION, **data}, ensure_ascii=False, separators=(",", ":")
-    ).encode("utf-8")
+    return json.dumps({"v": version, **data}, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def field(data: dict[str, Any], key: str, kind: type[_T]) -> _T:

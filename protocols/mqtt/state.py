@@ -1,7 +1,8 @@
 """Retained state payloads: presence (daemon, agent) and device state.
 
 Every payload is a compact UTF-8 JSON object whose first key is the schema
-version ``"v": 1``. Decoders raise only
+version ``"v": 1`` (these shapes are unchanged in telemetry schema version 2, so
+they are still written as 1; the decoders accept 1 and 2). Decoders raise only
 :class:`~protocols.mqtt.errors.PayloadError`, whatever the bytes. Times are
 ISO 8601 UTC strings the caller formats (this module reads no clock).
 """
@@ -105,7 +106,7 @@ class PresenceState:
     @classmethod
     def from_bytes(cls, payload: bytes) -> PresenceState:
         """Decode; raises :class:`PayloadError` on anything else."""
-        data = _json.load_object(payload)
+        data = _json.load_object(payload, _json.TELEMETRY_VERSIONS)
         return cls(_enum(data, "state", Presence), _reason(data), _json.optional(data, "at", str))
 
 
@@ -204,7 +205,7 @@ class DeviceState:
     @classmethod
     def from_bytes(cls, payload: bytes) -> DeviceState:
         """Decode; raises :class:`PayloadError` on anything else."""
-        data = _json.load_object(payload)
+        data = _json.load_object(payload, _json.TELEMETRY_VERSIONS)
         try:
             device = check_segment(_json.field(data, "device", str), "device")
         except TopicError as exc:  # a bad name in a payload is a payload error

@@ -3,6 +3,7 @@
 ::
 
     sscard/v1/{province}/{branch}/daemon/state                         retained, Will
+    sscard/v1/{province}/{branch}/daemon/{report}                      retained (schema 2)
     sscard/v1/{province}/{branch}/devices/{device}/state               retained
     sscard/v1/{province}/{branch}/agents/{agent}/state                 retained, Will
     sscard/v1/{province}/{branch}/agents/{agent}/devices/{device}/state  retained
@@ -22,14 +23,20 @@ from typing import Final, Literal
 
 from protocols.mqtt.errors import TopicError
 
-__all__ = ["ROOT", "BranchTopics", "ParsedTopic", "check_segment", "parse_topic"]
+__all__ = ["REPORT_NAMES", "ROOT", "BranchTopics", "ParsedTopic", "check_segment", "parse_topic"]
 
 ROOT: Final = "sscard/v1"
 _SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _ROOT_LEVELS: Final = 2  # "sscard", "v1"
 
+#: The branch reports under ``daemon/`` (``protocols.mqtt.reports`` has their codecs).
+REPORT_NAMES: Final = frozenset(
+    {"queues", "production", "stock", "outbox", "applications", "certificates"}
+)
+
 TopicKind = Literal[
     "daemon_state",
+    "daemon_report",
     "device_state",
     "agent_state",
     "agent_device_state",
@@ -78,6 +85,12 @@ class BranchTopics:
     def daemon_state(self) -> str:
         """The branch daemon's presence (retained; its Will says offline)."""
         return f"{self.prefix}/daemon/state"
+
+    def daemon_report(self, report: str) -> str:
+        """One of the branch reports (retained): ``queues``, ``production``, ``stock``, ..."""
+        if report not in REPORT_NAMES:
+            raise TopicError("not a report of the schema")
+        return f"{self.prefix}/daemon/{report}"
 
     def device_state(self, device: str) -> str:
         """A device's state as the daemon's registry sees it (retained)."""
@@ -133,6 +146,7 @@ class ParsedTopic:
         agent: The agent segment, for agent topics.
         device: The device segment, for device topics.
         client: The client segment, for response topics.
+        report: The report name, for branch reports.
     """
 
     kind: TopicKind
@@ -141,6 +155,7 @@ class ParsedTopic:
     agent: str | None = None
     device: str | None = None
     client: str | None = None
+    report: str | None = None
 
 
 def parse_topic(topic: str) -> ParsedTopic:
@@ -157,17 +172,25 @@ def parse_topic(topic: str) -> ParsedTopic:
     for level in levels[_ROOT_LEVELS:]:
         check_segment(level, "topic level")
     province, branch, *rest = levels[_ROOT_LEVELS:]
+    kind, names = _kind_of(rest)
+    return ParsedTopic(kind, province, branch, **names)
+
+
+def _kind_of(rest: list[str]) -> tuple[TopicKind, dict[str, str]]:  # noqa: PLR0911 - a case per topic
+    """The kind of topic and its named levels, from the levels after the branch."""
     match rest:
         case ["daemon", "state"]:
-            return ParsedTopic("daemon_state", province, branch)
+            return "daemon_state", {}
+        case ["daemon", report] if report in REPORT_NAMES:
+            return "daemon_report", {"report": report}
         case ["devices", device, "state"]:
-            return ParsedTopic("device_state", province, branch, device=device)
+            return "device_state", {"device": device}
         case ["agents", agent, "state"]:
-            return ParsedTopic("agent_state", province, branch, agent=agent)
+            return "agent_state", {"agent": agent}
         case ["agents", agent, "devices", device, "state"]:
-            return ParsedTopic("agent_device_state", province, branch, agent=agent, device=device)
+            return "agent_device_state", {"agent": agent, "device": device}
         case ["agents", agent, "devices", device, "request"]:
-            return ParsedTopic("agent_request", province, branch, agent=agent, device=device)
+            return "agent_request", {"agent": agent, "device": device}
         case ["clients", client, "response"]:
-            return ParsedTopic("client_response", province, branch, client=client)
+            return "client_response", {"client": client}
     raise TopicError("not a topic of the scheme")
