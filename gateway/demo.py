@@ -131,6 +131,14 @@ def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
         description="Serve a simulated card printer on a pty (its path is printed) until Ctrl+C.",
     )
     printer_cli.add_arguments(printer)
+    from simulators.station import cli as station_cli  # noqa: PLC0415 - only for `branchd sim`
+
+    station = kinds.add_parser(
+        "station",
+        help="a card printer on a pty whose cards' chips go into the vpcd reader",
+        description="Serve a simulated issuance station (printer + chip cards) until Ctrl+C.",
+    )
+    station_cli.add_arguments(station)
     platform = kinds.add_parser(
         "platform",
         help="provincial platforms, national hub and key service over mutual TLS",
@@ -160,4 +168,8 @@ def run_sim(args: argparse.Namespace) -> int:
         return card_cli.run(args)
     if args.sim_command == "printer":
         return printer_cli.run(args)
+    if args.sim_command == "station":
+        from simulators.station import cli as station_cli  # noqa: PLC0415 - only for `branchd sim`
+
+        return station_cli.run(args)
     raise AssertionError(args.sim_command)  # pragma: no cover - argparse refuses others

@@ -4,12 +4,18 @@
 a decoded :class:`~protocols.printer.frames.Request` and returns the reply
 bytes and how long the printer works on it (at real speed; the server scales
 and sleeps). It does no I/O and reads no clock, so tests can drive it directly.
+
+Whoever follows the card through the printer (a chip encoder at the contact
+station) sets :attr:`PrinterModel.on_move`: it is called on every card
+movement with the old and the new :class:`CardPosition` and a
+:data:`MoveEvent`, before the command's reply is made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
 
 from protocols.printer.commands import CardPosition, SerialMode, format_voltage
 from protocols.printer.frames import (
@@ -22,7 +28,15 @@ from protocols.printer.frames import (
     TextReply,
 )
 
-__all__ = ["TIMINGS", "Fault", "PrinterModel", "PrinterSimConfig"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["TIMINGS", "Fault", "MoveEvent", "PrinterModel", "PrinterSimConfig"]
+
+#: Why the card moved: ``feed`` (taken from the feeder), ``move`` (between
+#: stations), ``print`` (printed under the head), ``eject`` (to the output
+#: tray), ``reject`` (to the reject box), ``jam`` (stuck where it is now).
+MoveEvent = Literal["feed", "move", "print", "eject", "reject", "jam"]
 
 # Seconds each command takes at real speed (an Evolis-class printer issues a
 # YMCKO card in about 25 s); the server multiplies them by its time scale.
@@ -103,6 +117,9 @@ class PrinterModel:
     panels: dict[Panel, int] = field(default_factory=dict)
     printed: int = 0
     ejected: int = 0
+    on_move: Callable[[CardPosition, CardPosition, MoveEvent], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Load the configured stock and faults."""
@@ -243,9 +260,17 @@ class PrinterModel:
             return ErrorCode.COVER_OPEN
         return self.error
 
-    def _jam(self) -> bytes:
+    def _move(self, new: CardPosition, event: MoveEvent) -> None:
+        """Put the card at ``new`` and tell :attr:`on_move`."""
+        old, self.card = self.card, new
+        if self.on_move is not None:
+            self.on_move(old, new, event)
+
+    def _jam(self, where: CardPosition | None = None) -> bytes:
+        """The card jams at ``where`` (default: where it is); held until ``Srs``."""
         self.jam_armed = False
         self.error = ErrorCode.MECHANICAL
+        self._move(self.card if where is None else where, "jam")
         return self.fail(ErrorCode.MECHANICAL)
 
     def _start_sequence(self, _request: Request) -> bytes:
@@ -264,11 +289,12 @@ class PrinterModel:
                 return self.fail(ErrorCode.FEEDER_EMPTY)
             self.feeder -= 1
             if self.jam_armed:
-                self.card = CardPosition.PRINT
-                return self._jam()
-        elif self.jam_armed:
+                return self._jam(CardPosition.PRINT)
+            self._move(station, "feed")
+            return self.ok()
+        if self.jam_armed:
             return self._jam()
-        self.card = station
+        self._move(station, "move")
         return self.ok()
 
     def _print(self, _request: Request) -> bytes:
@@ -282,16 +308,16 @@ class PrinterModel:
             if self.feeder <= 0:
                 return self.fail(ErrorCode.FEEDER_EMPTY)
             self.feeder -= 1
-            self.card = CardPosition.PRINT
+            self._move(CardPosition.PRINT, "feed")
         if self.jam_armed:
             return self._jam()
         self.ribbon_remaining -= 1
         self.printed += 1
         self.panels.clear()
-        self.card = CardPosition.PRINT
+        self._move(CardPosition.PRINT, "print")
         if self.eject_after_print:
-            self.card = CardPosition.NONE
             self.ejected += 1
+            self._move(CardPosition.NONE, "eject")
         return self.ok()
 
     def _eject(self, _request: Request) -> bytes:
@@ -301,8 +327,8 @@ class PrinterModel:
             return self.fail(ErrorCode.NO_CARD)
         if self.jam_armed:
             return self._jam()
-        self.card = CardPosition.NONE
         self.ejected += 1
+        self._move(CardPosition.NONE, "eject")
         return self.ok()
 
     def _reject(self, _request: Request) -> bytes:
@@ -312,8 +338,8 @@ class PrinterModel:
             return self.fail(ErrorCode.NO_CARD)
         if self.reject_box >= self.config.reject_capacity:
             return self.fail(ErrorCode.REJECT_BOX_FULL)
-        self.card = CardPosition.NONE
         self.reject_box += 1
+        self._move(CardPosition.NONE, "reject")
         return self.ok()
 
     def _clear_error(self, _request: Request) -> bytes:

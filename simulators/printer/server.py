@@ -52,16 +52,20 @@ class PrinterSimulator:
         config: PrinterSimConfig | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        before_reply: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Build the printer; :meth:`start` opens its pty.
 
         Args:
             config: Stock, ribbon, timing scale and initial faults.
             sleep: How to wait for a command's duration (tests pass a fake).
+            before_reply: Awaited after each command's work, before its reply
+                is written (a station puts the chip into its reader there).
         """
         self.config = config or PrinterSimConfig()
         self.model = PrinterModel(self.config)
         self._sleep = sleep
+        self._before_reply = before_reply
         self._link_faults = {f for f in self.config.faults if f in _LINK_FAULTS}
         self._master: int | None = None
         self._slave: int | None = None
@@ -198,6 +202,8 @@ class PrinterSimulator:
             reply, seconds = self.model.handle(item)
             if seconds and self.config.time_scale:
                 await self._sleep(seconds * self.config.time_scale)
+            if self._before_reply is not None:
+                await self._before_reply()
             if Fault.GARBLED in self._link_faults:
                 self._link_faults.discard(Fault.GARBLED)
                 reply = NOISE[:2] + bytes(b | 0x80 for b in reply)

@@ -31,10 +31,8 @@ from production import (
     ReturnData,
 )
 from protocols.printer.commands import CardPosition, PrinterStatus
-from protocols.sscard import DEFAULT_PIN, algorithm_for
-from security.cardcrypto import CardKeyPurpose, derive_card_keys
-from simulators.card import CardState, SimulatedCard
-from simulators.card.cli import DEMO_MASTER_KEYS, demo_issuer
+from simulators.card import SimulatedCard
+from simulators.card.blanks import FaultyCard, blank_card  # noqa: F401 - the tests import it from here
 from simulators.platform.keyservice import CardKeyRef, SoftwareKeyService
 
 if TYPE_CHECKING:
@@ -45,53 +43,6 @@ if TYPE_CHECKING:
     from protocols.printer.frames import Depth, Panel
 
 READER = "Virtual PCD 00 00"
-
-
-def blank_card(serial: int, *, generation: int = 3) -> SimulatedCard:
-    """A blank as it comes from the card maker: card id code, spec version, keys."""
-    issuer = demo_issuer(generation, serial)
-    algorithm = algorithm_for(issuer.generation)
-    keys = derive_card_keys(DEMO_MASTER_KEYS, issuer.card_id_code, algorithm)
-    records = issuer.to_records()
-    state = CardState(
-        algorithm=algorithm,
-        protocol="T=0",
-        records={"ef05": {"1": records[1].hex(), "3": records[3].hex()}, "ef06": {}},
-        keys={p.value: keys.for_purpose(p).hex() for p in CardKeyPurpose},
-        pin=DEFAULT_PIN,
-        pin_is_default=True,
-        retries_max=3,
-        retries_left=3,
-    )
-    return SimulatedCard(state)
-
-
-class FaultyCard:
-    """A blank whose EEPROM refuses every write (``6581``)."""
-
-    def __init__(self, card: SimulatedCard) -> None:
-        """Wrap ``card``."""
-        self.card = card
-        self.state = card.state
-
-    @property
-    def atr(self) -> bytes:
-        """The wrapped card's ATR."""
-        return self.card.atr
-
-    def power_on(self) -> None:
-        """Power the card."""
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        """Remove power."""
-        self.card.power_off()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        """Refuse UPDATE RECORD; answer everything else."""
-        if len(apdu) > 1 and apdu[1] == 0xDC:
-            return b"\x65\x81"
-        return self.card.transmit(apdu)
 
 
 Card = SimulatedCard | FaultyCard

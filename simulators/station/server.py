@@ -1,0 +1,376 @@
+"""An issuance station: the simulated printer on a pty and the chips that move with its cards.
+
+:class:`StationSimulator` runs a :class:`~simulators.printer.PrinterSimulator`
+whose model a :class:`~simulators.station.path.CardPath` follows. Whenever a
+card reaches the contact station its chip goes into the reader, whenever it
+leaves the chip comes out, in one or both ways:
+
+* in process: ``on_card_in(card)`` / ``on_card_out()`` callbacks (the demo
+  hands the card to the daemon's in-process encoder) and :attr:`contact_card`;
+* through vsmartcard's vpcd: the chip connects to the vpcd reader of a
+  running pcscd while the card is at the contact station, and disconnects
+  when it leaves (pcscd reports the removal).
+
+Both happen *before* the printer replies to the command that moved the card:
+the reply is held until the chip is in the reader (for vpcd: until pcscd's
+reader driver has asked the chip for its ATR, at most ``settle_timeout``
+seconds) or out of it (the vpcd connection is closed). A host that got the
+ACK of "insert to the contact station" finds the card in the reader at once
+in process, and through pcscd within pcscd's next status poll (well under a
+second). After the ACK of a move away, pcscd reports the removal within its
+poll interval (~0.4 s).
+
+After every change the station writes :meth:`StationSimulator.snapshot` to
+the status file atomically (JSON), for test oracles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import structlog
+
+from simulators.card.blanks import blank_card
+from simulators.card.vpcd import VPCD_PORT, serve_vpcd
+from simulators.printer import Fault, PrinterSimConfig, PrinterSimulator
+from simulators.station.path import CardPath, ChipIn, StationCard
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from simulators.card import SimulatedCard
+    from simulators.card.blanks import FaultyCard
+
+__all__ = ["ReaderCard", "StationConfig", "StationSimulator", "VpcdSlot"]
+
+log = structlog.get_logger(__name__)
+
+_INS_UPDATE_RECORD = 0xDC
+_SW_OK = b"\x90\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class StationConfig:
+    """What a station holds and how it behaves.
+
+    Attributes:
+        blanks: Blank cards in the feeder.
+        first_serial: Serial number of the first blank (card identification codes follow it).
+        generation: Card generation of the blanks (3: SM4, 2: 3DES).
+        time_scale: Multiplies the printer's real mechanical timings (0 = instant).
+        link: A symlink kept pointing at the printer's pty.
+        reject_capacity: Cards the reject box holds.
+        ribbon: Prints left on the ribbon.
+        printer_faults: Printer faults active from the start.
+        jam_on_feed: Blanks (1 = the first taken from the feeder) that jam as they are fed.
+        jam_after_contact: Blanks that jam on their first move after the
+            contact station (encoded, not printed); they stay at the contact station.
+        faulty_chips: Blanks whose chip refuses every write (``6581``).
+        vpcd_port: Serve the chip at the contact station to the vpcd reader on
+            this port (``None``: in process only).
+        vpcd_host: Host of the vpcd reader.
+        settle_timeout: Longest wait for pcscd to take the chip before replying anyway.
+        status: Write the JSON snapshot here (atomically) after every change.
+        card_dir: Keep each card's chip state in ``card-<serial>.json`` here.
+    """
+
+    blanks: int = 100
+    first_serial: int = 1
+    generation: int = 3
+    time_scale: float = 1.0
+    link: str | None = None
+    reject_capacity: int = 20
+    ribbon: int = 200
+    printer_faults: frozenset[Fault] = frozenset()
+    jam_on_feed: frozenset[int] = frozenset()
+    jam_after_contact: frozenset[int] = frozenset()
+    faulty_chips: frozenset[int] = frozenset()
+    vpcd_port: int | None = None
+    vpcd_host: str = "127.0.0.1"
+    settle_timeout: float = 3.0
+    status: Path | None = None
+    card_dir: Path | None = None
+
+    def printer_config(self) -> PrinterSimConfig:
+        """The printer part of this configuration."""
+        return PrinterSimConfig(
+            feeder=self.blanks,
+            reject_capacity=self.reject_capacity,
+            ribbon_remaining=self.ribbon,
+            time_scale=self.time_scale,
+            faults=self.printer_faults,
+            link=self.link,
+        )
+
+
+class ReaderCard:
+    """The chip at the contact station as a reader sees it (a virtual card).
+
+    It reports each successful UPDATE RECORD (the station rewrites its status
+    file then).
+    """
+
+    def __init__(self, card: StationCard, on_write: Callable[[], None]) -> None:
+        """Wrap the chip of ``card``."""
+        self.card = card
+        self._chip: SimulatedCard | FaultyCard = card.chip
+        self._on_write = on_write
+
+    @property
+    def atr(self) -> bytes:
+        """The chip's ATR."""
+        return self._chip.atr
+
+    def power_on(self) -> None:
+        """Power the chip."""
+        self._chip.power_on()
+
+    def power_off(self) -> None:
+        """Remove power."""
+        self._chip.power_off()
+
+    def reset(self) -> None:
+        """Warm reset."""
+        self._chip.reset()
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Answer one command APDU."""
+        answer = self._chip.transmit(apdu)
+        if len(apdu) > 1 and apdu[1] == _INS_UPDATE_RECORD and answer[-2:] == _SW_OK:
+            self._on_write()
+        return answer
+
+
+class _Watched:
+    """A card that notes when the reader driver first talks to it."""
+
+    def __init__(self, card: ReaderCard) -> None:
+        self.card = card
+        self.seen = threading.Event()
+
+    @property
+    def atr(self) -> bytes:
+        self.seen.set()
+        return self.card.atr
+
+    def power_on(self) -> None:
+        self.seen.set()
+        self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> None:
+        self.card.reset()
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.seen.set()
+        return self.card.transmit(apdu)
+
+
+class VpcdSlot:
+    """One vpcd reader: a card connected to it on a thread while inserted."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = VPCD_PORT) -> None:
+        """The reader at ``host:port`` (pcscd's vpcd driver listens there)."""
+        self.host = host
+        self.port = port
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def occupied(self) -> bool:
+        """Whether a card is connected (or connecting)."""
+        return self._thread is not None
+
+    def insert(self, card: ReaderCard) -> threading.Event:
+        """Connect ``card`` to the reader (reconnecting while pcscd is away).
+
+        Returns:
+            An event set once the reader driver has talked to the card (asked
+            for its ATR or powered it): pcscd then reports it present.
+        """
+        self.remove()
+        watched = _Watched(card)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=serve_vpcd,
+            args=(watched, self._stop),
+            kwargs={"host": self.host, "port": self.port, "retry_seconds": 0.1},
+            name=f"station-vpcd-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return watched.seen
+
+    def remove(self) -> None:
+        """Disconnect the card (blocks until its connection is closed, ~0.2 s at most)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+
+
+class StationSimulator:
+    """A simulated printer with a chip encoder at its contact station (see the module)."""
+
+    def __init__(
+        self,
+        config: StationConfig | None = None,
+        *,
+        on_card_in: Callable[[ReaderCard], None] | None = None,
+        on_card_out: Callable[[], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Build the station; :meth:`start` opens the printer's pty.
+
+        Args:
+            config: Stock, faults, timing, vpcd and status file.
+            on_card_in: Called with the chip when a card reaches the contact station.
+            on_card_out: Called when it leaves.
+            sleep: How the printer waits for a command's duration (tests pass a fake).
+        """
+        self.config = config or StationConfig()
+        self.printer = PrinterSimulator(
+            self.config.printer_config(), sleep=sleep, before_reply=self._settle
+        )
+        self.path = CardPath(
+            factory=self._make_blank,
+            first_serial=self.config.first_serial,
+            faulty_chips=self.config.faulty_chips,
+            jam_on_feed=self.config.jam_on_feed,
+            jam_after_contact=self.config.jam_after_contact,
+        )
+        self.path.attach(self.printer.model)
+        self.on_card_in = on_card_in
+        self.on_card_out = on_card_out
+        self.vpcd = (
+            VpcdSlot(self.config.vpcd_host, self.config.vpcd_port)
+            if self.config.vpcd_port is not None
+            else None
+        )
+        self._contact: ReaderCard | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._written = -1
+        self._writes = 0
+
+    @property
+    def device(self) -> str:
+        """The printer's current pty path (what a host opens).
+
+        Raises:
+            LookupError: The pty is closed.
+        """
+        return self.printer.path
+
+    @property
+    def contact_card(self) -> ReaderCard | None:
+        """The chip in the reader now (the card at the contact station), if any."""
+        return self._contact
+
+    async def __aenter__(self) -> Self:
+        """Start."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        """Stop."""
+        await self.stop()
+
+    async def start(self) -> str:
+        """Open the printer's pty and write the first status; return the pty path."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        path = await self.printer.start()
+        self.write_status()
+        log.info("station_started", path=path, vpcd_port=self.config.vpcd_port)
+        return path
+
+    async def stop(self) -> None:
+        """Close the pty and take the chip out of the vpcd reader (the card stays put)."""
+        await self.printer.stop()
+        if self.vpcd is not None:
+            await asyncio.to_thread(self.vpcd.remove)
+        self.write_status()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The station's state for test oracles (JSON-ready; shape in docs/simulators.md)."""
+        state = self.path.snapshot()
+        state["device"] = self.printer.path if self.printer.link_up else None
+        state["link"] = self.config.link
+        state["vpcd_port"] = self.config.vpcd_port
+        return state
+
+    def write_status(self) -> None:
+        """Write :meth:`snapshot` to the status file atomically (if one is configured)."""
+        self._written = self.path.version
+        target = self.config.status
+        if target is None:
+            return
+        self._writes += 1
+        payload = json.dumps(self.snapshot(), ensure_ascii=False, indent=2, sort_keys=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(payload + "\n")
+            Path(tmp).replace(target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _make_blank(self, serial: int) -> SimulatedCard:
+        directory = self.config.card_dir
+        path = directory / f"card-{serial}.json" if directory is not None else None
+        return blank_card(serial, generation=self.config.generation, path=path)
+
+    def _chip_written(self) -> None:
+        """A chip at the contact station was written (called on any thread)."""
+        if threading.get_ident() == self._loop_thread:
+            self.write_status()
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.write_status)
+
+    async def _settle(self) -> None:
+        """Before the printer replies: put chips where the cards are, write the status."""
+        for event in self.path.drain():
+            if isinstance(event, ChipIn):
+                await self._chip_in(event.card)
+            else:
+                await self._chip_out()
+        if self.path.version != self._written:
+            self.write_status()
+
+    async def _chip_in(self, card: StationCard) -> None:
+        chip = self._contact = ReaderCard(card, self._chip_written)
+        log.info("station_chip_in", ordinal=card.ordinal, serial=card.serial)
+        if self.on_card_in is not None:
+            self.on_card_in(chip)
+        if self.vpcd is not None:
+            seen = self.vpcd.insert(chip)
+            taken = await asyncio.to_thread(seen.wait, self.config.settle_timeout)
+            if not taken:
+                log.warning(
+                    "station_vpcd_not_taken", port=self.vpcd.port, waited=self.config.settle_timeout
+                )
+
+    async def _chip_out(self) -> None:
+        chip, self._contact = self._contact, None
+        if chip is None:
+            return
+        log.info("station_chip_out", ordinal=chip.card.ordinal, serial=chip.card.serial)
+        if self.on_card_out is not None:
+            self.on_card_out()
+        if self.vpcd is not None:
+            await asyncio.to_thread(self.vpcd.remove)
