@@ -41,20 +41,38 @@ from gateway.metrics import Metrics
 from gateway.persistence import create_engine, current_revision, head_revision, session_factory
 from gateway.persistence import upgrade as upgrade_schema
 from gateway.persistence.models import DaemonRun
+from gateway.pin.assembly import build_card_services
+from gateway.production_journal import SqlJournal
+from gateway.production_service import (
+    BankProduction,
+    PlatformKeyService,
+    PlatformProduction,
+    ProductionService,
+    TellerQualityCheck,
+)
 from gateway.supervisor import Supervisor
 from gateway.upstream.assembly import Upstream, build_upstream
 from gateway.upstream.identity import load_or_create_identity
 from gateway.upstream.outbox import KeyStorePayloadProtector
 from gateway.upstream.peers import PeerKeysFile, publish_identity
+from production import (
+    CardLayout,
+    ProductionController,
+    ProductionSettings,
+    Station,
+    StockLedger,
+)
 from security.keystore import Algorithm, KeyNotFoundError, KeyUsage
 from security.pki import CertificateInfo, certificate_info, server_context
 from security.suites import SUITES
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from gateway.config import Config
+    from gateway.pin import CardServices
+    from production import EncoderPort, JobRecord, Reconciliation
     from security.keystore import KeyStore
 
 __all__ = ["Daemon", "serve"]
@@ -75,12 +93,20 @@ class Daemon:
         clock: Clock,
         rng: random.Random,
         extra_routes: Iterable[web.RouteDef] = (),
+        encoder_overrides: Mapping[str, tuple[EncoderPort, str]] | None = None,
     ) -> None:
-        """Keep the configuration and the injected clock and random source."""
+        """Keep the configuration and the injected clock and random source.
+
+        ``encoder_overrides`` maps an encoder's ``[devices]`` id to an encoder and
+        reader name to use instead (the demo's in-process readers).
+        """
         self.config = config
         self.clock = clock
         self.rng = rng
         self._extra_routes = list(extra_routes)
+        self._encoder_overrides = dict(encoder_overrides or {})
+        #: Instant issuance (with ``[production]``).
+        self.production: ProductionService | None = None
         self.metrics = Metrics()
         sup = config.supervisor
         self.supervisor = Supervisor(
@@ -101,6 +127,8 @@ class Daemon:
         self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
         self._api: Api | None = None
+        #: PIN change, reset, unlock and status at the windows (``[pin]``); pads attach here.
+        self.cards: CardServices | None = None
         #: The platform and bank clients, outbox and relay (with ``[upstream]`` and a key store).
         self.upstream: Upstream | None = None
         self._certificates: tuple[CertificateInfo, ...] = ()
@@ -122,7 +150,14 @@ class Daemon:
                 self._signer = KeyStoreSigner(store, self.config.keystore.signing_key, create=True)
                 if self.config.upstream is not None:
                     self.upstream = await asyncio.to_thread(self._build_upstream, store)
-                self._api = self._build_api(PersonalDataVault(store, create=True))
+                vault = PersonalDataVault(store, create=True)
+                if self.config.production is not None:
+                    self.production = self._build_production(vault)
+                self.cards = build_card_services(
+                    self.config, store=store, vault=vault, upstream=self.upstream,
+                    devices=self.devices, sessions=self._sessions, audit=self.audit,
+                )  # fmt: skip
+                self._api = self._build_api(vault)
             if migrate:
                 before = await current_revision(self.engine)
                 await upgrade_schema(self.engine)
@@ -164,6 +199,12 @@ class Daemon:
         scheme = "https" if ssl_context is not None else "http"
         self.urls = [_url_of(scheme, address) for address in self._runner.addresses]
         self._spawn_tasks()
+        if self.production is not None:
+            try:
+                await self.production.start()
+            except (Exception, asyncio.CancelledError):
+                await self._close()
+                raise
         log.info("daemon_started", version=__version__, urls=self.urls)
 
     def _spawn_tasks(self) -> None:
@@ -207,7 +248,88 @@ class Daemon:
             engine=self.engine,
             archive=ArchiveStore(self.config.data_dir / "archive", self._sessions, self.clock),
             audit_reads=self.audit_reads,
+            production=self.production,
+            cards=self.cards,
         )
+
+    def _build_production(self, vault: PersonalDataVault) -> ProductionService:
+        """Stations from ``[production]`` and ``[devices]``; ports over the upstream clients."""
+        settings = self.config.production
+        devices, upstream = self.devices, self.upstream
+        bank = upstream.bank if upstream is not None else None
+        if settings is None or devices is None or upstream is None or bank is None:
+            message = "[production] needs [devices] and [upstream] with [upstream.bank]"
+            raise ValueError(message)
+        readers = {e.id: e.reader or e.id for e in devices.settings.encoders}
+        stations: list[Station] = []
+        for station in settings.stations:
+            encoder: EncoderPort | None = None
+            reader: str | None = None
+            if station.encoder is not None:
+                encoder, reader = self._encoder_overrides.get(
+                    station.encoder, (devices.encoders[station.encoder], readers[station.encoder])
+                )
+            stations.append(
+                Station(
+                    name=station.name,
+                    printer=devices.printers[station.printer],
+                    encoder=encoder,
+                    reader=reader,
+                    feeder=station.feeder,
+                )
+            )
+        journal = SqlJournal(self.engine, vault)
+        ledger = StockLedger(journal, self.clock, on_alert=self._stock_alert)
+        quality = TellerQualityCheck(automatic=settings.quality_check == "automatic")
+        layout = CardLayout(font_path=settings.font) if settings.font else CardLayout()
+        controller = ProductionController(
+            journal=journal,
+            stations=stations,
+            platform=PlatformProduction(upstream.platform),
+            bank=BankProduction(bank),
+            key_service=PlatformKeyService(upstream.platform, self.config.branch.id),
+            quality_check=quality,
+            clock=self.clock,
+            rng=self.rng,
+            settings=ProductionSettings(
+                chip_write_attempts=settings.chip_write_attempts,
+                cards_per_job=settings.cards_per_job,
+                upstream_backoff=BackoffPolicy(
+                    initial=settings.upstream_backoff_initial,
+                    maximum=max(settings.upstream_backoff_max, settings.upstream_backoff_initial),
+                ),
+                layout=layout,
+            ),
+            on_station_paused=self._station_paused,
+        )
+        return ProductionService(
+            controller=controller,
+            journal=journal,
+            ledger=ledger,
+            quality_check=quality,
+            sessions=self._sessions,
+            vault=vault,
+            audit=self.audit,
+            clock=self.clock,
+            region=self.config.branch.region,
+            approval_minutes=self.config.business.approval_minutes,
+            on_settled=self._production_settled,
+        )
+
+    def _station_paused(self, station: str, code: str) -> None:
+        log.warning("station_paused", station=station, code=code)
+        self.metrics.station_pauses.labels(station, code).inc()
+
+    def _stock_alert(self, reconciliation: Reconciliation) -> None:
+        log.error(
+            "stock_mismatch_alert",
+            day=reconciliation.day.isoformat(),
+            problems=reconciliation.problems,
+        )
+        self.metrics.stock_mismatches.inc()
+
+    def _production_settled(self, job: JobRecord) -> None:
+        self.metrics.production_jobs.labels(job.status.value).inc()
 
     def _build_upstream(self, store: KeyStore) -> Upstream:
         """Load (or make) the envelope identity, publish it, and wire the upstream pieces."""
@@ -270,6 +392,11 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.production is not None:
+            try:
+                await self.production.stop()
+            except Exception:
+                log.exception("production_stop_failed")
         await self.supervisor.stop(self.config.supervisor.stop_timeout)
         if self.upstream is not None:
             try:

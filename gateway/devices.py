@@ -37,6 +37,7 @@ class BranchDevices:
 
     def __init__(self, settings: DevicesSettings, *, clock: Clock, rng: random.Random) -> None:
         """Build the parts; nothing connects before the tasks run."""
+        self.settings = settings
         topics = BranchTopics(settings.province, settings.branch)
         self.topics = topics
         self.publisher: MqttPublisher | None = None

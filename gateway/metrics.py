@@ -54,3 +54,20 @@ class Metrics:
             "1 when the last readiness check passed, 0 otherwise",
             registry=self.registry,
         )
+        self.production_jobs = Counter(
+            "branchd_production_jobs",
+            "Production jobs ended, by outcome (issued or failed)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.station_pauses = Counter(
+            "branchd_station_pauses",
+            "Stations paused by a printer or encoder error, by station and error code",
+            ["station", "code"],
+            registry=self.registry,
+        )
+        self.stock_mismatches = Counter(
+            "branchd_stock_mismatches",
+            "Stock reconciliations that found a difference",
+            registry=self.registry,
+        )

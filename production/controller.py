@@ -358,6 +358,10 @@ class ProductionController:
         except KeyError:
             raise UnknownJobError(job_id) from None
 
+    def jobs(self) -> list[JobRecord]:
+        """The jobs this controller runs or ran since it started, oldest first."""
+        return list(self._jobs.values())
+
     def stations(self) -> list[StationView]:
         """Every station's state."""
         return [

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from gateway.api import batch_routes, card_routes, production_routes
+
 if TYPE_CHECKING:
     from gateway.api.routes import ApiSection
 
 __all__ = ["SECTIONS"]
 
-SECTIONS: Final[tuple[ApiSection, ...]] = ()
+SECTIONS: Final[tuple[ApiSection, ...]] = (
+    card_routes.SECTION,
+    production_routes.SECTION,
+    batch_routes.SECTION,
+)

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from gateway.archive import ArchiveStore
     from gateway.audit import AuditQueue
     from gateway.keys import PersonalDataVault
+    from gateway.pin import CardServices
+    from gateway.production_service import ProductionService
 
 __all__ = ["API", "Api", "ApiSection", "OpenApiKit", "add_api_routes", "openapi_document"]
 
@@ -82,6 +84,9 @@ class Api:
     engine: AsyncEngine
     archive: ArchiveStore
     audit_reads: AuditQueue
+    production: ProductionService | None = None
+    #: PIN change, reset, unlock and status on the card at the window (gateway.api.card_routes).
+    cards: CardServices | None = None
 
 
 API: Final = web.AppKey("api", Api)
@@ -130,7 +135,8 @@ def add_api_routes(app: web.Application, api: Api) -> None:
     """Mount the teller API on ``app``."""
     app[API] = api
     for operation in Operation:
-        app.router.add_post(f"/v1/operations/{operation.value}", _operation_handler(operation))
+        if not CATALOGUE[operation].live_only:  # on the card at the window: card_routes
+            app.router.add_post(f"/v1/operations/{operation.value}", _operation_handler(operation))
     app.router.add_post("/v1/approvals", approve)
     app.router.add_get("/v1/applications", list_applications)
     app.router.add_get("/v1/applications/{receipt}", get_application)

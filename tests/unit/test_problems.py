@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 import gateway.api.idempotency
+import gateway.api.registry
 import gateway.api.routes  # noqa: F401
 from gateway.problems import PROBLEMS, register
 
