@@ -180,6 +180,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
+            if update is None:  # the monitor is stopping
+                break
             data = json.dumps(update, ensure_ascii=False, separators=(",", ":"))
             await response.write(f"event: update\ndata: {data}\n\n".encode())
     except ConnectionResetError:

@@ -26,6 +26,8 @@ __all__ = ["run_monitor"]
 
 log = structlog.get_logger(__name__)
 
+SHUTDOWN_TIMEOUT = 5.0  # seconds for in-flight requests at stop (live streams end at once)
+
 
 async def run_monitor(
     settings: MonitorSettings,
@@ -38,7 +40,12 @@ async def run_monitor(
     engine = create_engine(settings.database())
     monitor = Monitor(settings, engine=engine, clock=clock, rng=rng)
     supervisor = Supervisor(clock=clock, rng=rng, policy=BackoffPolicy(initial=1.0, maximum=30.0))
-    runner = web.AppRunner(create_monitor_app(monitor), handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        create_monitor_app(monitor),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -59,6 +66,7 @@ async def run_monitor(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        monitor.end_streams()
         await runner.cleanup()
         await supervisor.stop()
         await monitor.close()

@@ -88,7 +88,7 @@ class Monitor:
         self._changed: set[str] = set()
         self._alerts_changed = False
         self._synced_until = 0.0
-        self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._kinds = {
             kind: self.metrics.messages.labels(kind)
             for kind in ("daemon_state", "device_state", *sorted(REPORT_NAMES))
@@ -231,7 +231,7 @@ class Monitor:
             for alert in cleared:
                 await self.store.clear_alert(alert.key, now)
                 self.metrics.alerts_cleared.labels(alert.rule).inc()
-                log.info("alert_cleared", key=alert.key)
+                log.info("alert_cleared", alert=alert.key)
             if raised or cleared:
                 self._changed.add(name)
                 self._alerts_changed = True
@@ -242,7 +242,7 @@ class Monitor:
         self.metrics.alerts_raised.labels(alert.rule).inc()
         log.warning(
             "alert_raised",
-            key=alert.key,
+            alert=alert.key,
             rule=alert.rule,
             severity=alert.severity,
             detail=alert.detail,
@@ -257,7 +257,7 @@ class Monitor:
                 active.acked_by, active.acked_at = stored.acked_by, stored.acked_at
             self._changed.add(stored.branch)
             self._alerts_changed = True
-            log.info("alert_acknowledged", key=stored.key, by=stored.acked_by)
+            log.info("alert_acknowledged", alert=stored.key, by=stored.acked_by)
         return stored
 
     def _gauges(self) -> None:
@@ -347,17 +347,24 @@ class Monitor:
         """Active alerts, newest first."""
         return [a.to_json() for a in reversed(self.book.active())]
 
-    def listen(self) -> asyncio.Queue[dict[str, Any]]:
-        """A queue of live updates for one browser; :meth:`unlisten` when it goes."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(LISTENER_QUEUE)
+    def listen(self) -> asyncio.Queue[dict[str, Any] | None]:
+        """A queue of live updates for one browser (``None``: the end); :meth:`unlisten` it."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(LISTENER_QUEUE)
         self._listeners.add(queue)
         self.metrics.sse_clients.set(len(self._listeners))
         return queue
 
-    def unlisten(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unlisten(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
         """Stop sending to ``queue``."""
         self._listeners.discard(queue)
         self.metrics.sse_clients.set(len(self._listeners))
+
+    def end_streams(self) -> None:
+        """Tell every live stream to finish (before the web server shuts down)."""
+        for queue in list(self._listeners):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+            self.unlisten(queue)
 
     async def push(self) -> None:
         """Send the changed branches' summaries to every listening browser."""
