@@ -33,6 +33,7 @@ from gateway.business.states import (
     CardState,
     IllegalTransition,
 )
+from gateway.business.workdays import CalendarError
 from gateway.persistence.models import (
     ApplicationRow,
     ApprovalRow,
@@ -99,6 +100,12 @@ UPSTREAM_UNAVAILABLE: Final = register(
     503,
     "The provincial platform is unavailable; nothing was queued",
     "省级平台暂时无法连接，本次业务未排队",
+)
+CALENDAR_INCOMPLETE: Final = register(
+    "calendar-incomplete",
+    503,
+    "The working-day calendar does not cover the deadline",
+    "工作日历未包含办结期限所在年度",
 )
 #: Reason sent with a cancellation (the teller's own words stay at the branch).
 CANCEL_REASON: Final = "holder-request"
@@ -194,20 +201,14 @@ class BusinessService:
                 "密码修改、重置和解锁需要本窗口的密码键盘和读写卡器，当前版本尚未接入；未做任何更改。",
             )
         fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
+        deadline = self._deadline(spec, body.channel, today)
         queued: bool | None = None
         async with self._sessions.begin() as session:
             if spec.needs_approval or (body.fee_waived and fee):
                 await self._use_approval(session, operation, digest, approval_id, terminal)
-            person = await self._person(
-                session, body.applicant, create=operation is Operation.APPLY
-            )
+            person = await self._person(session, body.applicant, create=spec.new_card)
             card, before, after = await self._card(session, spec, person, body)
             receipt = await self._next_receipt(session, today)
-            limit = spec.limit_for(body.channel)
-            workdays = limit.workdays
-            if operation is Operation.APPLY and body.channel is Channel.ONLINE:
-                workdays = self._rules.online_apply_workdays
-            deadline = self._calendar.add_workdays(today, workdays) if workdays else today
             completed = spec.completes_at_counter
             queued = await self._enqueue(session, operation, card)
             now = self._clock.now()
@@ -243,6 +244,22 @@ class BusinessService:
             card_state=after.card if after else None,
             bank_state=after.bank if after else None,
         )
+
+    def _deadline(self, spec: OperationSpec, channel: Channel, today: date) -> date:
+        """The day the operation is due: today, or a number of working days later."""
+        workdays = spec.limit_for(channel).workdays
+        if spec.operation is Operation.APPLY and channel is Channel.ONLINE:
+            workdays = self._rules.online_apply_workdays
+        if not workdays:
+            return today
+        try:
+            return self._calendar.add_workdays(today, workdays)
+        except CalendarError as exc:
+            raise ProblemError(
+                CALENDAR_INCOMPLETE,
+                f"{exc}; the deadline of this request cannot be computed, nothing was changed.",
+                "工作日历未包含办结期限所在年度的节假日安排（请在日历文件中补充），未做任何更改。",
+            ) from None
 
     def _require_live_platform(self) -> None:
         """Refuse a live-only operation at once while the platform's circuit is open."""
@@ -402,7 +419,7 @@ class BusinessService:
             ).all()
         )
         live = [c for c in cards if c.card_state != CardState.CANCELLED.value]
-        if spec.operation is Operation.APPLY:
+        if spec.new_card:
             if live:
                 raise ProblemError(
                     CARD_EXISTS,

@@ -256,6 +256,9 @@ class OperationSpec:
     roles: frozenset[Role] = frozenset({Role.TELLER, Role.SUPERVISOR})
     #: Only the holder in person (PIN change, batch-to-single).
     holder_only: bool = False
+    #: Makes a new card record (and the person's record when new); refused while
+    #: the person has a card that is not cancelled.
+    new_card: bool = False
     #: Needs a supervisor's approval bound to the exact request.
     needs_approval: bool = False
     #: Fee in yuan (工本费); a waiver needs a supervisor's approval.
@@ -330,6 +333,7 @@ _SPECS: Final = [
         # DB 6523/T 372-2023 §6.3.1: online applications 30-40 working days.
         time_limits={_CH.ONLINE: TimeLimit(workdays=30)},
         roles=_KIOSK_TOO,
+        new_card=True,
         card_event=CardEvent.START_PRODUCTION,
         # The bank account is opened and bound when the card is issued (production).
         upstream=("apply",),
@@ -346,6 +350,7 @@ _SPECS: Final = [
         },
         time_limit=TimeLimit(workdays=10),
         roles=_KIOSK_TOO,
+        new_card=True,
         card_event=CardEvent.START_PRODUCTION,
         upstream=("apply",),
         sources=("001 §1.2",),

@@ -9,7 +9,10 @@ announced before a new release of the library::
     holidays = [2027-01-01, 2027-02-05]
     workdays = [2027-02-14]     # a Sunday worked instead
 
-A date outside both sources (a year neither knows) is an error, never a guess.
+A year the file mentions (any day of it in either list) is the file's: its
+other days follow the ordinary week (Monday to Friday work), as in a year
+without any holiday. A date of a year that neither source knows is an error,
+never a guess.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Final
 
 import chinese_calendar  # type: ignore[import-untyped]
 
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["CalendarError", "WorkCalendar"]
+
+SATURDAY: Final = 5  # date.weekday()
 
 
 class CalendarError(Exception):
@@ -59,6 +65,11 @@ class WorkCalendar:
             raise CalendarError(f"{path}: days both holiday and workday: {sorted(overlap)}")
         return cls(holidays=lists["holidays"], workdays=lists["workdays"])
 
+    @cached_property
+    def years(self) -> frozenset[int]:
+        """The years this calendar's own lists describe."""
+        return frozenset(day.year for day in self.holidays | self.workdays)
+
     def is_workday(self, day: date) -> bool:
         """Tell whether ``day`` is a working day."""
         if day in self.holidays:
@@ -68,6 +79,8 @@ class WorkCalendar:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
+            if day.year in self.years:
+                return day.weekday() < SATURDAY
             raise CalendarError(
                 f"no holiday table for {day.year}: add the year to the calendar file"
             ) from None

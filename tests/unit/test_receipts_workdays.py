@@ -98,3 +98,17 @@ def test_workdays_between() -> None:
     calendar = WorkCalendar()
     assert calendar.workdays_between(date(2026, 11, 20), date(2026, 11, 23)) == 1
     assert calendar.workdays_between(date(2026, 11, 23), date(2026, 11, 20)) == 0
+
+
+def test_a_year_in_the_file_is_the_files_whole_year(tmp_path: Path) -> None:
+    """The file's year: listed days as listed, every other day by the ordinary week."""
+    path = tmp_path / "calendar.toml"
+    path.write_text("holidays = [2027-01-01]\nworkdays = [2027-02-07]\n", "utf-8")
+    calendar = WorkCalendar.from_file(path)
+    assert calendar.is_workday(date(2027, 3, 1))  # a Monday nobody listed
+    assert not calendar.is_workday(date(2027, 3, 6))  # a Saturday
+    assert calendar.is_workday(date(2027, 2, 7))  # a Sunday worked instead
+    # 30 working days from the fake clock's day reach into the file's year.
+    assert calendar.add_workdays(date(2026, 11, 23), 30) == date(2027, 1, 5)
+    with pytest.raises(CalendarError, match="no holiday table for 2028"):
+        calendar.is_workday(date(2028, 1, 3))
