@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Self
 
 from security.keystore import EncryptedPinBlock as StorePinBlock
 from security.keystore import KeyNotFoundError, PinBlockFormat
@@ -77,6 +77,14 @@ class EncryptedPinBlock:
     def __reduce_ex__(self, protocol: object) -> NoReturn:
         """Refuse pickling: PIN blocks are never persisted or queued."""
         self.__reduce__()
+
+    def __copy__(self) -> Self:
+        """Immutable: a copy is the same object."""
+        return self
+
+    def __deepcopy__(self, memo: object) -> Self:
+        """Immutable: a copy is the same object."""
+        return self
 
     def for_key_store(self, store: KeyStore) -> StorePinBlock:
         """The same block as the key store's type, under the version the pad used.
