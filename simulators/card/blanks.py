@@ -26,7 +26,9 @@ UPDATE_RECORD_REFUSED = b"\x65\x81"
 _INS_UPDATE_RECORD = 0xDC
 
 
-def blank_card(serial: int, *, generation: int = 3, path: Path | None = None) -> SimulatedCard:
+def blank_card(
+    serial: int, *, generation: int = 3, path: Path | None = None, region: str = "330100"
+) -> SimulatedCard:
     """A blank as it comes from the card maker: card id code, spec version, keys.
 
     Args:
@@ -34,8 +36,9 @@ def blank_card(serial: int, *, generation: int = 3, path: Path | None = None) ->
             code (see :func:`~simulators.card.cli.demo_issuer`) unique.
         generation: 3 (SM4 keys) or 2 (3DES keys).
         path: Save the card's state there after every change (and now).
+        region: The issuing region in the card identification code (six digits).
     """
-    issuer = demo_issuer(generation, serial)
+    issuer = demo_issuer(generation, serial, region)
     algorithm = algorithm_for(issuer.generation)
     keys = derive_card_keys(DEMO_MASTER_KEYS, issuer.card_id_code, algorithm)
     records = issuer.to_records()

@@ -42,10 +42,10 @@ DEMO_MASTER_KEYS: Final = CardMasterKeys(
 )
 
 
-def demo_issuer(generation: int = 3, serial: int = 1) -> IssuerData:
-    """EF05 of a demo card issued in region 330100 (numbers are made up)."""
+def demo_issuer(generation: int = 3, serial: int = 1, region: str = "330100") -> IssuerData:
+    """EF05 of a demo card issued in ``region`` (numbers are made up)."""
     return IssuerData(
-        card_id_code=f"330100D1560000050000{serial:012X}",
+        card_id_code=f"{region}D1560000050000{serial:012X}",
         spec_version=f"{generation}.00",
         issue_date=dt.date(2026, 1, 5),
         expiry_date=dt.date(2036, 1, 5),

@@ -12,6 +12,7 @@ master keys diversify the card keys.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -240,6 +241,12 @@ class Province:
         return _answer(item, Status.OK, "成功", {"AAZ502": target})
 
     def _key_service(self, item: Request, op: Operation, card: Card) -> Result:
+        if op is Operation.EXTERNAL_AUTH and not card.aaz501 and card.aaz502 == "0":
+            # Being made: the blank's chip (AAZ501 of the request) must be one of ours.
+            aaz501 = item.fields.get("AAZ501", "")
+            if not _is_card_id(aaz501) or aaz501[:_REGION_LENGTH] not in self.regions:
+                return _answer(item, Status.INVALID_REQUEST, "AAZ501 无效 not a card of ours")
+            card = dataclasses.replace(card, aaz501=aaz501)
         if not card.aaz501 or card.aaz502 not in _ACTIVE_STATES | {"0"}:
             return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
         if op is Operation.PIN_RESET_AUTH and card.aaz502 not in _ACTIVE_STATES:

@@ -12,13 +12,14 @@ leaves the chip comes out, in one or both ways:
   when it leaves (pcscd reports the removal).
 
 Both happen *before* the printer replies to the command that moved the card:
-the reply is held until the chip is in the reader (for vpcd: until pcscd's
-reader driver has asked the chip for its ATR, at most ``settle_timeout``
-seconds) or out of it (the vpcd connection is closed). A host that got the
-ACK of "insert to the contact station" finds the card in the reader at once
-in process, and through pcscd within pcscd's next status poll (well under a
-second). After the ACK of a move away, pcscd reports the removal within its
-poll interval (~0.4 s).
+the reply is held until the chip is in the reader or out of it. In process
+that is immediate. Through vpcd the station asks pcscd itself (as a PC/SC
+client) and replies once pcscd reports the card present (powered, ATR
+published) or the reader empty, which takes up to pcscd's poll interval
+(~0.4 s), at most ``vpcd_timeout`` seconds (then it replies anyway and logs a
+warning). So a host that got the ACK of "insert to the contact station" can
+connect to the card at once, and after the ACK of a move away the reader is
+empty.
 
 After every change the station writes :meth:`StationSimulator.snapshot` to
 the status file atomically (JSON), for test oracles.
@@ -38,9 +39,9 @@ from typing import TYPE_CHECKING, Any, Self
 import structlog
 
 from simulators.card.blanks import blank_card
-from simulators.card.vpcd import VPCD_PORT, serve_vpcd
 from simulators.printer import Fault, PrinterSimConfig, PrinterSimulator
 from simulators.station.path import CardPath, ChipIn, StationCard
+from simulators.station.vpcd import VpcdSlot
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from simulators.card import SimulatedCard
     from simulators.card.blanks import FaultyCard
 
-__all__ = ["ReaderCard", "StationConfig", "StationSimulator", "VpcdSlot"]
+__all__ = ["ReaderCard", "StationConfig", "StationSimulator"]
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +65,7 @@ class StationConfig:
         blanks: Blank cards in the feeder.
         first_serial: Serial number of the first blank (card identification codes follow it).
         generation: Card generation of the blanks (3: SM4, 2: 3DES).
+        region: Issuing region in the blanks' card identification codes.
         time_scale: Multiplies the printer's real mechanical timings (0 = instant).
         link: A symlink kept pointing at the printer's pty.
         reject_capacity: Cards the reject box holds.
@@ -76,7 +78,10 @@ class StationConfig:
         vpcd_port: Serve the chip at the contact station to the vpcd reader on
             this port (``None``: in process only).
         vpcd_host: Host of the vpcd reader.
-        settle_timeout: Longest wait for pcscd to take the chip before replying anyway.
+        vpcd_reader: The PC/SC name of that reader (default: from the port,
+            ``Virtual PCD 00 00`` for 35963).
+        vpcd_timeout: Longest wait for pcscd to report the chip in or out
+            before the printer replies anyway.
         status: Write the JSON snapshot here (atomically) after every change.
         card_dir: Keep each card's chip state in ``card-<serial>.json`` here.
     """
@@ -84,6 +89,7 @@ class StationConfig:
     blanks: int = 100
     first_serial: int = 1
     generation: int = 3
+    region: str = "330100"
     time_scale: float = 1.0
     link: str | None = None
     reject_capacity: int = 20
@@ -94,7 +100,8 @@ class StationConfig:
     faulty_chips: frozenset[int] = frozenset()
     vpcd_port: int | None = None
     vpcd_host: str = "127.0.0.1"
-    settle_timeout: float = 3.0
+    vpcd_reader: str | None = None
+    vpcd_timeout: float = 2.0
     status: Path | None = None
     card_dir: Path | None = None
 
@@ -148,77 +155,6 @@ class ReaderCard:
         return answer
 
 
-class _Watched:
-    """A card that notes when the reader driver first talks to it."""
-
-    def __init__(self, card: ReaderCard) -> None:
-        self.card = card
-        self.seen = threading.Event()
-
-    @property
-    def atr(self) -> bytes:
-        self.seen.set()
-        return self.card.atr
-
-    def power_on(self) -> None:
-        self.seen.set()
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.seen.set()
-        return self.card.transmit(apdu)
-
-
-class VpcdSlot:
-    """One vpcd reader: a card connected to it on a thread while inserted."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = VPCD_PORT) -> None:
-        """The reader at ``host:port`` (pcscd's vpcd driver listens there)."""
-        self.host = host
-        self.port = port
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def occupied(self) -> bool:
-        """Whether a card is connected (or connecting)."""
-        return self._thread is not None
-
-    def insert(self, card: ReaderCard) -> threading.Event:
-        """Connect ``card`` to the reader (reconnecting while pcscd is away).
-
-        Returns:
-            An event set once the reader driver has talked to the card (asked
-            for its ATR or powered it): pcscd then reports it present.
-        """
-        self.remove()
-        watched = _Watched(card)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=serve_vpcd,
-            args=(watched, self._stop),
-            kwargs={"host": self.host, "port": self.port, "retry_seconds": 0.1},
-            name=f"station-vpcd-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return watched.seen
-
-    def remove(self) -> None:
-        """Disconnect the card (blocks until its connection is closed, ~0.2 s at most)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join()
-
-
 class StationSimulator:
     """A simulated printer with a chip encoder at its contact station (see the module)."""
 
@@ -253,7 +189,12 @@ class StationSimulator:
         self.on_card_in = on_card_in
         self.on_card_out = on_card_out
         self.vpcd = (
-            VpcdSlot(self.config.vpcd_host, self.config.vpcd_port)
+            VpcdSlot(
+                self.config.vpcd_host,
+                self.config.vpcd_port,
+                reader=self.config.vpcd_reader,
+                timeout=self.config.vpcd_timeout,
+            )
             if self.config.vpcd_port is not None
             else None
         )
@@ -331,7 +272,9 @@ class StationSimulator:
     def _make_blank(self, serial: int) -> SimulatedCard:
         directory = self.config.card_dir
         path = directory / f"card-{serial}.json" if directory is not None else None
-        return blank_card(serial, generation=self.config.generation, path=path)
+        return blank_card(
+            serial, generation=self.config.generation, path=path, region=self.config.region
+        )
 
     def _chip_written(self) -> None:
         """A chip at the contact station was written (called on any thread)."""
@@ -358,12 +301,7 @@ class StationSimulator:
         if self.on_card_in is not None:
             self.on_card_in(chip)
         if self.vpcd is not None:
-            seen = self.vpcd.insert(chip)
-            taken = await asyncio.to_thread(seen.wait, self.config.settle_timeout)
-            if not taken:
-                log.warning(
-                    "station_vpcd_not_taken", port=self.vpcd.port, waited=self.config.settle_timeout
-                )
+            await asyncio.to_thread(self.vpcd.insert, chip)
 
     async def _chip_out(self) -> None:
         chip, self._contact = self._contact, None
