@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway import production_journal as _production_journal  # noqa: F401 - production tables
+from gateway.persistence import batch_models as _batch_models  # noqa: F401 - batch tables
 from gateway.persistence.models import Base
 from gateway.upstream import models as _upstream_models  # noqa: F401 - registers the outbox table
 
