@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import structlog
@@ -120,18 +120,24 @@ class MqttSession:
     def _new_client(self) -> aiomqtt.Client:
         settings = self._settings
         password = settings.password.get_secret_value() if settings.password else None
+        if settings.protocol == "5":
+            session: dict[str, Any] = {
+                "protocol": aiomqtt.ProtocolVersion.V5,
+                "clean_start": True,
+            }
+        else:
+            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": True}
         return aiomqtt.Client(
             settings.host,
             settings.port,
             identifier=self._identifier,
             username=settings.username,
             password=password,
-            protocol=aiomqtt.ProtocolVersion.V5,
             will=self._will,
             keepalive=settings.keepalive,
             timeout=settings.timeout,
             tls_context=self._tls,
-            clean_start=True,
+            **session,
         )
 
     async def run(self) -> None:

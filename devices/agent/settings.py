@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -58,6 +58,9 @@ class BrokerSettings(_Frozen):
         timeout: Longest connect, subscribe or publish, seconds.
         reconnect_initial: First reconnect delay ceiling, seconds.
         reconnect_max: Longest reconnect delay, seconds.
+        protocol: MQTT version: ``5`` (needed by device agents' request/response);
+            ``3.1.1`` for a broker without MQTT 5 (telemetry only; the demo's
+            in-process broker).
     """
 
     host: str = "localhost"
@@ -69,6 +72,7 @@ class BrokerSettings(_Frozen):
     timeout: float = Field(default=10.0, gt=0, le=120)
     reconnect_initial: float = Field(default=0.5, gt=0, le=60)
     reconnect_max: float = Field(default=30.0, gt=0, le=3600)
+    protocol: Literal["5", "3.1.1"] = "5"
 
 
 class AgentPrinterSettings(_Frozen):
