@@ -131,6 +131,14 @@ def add_sim_parsers(sim: argparse.ArgumentParser) -> None:
         description="Serve a simulated card printer on a pty (its path is printed) until Ctrl+C.",
     )
     printer_cli.add_arguments(printer)
+    from simulators.pinpad import cli as pinpad_cli  # noqa: PLC0415 - only for `branchd sim`
+
+    pinpad = kinds.add_parser(
+        "pinpad",
+        help="an encrypting PIN pad on a pty (keys typed on stdin or --auto-pin)",
+        description="Serve a simulated PIN pad on a pty (its path is printed) until Ctrl+C.",
+    )
+    pinpad_cli.add_arguments(pinpad)
     from simulators.station import cli as station_cli  # noqa: PLC0415 - only for `branchd sim`
 
     station = kinds.add_parser(
@@ -168,6 +176,10 @@ def run_sim(args: argparse.Namespace) -> int:
         return card_cli.run(args)
     if args.sim_command == "printer":
         return printer_cli.run(args)
+    if args.sim_command == "pinpad":
+        from simulators.pinpad import cli as pinpad_cli  # noqa: PLC0415 - only for `branchd sim`
+
+        return pinpad_cli.run(args)
     if args.sim_command == "station":
         from simulators.station import cli as station_cli  # noqa: PLC0415 - only for `branchd sim`
 

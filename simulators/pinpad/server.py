@@ -100,7 +100,7 @@ class PinPadSimulator:
         self._presses: asyncio.Queue[str] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._entry: asyncio.Task[None] | None = None
-        self._aborting = False
+        self._entry_request: Request | None = None
         self._write_lock = asyncio.Lock()
         self._dropping: asyncio.Future[None] | None = None
         self.shown: list[Prompt] = []
@@ -278,8 +278,8 @@ class PinPadSimulator:
             except PinPadParameterError:
                 await self._reply(request, Status.BAD_PARAMETER)
                 return
-            self._aborting = False
             self.entries_started += 1
+            self._entry_request = request
             self._entry = asyncio.create_task(
                 self._run_entry(request, params), name="pinpad-sim-entry"
             )
@@ -309,13 +309,14 @@ class PinPadSimulator:
         await self._reply(request, Status.OK, bytes.fromhex(kcv))
 
     async def _abort_entry(self) -> None:
-        entry = self._entry
-        if entry is None or entry.done():
+        entry, request = self._entry, self._entry_request
+        if entry is None or entry.done() or request is None:
             return
-        self._aborting = True
-        entry.cancel()
+        entry.cancel()  # it may not even have started: the answer is written here
         with contextlib.suppress(asyncio.CancelledError):
             await entry
+        self.display = Prompt.IDLE
+        await self._reply(request, Status.ABORTED)
 
     async def _run_entry(self, request: Request, params: EntryParams) -> None:
         """Take one entry to its end and answer it."""
@@ -338,10 +339,6 @@ class PinPadSimulator:
             await self._reply(request, Status.TIMEOUT)
         except (SecurityError, KeyRefusedError):
             await self._reply(request, Status.BAD_PARAMETER)
-        except asyncio.CancelledError:
-            if not self._aborting:
-                raise
-            await self._reply(request, Status.ABORTED)
         else:
             kcv = self.keys.key_check_value or ""
             await self._reply(request, Status.OK, EncipheredPin(kcv, block).to_data())
