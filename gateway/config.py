@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from devices.registry.settings import DevicesSettings
+from gateway.pin.settings import PinSettings
 from gateway.upstream.settings import UpstreamSettings
 
 __all__ = [
@@ -289,6 +290,8 @@ class Config(_Section):
     upstream: UpstreamSettings | None = None
     #: Instant issuance: stations (printer + encoder) and the job's rules.
     production: ProductionConfig | None = None
+    #: PIN change, reset and unlock at the windows: each window's encoder and PIN pad.
+    pin: PinSettings | None = None
 
     @model_validator(mode="after")
     def _production_needs(self) -> Self:

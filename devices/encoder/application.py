@@ -24,6 +24,7 @@ from protocols.sscard import (
     IssuerData,
     NotFoundError,
 )
+from protocols.sscard.status import SW_PIN_BLOCKED
 
 if TYPE_CHECKING:
     from devices.encoder.channel import CardChannel
@@ -98,6 +99,19 @@ class SocialSecurityApplication:
     async def verify(self, pin: str) -> None:
         """VERIFY the PIN (``WrongPinError.tries_left`` tells the tries left)."""
         await self._run(sscard.verify(pin), "verify")
+
+    async def pin_tries_left(self) -> int:
+        """The PIN tries left (VERIFY without data, which uses none); 0 when locked.
+
+        Raises:
+            CardStatusError: Any answer other than ``63Cx`` or ``6983``.
+        """
+        sw = (await self.channel.transmit(sscard.verify_status())).sw
+        if sw == SW_PIN_BLOCKED:
+            return 0
+        if sw & 0xFFF0 == sscard.wrong_pin_sw(0):
+            return sw & 0x0F
+        raise sscard.error_for(sw, "verify_status")
 
     async def change_pin(self, old: str, new: str) -> None:
         """CHANGE PIN (the holder's own operation)."""

@@ -29,6 +29,7 @@ from protocols.sscard.commands import (
     select_file,
     update_record,
     verify,
+    verify_status,
 )
 from protocols.sscard.errors import (
     ApplicationBlockedError,
@@ -119,5 +120,6 @@ __all__ = [
     "select_file",
     "update_record",
     "verify",
+    "verify_status",
     "wrong_pin_sw",
 ]

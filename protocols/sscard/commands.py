@@ -12,6 +12,7 @@
     GET CHALLENGE           00  84  00 00  -                            08
     EXTERNAL AUTHENTICATE   00  82  00 kk  8-byte cryptogram            -
     VERIFY                  00  20  00 00  PIN (BCD, F-padded)          -
+    VERIFY (tries left)     00  20  00 00  - (answers 63Cx / 6983)      -
     CHANGE PIN              80  5E  01 00  old PIN || FF || new PIN     -
     PIN RESET (reload)      84  24  00 01  enciphered new PIN || MAC4   -
     PIN UNLOCK              84  24  00 00  MAC4                         -
@@ -69,6 +70,7 @@ __all__ = [
     "select_file",
     "update_record",
     "verify",
+    "verify_status",
 ]
 
 #: Application name of the social-security application: "sx1.sh.社会保障" in GBK.
@@ -190,6 +192,15 @@ def verify(pin: str) -> CommandApdu:
         SscardEncodeError: The PIN is not 4 to 12 digits.
     """
     return CommandApdu(0x00, INS_VERIFY, 0x00, 0x00, encode_pin(pin))
+
+
+def verify_status() -> CommandApdu:
+    """VERIFY without data (ISO/IEC 7816-4): the tries left, counting none.
+
+    The card answers ``63Cx`` (``x`` tries left), ``6983`` when the PIN is
+    locked; no try is used.
+    """
+    return CommandApdu(0x00, INS_VERIFY, 0x00, 0x00)
 
 
 def change_pin(old: str, new: str) -> CommandApdu:

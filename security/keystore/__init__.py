@@ -13,6 +13,7 @@ a clear PIN. See docs/keystore.md.
 """
 
 from security.keystore.base import KeyStore
+from security.keystore.cardpin import CardPinCommand
 from security.keystore.errors import (
     BackendError,
     DecryptionError,
@@ -47,6 +48,7 @@ __all__ = [
     "MASTER_KEY_ENV",
     "Algorithm",
     "BackendError",
+    "CardPinCommand",
     "Ciphertext",
     "DecryptionError",
     "EncryptedPinBlock",

@@ -26,7 +26,9 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, ClassVar, Final, Self
 
+from protocols import sscard
 from security import pinblock
+from security.keystore.cardpin import CardPinCommand
 from security.keystore.errors import (
     InvalidKeyMaterialError,
     KeyExistsError,
@@ -368,6 +370,39 @@ class KeyStore(abc.ABC):
             info = self._pin_key(block.key_id, block.key_version, block.pin_block_format)
             inside = self._open_pin(info, block, pan)
             return hmac.compare_digest(inside.encode(), str(pin).encode())
+
+    # ------------------------------------------------------------ card PIN commands
+
+    def card_verify_command(self, block: EncryptedPinBlock, pan: str) -> CardPinCommand:
+        """VERIFY for the social-security card, with the PIN inside ``block``.
+
+        The PIN goes from the block into the command here and nowhere else; see
+        :mod:`security.keystore.cardpin`.
+
+        Raises:
+            PinBlockError: The block does not decode (wrong key or wrong PAN).
+            KeyUsageError: The block's key is not a PIN key.
+        """
+        with self._lock:
+            info = self._pin_key(block.key_id, block.key_version, block.pin_block_format)
+            return CardPinCommand("verify", sscard.verify(self._open_pin(info, block, pan)))
+
+    def card_change_pin_command(
+        self, old: EncryptedPinBlock, new: EncryptedPinBlock, pan: str
+    ) -> CardPinCommand:
+        """CHANGE PIN (``old || FF || new``) for the social-security card, from two blocks.
+
+        Raises:
+            PinBlockError: A block does not decode (wrong key or wrong PAN).
+            KeyUsageError: A block's key is not a PIN key.
+        """
+        with self._lock:
+            old_info = self._pin_key(old.key_id, old.key_version, old.pin_block_format)
+            new_info = self._pin_key(new.key_id, new.key_version, new.pin_block_format)
+            command = sscard.change_pin(
+                self._open_pin(old_info, old, pan), self._open_pin(new_info, new, pan)
+            )
+            return CardPinCommand("change_pin", command)
 
     def _translate_pin_block(
         self,

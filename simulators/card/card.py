@@ -457,6 +457,9 @@ class SimulatedCard:
         return b"", sw.wrong_pin_sw(self.state.retries_left)
 
     def _verify(self, command: CommandApdu) -> Answer:
+        if not command.data:  # ISO/IEC 7816-4: the tries left, none used
+            left = self.state.retries_left
+            return b"", sw.wrong_pin_sw(left) if left else sw.SW_PIN_BLOCKED
         pin = decode_pin(command.data)
         if pin is None:
             return b"", sw.SW_WRONG_DATA

@@ -1,0 +1,75 @@
+"""Build the window card services from the configuration and the daemon's parts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from gateway.pin.service import CardServices
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from devices.agent.interfaces import Encoder
+    from gateway.audit import AuditLog
+    from gateway.config import Config
+    from gateway.devices import BranchDevices
+    from gateway.keys import PersonalDataVault
+    from gateway.pin.pad import PinPad
+    from gateway.upstream.assembly import Upstream
+    from security.keystore import KeyStore
+
+__all__ = ["build_card_services"]
+
+log = structlog.get_logger(__name__)
+
+
+def build_card_services(  # noqa: PLR0913 - the composition root's parts
+    config: Config,
+    *,
+    store: KeyStore,
+    vault: PersonalDataVault,
+    upstream: Upstream | None,
+    devices: BranchDevices | None,
+    sessions: async_sessionmaker[AsyncSession],
+    audit: AuditLog,
+    pads: Mapping[str, PinPad] | None = None,
+) -> CardServices | None:
+    """The services for ``[pin]``, or ``None`` without ``[pin]``, ``[upstream]`` or devices.
+
+    Each window's encoder is looked up in ``[devices]`` (its PC/SC reader name,
+    or the agent's device id); a window whose encoder is not there is logged
+    and answers ``window-not-equipped``. PIN pads come from ``pads`` (and can be
+    added to :attr:`CardServices.pads` once their driver is connected).
+    """
+    settings = config.pin
+    if settings is None:
+        return None
+    if upstream is None or devices is None or config.devices is None:
+        log.warning("pin_services_disabled", reason="[pin] needs [upstream] and [devices]")
+        return None
+    encoders: dict[str, tuple[Encoder, str]] = {}
+    for encoder in config.devices.encoders:
+        found = devices.encoders.get(encoder.id)
+        if found is not None:
+            encoders[encoder.id] = (found, encoder.reader or encoder.id)
+    for window in settings.windows:
+        if window.encoder not in encoders:
+            log.warning(
+                "pin_window_without_encoder", terminal=window.terminal, encoder=window.encoder
+            )
+    return CardServices(
+        settings=settings,
+        keystore=store,
+        platform=upstream.platform,
+        breaker=upstream.breakers.get("platform"),
+        sessions=sessions,
+        audit=audit,
+        region=config.branch.region,
+        encoders=encoders,
+        index=vault.index,
+        pads=pads,
+    )
