@@ -7,7 +7,8 @@ the contact station into a reader (in process, or pcscd's vpcd reader).
 """
 
 from simulators.station.path import CardPath, ChipEvent, ChipIn, ChipOut, StationCard, card_summary
-from simulators.station.server import ReaderCard, StationConfig, StationSimulator, VpcdSlot
+from simulators.station.server import ReaderCard, StationConfig, StationSimulator
+from simulators.station.vpcd import VpcdSlot, reader_for_port
 
 __all__ = [
     "CardPath",
@@ -20,4 +21,5 @@ __all__ = [
     "StationSimulator",
     "VpcdSlot",
     "card_summary",
+    "reader_for_port",
 ]

@@ -98,6 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=VPCD_PORT,
         help="vpcd reader port the chips go to (default: %(default)s)",
     )
+    parser.add_argument("--vpcd-reader", help="PC/SC name of that reader (default: from the port)")
     parser.add_argument(
         "--no-vpcd", action="store_true", help="keep the chips away from pcscd (printer only)"
     )
@@ -142,6 +143,7 @@ def config_from_args(args: argparse.Namespace) -> StationConfig:
         faulty_chips=frozenset(faults.faulty_chips),
         vpcd_port=None if args.no_vpcd else args.vpcd_port,
         vpcd_host=args.vpcd_host,
+        vpcd_reader=args.vpcd_reader,
         status=args.status,
         card_dir=args.card_dir,
     )
