@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from devices.clock import Clock
+    from devices.registry.settings import PinPadSettings
     from protocols.pinpad.commands import Call
 
 __all__ = ["PinPadDriver"]
@@ -142,6 +143,26 @@ class PinPadDriver:
         self._keeper: asyncio.Task[None] | None = None
         self._attempted = asyncio.Event()
         self._info: PadInfo | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: PinPadSettings,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        **kwargs: Any,  # noqa: ANN401 (the remaining keyword settings of __init__)
+    ) -> PinPadDriver:
+        """A driver for one ``[[devices.pinpads]]`` entry."""
+        return cls(
+            settings.url,
+            clock=clock,
+            rng=rng,
+            key_label=settings.key_label,
+            pin_block_format=settings.pin_block_format,
+            baudrate=settings.baudrate,
+            **kwargs,
+        )
 
     @property
     def connected(self) -> bool:

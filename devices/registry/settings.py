@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.agent.settings import BrokerSettings, Name
 
-__all__ = ["DevicesSettings", "EncoderSettings", "PrinterSettings"]
+__all__ = ["DevicesSettings", "EncoderSettings", "PinPadSettings", "PrinterSettings"]
 
 
 class _Frozen(BaseModel):
@@ -59,6 +61,24 @@ class EncoderSettings(_Frozen):
         return self
 
 
+class PinPadSettings(_Frozen):
+    """One encrypting PIN pad on a local serial link (see ``docs/protocols/pinpad.md``).
+
+    Attributes:
+        id: The device identifier (the window's ``pinpad``).
+        url: Serial device or ``socket://host:port``.
+        baudrate: Serial speed.
+        key_label: Key store id of the pad's PIN key (TPK), the terminal key label.
+        pin_block_format: ISO 9564-1 format the pad builds (0 or 3: 3DES/SM4; 4: AES).
+    """
+
+    id: Name
+    url: str = Field(min_length=1)
+    baudrate: int = Field(default=9600, gt=0)
+    key_label: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    pin_block_format: Literal[0, 3, 4] = 0
+
+
 class DevicesSettings(_Frozen):
     """``[devices]``: the branch's devices, and the broker for telemetry and agents.
 
@@ -69,6 +89,7 @@ class DevicesSettings(_Frozen):
         broker: The broker; no telemetry and no remote devices without it.
         printers: The printers.
         encoders: The encoders.
+        pinpads: The PIN pads (local serial links only).
     """
 
     province: Name
@@ -77,10 +98,12 @@ class DevicesSettings(_Frozen):
     broker: BrokerSettings | None = None
     printers: tuple[PrinterSettings, ...] = ()
     encoders: tuple[EncoderSettings, ...] = ()
+    pinpads: tuple[PinPadSettings, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> DevicesSettings:
         ids = [p.id for p in self.printers] + [e.id for e in self.encoders]
+        ids += [p.id for p in self.pinpads]
         if len(ids) != len(set(ids)):
             msg = "device ids must be unique"
             raise ValueError(msg)
