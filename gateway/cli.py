@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 DEFAULT_CONFIG = Path(os.environ.get("BRANCHD_CONFIG", "/etc/branchd/branchd.toml"))
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser, every command
     parser = argparse.ArgumentParser(
         prog="branchd",
         description="Branch daemon for social security card services (社保卡网点服务).",
@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     demo.add_argument("--port", type=int, default=8080, help="port, 0 for any free (%(default)s)")
+    demo.add_argument(
+        "--once", action="store_true", help="run the script, then exit (0 when all went well)"
+    )
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="printer timings multiplied by this (default 0.05; 0.01 with --once)",
+    )
 
     check = commands.add_parser(
         "check-config",
@@ -351,7 +360,9 @@ def _sim(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo  # noqa: PLC0415 - keep simulators out of other commands
 
-    return asyncio.run(run_demo(args.data_dir, args.host, args.port))
+    return asyncio.run(
+        run_demo(args.data_dir, args.host, args.port, once=args.once, time_scale=args.time_scale)
+    )
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:

@@ -133,7 +133,14 @@ class Daemon:
         self.upstream: Upstream | None = None
         self._certificates: tuple[CertificateInfo, ...] = ()
         self.devices = (
-            BranchDevices(config.devices, clock=clock, rng=rng) if config.devices else None
+            BranchDevices(
+                config.devices,
+                clock=clock,
+                rng=rng,
+                replaced=frozenset(self._encoder_overrides),
+            )
+            if config.devices
+            else None
         )
         self._runner: web.AppRunner | None = None
         self._run_id: int | None = None
@@ -266,8 +273,10 @@ class Daemon:
             encoder: EncoderPort | None = None
             reader: str | None = None
             if station.encoder is not None:
-                encoder, reader = self._encoder_overrides.get(
-                    station.encoder, (devices.encoders[station.encoder], readers[station.encoder])
+                replacement = self._encoder_overrides.get(station.encoder)
+                encoder, reader = replacement or (
+                    devices.encoders[station.encoder],
+                    readers[station.encoder],
                 )
             stations.append(
                 Station(

@@ -1,114 +1,119 @@
-"""``branchd demo``: the daemon on embedded defaults, ready to look at.
+"""``branchd demo``: the whole branch on this machine, with a morning's work to watch.
 
-Writes a configuration into a data directory (a temporary one unless given),
-migrates the SQLite database, serves, and prints the URLs. Later subsystems add
-their simulators here (printer on a pty, cards behind a virtual reader,
-platform and bank on loopback), so the demo always shows the whole product.
+Everything the branch talks to is simulated here (:mod:`gateway.demo_world`):
+the provincial platform and the bank over mutual TLS, an MQTT broker, an
+issuance station (a printer on a pty whose blanks carry chips). The daemon runs
+on SQLite in a data directory (a temporary one unless given), and a script
+plays a window instant issuance, a small batch, a loss report and the stock
+reconciliation through the teller API, printing each step. Then the demo keeps
+serving until Ctrl+C; with ``--once`` it exits, 0 when everything agreed.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
+import asyncio
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from gateway.config import load_config
-from gateway.daemon import serve
+import aiohttp
+from rich.console import Console
+
+from gateway.demo_world import DEMO_BRANCH, DemoError, DemoScript, DemoWorld
 from gateway.logs import configure_logging
 
 if TYPE_CHECKING:
     import argparse
 
-    from gateway.config import Config
-    from gateway.daemon import Daemon
-
-__all__ = ["DEMO_BRANCH", "run_demo", "write_demo_config"]
-
-DEMO_BRANCH = "DEMO-652300-01"
-
-_DEMO_CONFIG = """\
-# Written by `branchd demo`; see docs/branchd.example.toml for every key.
-data_dir = "{data_dir}"
-
-[branch]
-id = "{branch}"
-name = "演示网点 Demo branch"
-region = "652300"
-
-[server]
-host = "{host}"
-port = {port}
-shutdown_timeout = 10
-
-[logging]
-level = "info"
-format = "auto"
-
-[security]
-suite = "gm"
-
-[keystore]
-# A random master key made for this demo, readable by its owner only.
-master_key = {{ file = "{master_key}" }}
-"""
+__all__ = ["DEMO_BRANCH", "run_demo"]
 
 
-def write_demo_config(data_dir: Path, host: str, port: int) -> Path:
-    """Write the demo's ``branchd.toml`` into ``data_dir`` and return its path."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    master_key = data_dir / "master.key"
-    if not master_key.exists():
-        fd = os.open(master_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(secrets.token_hex(32))
-    path = data_dir / "branchd.toml"
-    path.write_text(
-        _DEMO_CONFIG.format(
-            data_dir=data_dir, branch=DEMO_BRANCH, host=host, port=port, master_key=master_key
-        ),
-        encoding="utf-8",
-    )
-    return path
+async def run_demo(  # noqa: PLR0913 - the command's options
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    *,
+    once: bool = False,
+    time_scale: float | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run the demonstration; return the exit status.
 
-
-async def run_demo(data_dir: Path | None, host: str, port: int, out: TextIO = sys.stdout) -> int:
-    """Run the demonstration until Ctrl+C or SIGTERM; return the exit status."""
+    Without ``once`` it serves until Ctrl+C or SIGTERM after the script (0);
+    with ``once`` it exits after the script: 0 when all went well, else 1.
+    """
     temporary = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="branchd-demo-")) if data_dir is None else data_dir
+    console = Console(file=out, highlight=False, soft_wrap=True)
+    configure_logging("warning", "auto")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     try:
-        config_path = write_demo_config(directory.resolve(), host, port)
-        config = load_config(config_path)
-        configure_logging(config.logging.level, config.logging.format)
-
-        def announce(daemon: Daemon) -> None:
-            _print_banner(out, config, config_path, daemon.urls)
-
-        return await serve(config, migrate=True, on_started=announce)
+        scale = time_scale if time_scale is not None else (0.01 if once else 0.05)
+        async with DemoWorld(directory.resolve(), host=host, port=port, time_scale=scale) as world:
+            _print_banner(console, world)
+            script = DemoScript(world, say=console.print)
+            ok = await _play(console, script, stop)
+            if once or stop.is_set():
+                return 0 if ok or stop.is_set() else 1
+            console.print("The branch keeps serving; press Ctrl+C to stop.")
+            await stop.wait()
+            return 0
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _print_banner(out: TextIO, config: Config, config_path: Path, urls: list[str]) -> None:
-    base = urls[0] if urls else "(not listening)"
+async def _play(console: Console, script: DemoScript, stop: asyncio.Event) -> bool:
+    """Run the script unless stopped first; say how it went."""
+    play = asyncio.create_task(script.run(), name="demo-script")
+    stopped = asyncio.create_task(stop.wait(), name="demo-stop")
+    await asyncio.wait({play, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not play.done():
+        play.cancel()
+        await asyncio.gather(play, return_exceptions=True)
+        console.print("Stopped before the script finished.")
+        return False
+    try:
+        play.result()
+    except (DemoError, aiohttp.ClientError, TimeoutError) as exc:
+        console.print(f"[bold red]演示未通过 The demo found a problem:[/] {exc}")
+        return False
+    console.print("[bold green]演示完成 Everything agreed: chip, platform, bank and stock.[/]")
+    return True
+
+
+def _print_banner(console: Console, world: DemoWorld) -> None:
+    daemon = world.daemon
+    assert daemon is not None  # noqa: S101 - the world runs
+    config = daemon.config
+    base = world.base_url
+    tokens = world.directory / "tokens"
     lines = [
         f"sscard-branchd demo: branch {config.branch.id} (region {config.branch.region})",
         f"  data directory  {config.data_dir}",
-        f"  configuration   {config_path}",
+        f"  configuration   {world.config_path}",
         f"  database        {config.database_url}",
         f"  key store       {config.keystore_path} ({config.security.suite} suite)",
         f"  service         {base}/",
+        f"  API docs        {base}/docs",
         f"  liveness        {base}/healthz",
         f"  readiness       {base}/readyz",
         f"  metrics         {base}/metrics",
+        f"  terminal tokens {tokens}/{{teller,supervisor,ops}}.token",
+        f"  printer (pty)   {world.station.device if world.station else '-'}",
+        f"  MQTT broker     127.0.0.1:{world.broker_port}",
         "Press Ctrl+C to stop.",
     ]
-    out.write("\n".join(lines) + "\n")
-    out.flush()
+    console.print("\n".join(lines), markup=False)
 
 
 def add_sim_parsers(sim: argparse.ArgumentParser) -> None:

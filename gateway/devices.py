@@ -35,8 +35,20 @@ __all__ = ["BranchDevices"]
 class BranchDevices:
     """Everything the daemon runs for its devices."""
 
-    def __init__(self, settings: DevicesSettings, *, clock: Clock, rng: random.Random) -> None:
-        """Build the parts; nothing connects before the tasks run."""
+    def __init__(
+        self,
+        settings: DevicesSettings,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        replaced: frozenset[str] = frozenset(),
+    ) -> None:
+        """Build the parts; nothing connects before the tasks run.
+
+        ``replaced`` names encoders the daemon was given another encoder for
+        (the demo's in-process readers): they are registered, not driven.
+        """
+        self._replaced = replaced
         self.settings = settings
         topics = BranchTopics(settings.province, settings.branch)
         self.topics = topics
@@ -97,7 +109,7 @@ class BranchDevices:
             for listener in listeners:
                 listener(event)
 
-        if any(e.reader for e in settings.encoders):
+        if any(e.reader and e.id not in self._replaced for e in settings.encoders):
             # One PC/SC client for all local readers; each reader's events update its device.
             self.pcsc = PcscEncoder(clock=clock, rng=rng, listener=fan_out)
         for encoder in settings.encoders:
