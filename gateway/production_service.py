@@ -239,20 +239,25 @@ class ProductionService:
         audit: AuditLog,
         clock: Clock,
         region: str,
+        approval_minutes: float = 15.0,
         on_settled: Callable[[JobRecord], None] | None = None,
     ) -> None:
         """Keep the parts; :meth:`start` recovers and starts the controller."""
         self.controller = controller
-        self._journal = journal
+        self.journal = journal
         self.ledger = ledger
         self.quality_check = quality_check
         self._sessions = sessions
         self._vault = vault
-        self._audit = audit
+        self.audit = audit
         self._clock = clock
         self._region = region
+        #: Minutes a supervisor's approval of a stock adjustment stays usable.
+        self.approval_minutes = approval_minutes
         self._on_settled = on_settled
         self._watchers: set[asyncio.Task[None]] = set()
+        #: Set once :meth:`start` has recovered the journal (submit only after it).
+        self.started = asyncio.Event()
         self.issued = 0
         self.failed = 0
 
@@ -285,9 +290,10 @@ class ProductionService:
             if not JobStatus(status).finished:
                 self._watch(job_id)
                 continue
-            record = await self._journal.load_job(job_id)
+            record = await self.journal.load_job(job_id)
             if record is not None:
                 await self._settle(record)
+        self.started.set()
 
     async def stop(self) -> None:
         """Stop watching, stop the controller (jobs stay journaled)."""
@@ -335,7 +341,7 @@ class ProductionService:
             raise
         if not job.status.finished:
             self._watch(job.job_id)
-        await self._audit.append(
+        await self.audit.append(
             terminal, "production.submit", f"receipt:{receipt}",
             {"job": job.job_id, "priority": priority.name.lower(), "attempt": attempt},
         )  # fmt: skip
@@ -443,7 +449,7 @@ class ProductionService:
         else:
             self.failed += 1
         log.info("production_settled", receipt=receipt, job_id=job.job_id, status=job.status.value)
-        await self._audit.append(
+        await self.audit.append(
             "production", f"production.{job.status.value}", f"receipt:{receipt}",
             {"job": job.job_id, "failure": job.failure, "cards_used": job.card_seq,
              "before": before, "after": after},
