@@ -19,9 +19,11 @@ import pytest
 from devices.backoff import BackoffPolicy
 from devices.clock import SystemClock
 from devices.encoder import CardInserted, CardRemoved, PcscEncoder, ReaderEvent
+from devices.printer import PrinterJamError
+from protocols.sscard import CardStatusError
 from simulators.card.vpcd import VPCD_PORT
 from simulators.station import StationConfig, StationSimulator, reader_for_port
-from tests.devices.station.conftest import make_driver, personalize
+from tests.devices.station.conftest import PANELS, make_driver, personalize
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,3 +144,54 @@ async def test_a_host_connecting_right_after_the_ack_finds_the_card(
         finally:
             await driver.close()
             await encoder.close()
+
+
+async def test_a_jam_after_encoding_leaves_the_chip_with_pcscd_until_the_reject(
+    pcscd: Pcscd, pty_available: None, tmp_path: Path, holder: HolderData
+) -> None:
+    """jam-print:1 and faulty-chip:2 through pcscd: the encoder sees what the printer does."""
+    del pcscd, pty_available
+    status = tmp_path / "status.json"
+    config = StationConfig(
+        blanks=3,
+        time_scale=0.0,
+        vpcd_port=PORT,
+        status=status,
+        jam_after_contact=frozenset({1}),
+        faulty_chips=frozenset({2}),
+    )
+    events = Events()
+    encoder = PcscEncoder(
+        clock=SystemClock(), rng=random.Random(7), listener=events, poll_timeout=0.2
+    )
+    async with StationSimulator(config) as station, encoder:
+        driver = make_driver(lambda: station.device)
+        try:
+            await driver.connect()
+            await driver.insert_card()
+            await events.wait_for(_inserted)
+            channel = await encoder.connect(READER)
+            await personalize(channel, "B00000001", holder)
+            await channel.close()
+            with pytest.raises(PrinterJamError):
+                await driver.print_card(PANELS)
+            assert encoder.card_present(READER)
+            await driver.clear_error()
+            await driver.reject_card()
+            await events.wait_for(_removed)
+
+            await driver.insert_card()
+            await events.wait_for(_inserted)
+            channel = await encoder.connect(READER)
+            with pytest.raises(CardStatusError):
+                await personalize(channel, "B00000002", holder)
+            await channel.close()
+            await driver.reject_card()
+            await events.wait_for(_removed)
+        finally:
+            await driver.close()
+    state = json.loads(status.read_text(encoding="utf-8"))
+    assert [(c["card_number"], c["jammed"], c["faulty_chip"]) for c in state["reject_box"]] == [
+        ("B00000001", True, False),
+        (None, False, True),
+    ]
