@@ -39,6 +39,7 @@ from gateway.business.completeness import Deficiency, check_completeness
 from gateway.business.states import APPLICATION, ApplicationEvent, ApplicationState
 from gateway.persistence.models import CardRow, PersonRow
 from gateway.pin.pad import PinPadFailure, Prompt
+from gateway.pin.pads import DRIVER_ERRORS
 from gateway.pin.problems import (
     CARD_APPLICATION_BLOCKED,
     CARD_HOLDER_MISMATCH,
@@ -95,8 +96,8 @@ log = structlog.get_logger(__name__)
 
 _REGION: Final = 6
 T = TypeVar("T")
-#: Errors a PIN pad raises when no block comes (the pad driver's own carry ``code`` too).
-PAD_ERRORS: tuple[type[Exception], ...] = (PinPadFailure,)
+#: Errors a PIN pad raises when no block comes; each carries a stable ``code``.
+PAD_ERRORS: Final[tuple[type[Exception], ...]] = (PinPadFailure, *DRIVER_ERRORS)
 
 
 def province_of(region: str) -> str:
