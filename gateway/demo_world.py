@@ -101,6 +101,9 @@ class DemoWorld:
         time_scale: The printer's mechanical timings multiplied by this.
         blanks: Blank cards in the station's feeder.
         quality_check: ``teller`` (the script answers) or ``automatic``.
+        database_url: The daemon's database (default: SQLite in ``directory``).
+        jam_on_feed: Blanks (1 = the first fed) that jam in the printer.
+        faulty_chips: Blanks whose chip refuses every write.
     """
 
     directory: Path
@@ -109,6 +112,9 @@ class DemoWorld:
     time_scale: float = 0.05
     blanks: int = 30
     quality_check: str = "teller"
+    database_url: str | None = None
+    jam_on_feed: frozenset[int] = frozenset()
+    faulty_chips: frozenset[int] = frozenset()
     tokens: dict[str, str] = field(default_factory=dict)
     platform: PlatformSimulator | None = None
     bank: BankSimulator | None = None
@@ -182,6 +188,8 @@ class DemoWorld:
                 time_scale=self.time_scale,
                 status=d / "station.json",
                 card_dir=d / "cards",
+                jam_on_feed=self.jam_on_feed,
+                faulty_chips=self.faulty_chips,
             ),
             on_card_in=card_in,
             on_card_out=card_out,
@@ -195,7 +203,7 @@ class DemoWorld:
                 d / "tokens" / f"{role}.token",
                 f"demo-{role}-" + secrets.token_urlsafe(24),
             )
-            for role in ("teller", "supervisor", "ops")
+            for role in ("teller", "supervisor", "ops", "kiosk")
         }
         self.tokens = {role: path.read_text("ascii") for role, path in token_files.items()}
         self.config_path = d / "branchd.toml"
@@ -227,7 +235,9 @@ class DemoWorld:
         }
         if font is not None:
             production["font"] = str(font)
+        database = {"url": self.database_url} if self.database_url else {}
         return {
+            "database": database,
             "data_dir": str(self.directory),
             "branch": {"id": DEMO_BRANCH, "name": "演示网点 Demo branch", "region": DEMO_REGION},
             "server": {"host": self.host, "port": self.port, "shutdown_timeout": 5},

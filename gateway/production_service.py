@@ -333,7 +333,13 @@ class ProductionService:
             PreconditionError: From the controller (no station, no blanks, ...);
                 nothing was changed then.
         """
-        attempt, order = await self._begin(receipt, ethnicity)
+        try:
+            attempt, order = await self._begin(receipt, ethnicity)
+        except IssueRefusedError as exc:
+            made = await self._issued_job(receipt) if exc.code == "card-state" else None
+            if made is None:
+                raise
+            return made  # asked again after the card was made: the same job
         try:
             job = await self.controller.submit(order, priority)
         except Exception:
@@ -346,6 +352,14 @@ class ProductionService:
             {"job": job.job_id, "priority": priority.name.lower(), "attempt": attempt},
         )  # fmt: skip
         return job
+
+    async def _issued_job(self, receipt: str) -> JobRecord | None:
+        """The application's last job when it issued the card."""
+        async with self._sessions() as session:
+            jobs = await _jobs_of(session, receipt)
+        if not jobs or jobs[-1][1] != JobStatus.ISSUED.value:
+            return None
+        return await self.journal.load_job(jobs[-1][0])
 
     async def _begin(self, receipt: str, ethnicity: str) -> tuple[int, Order]:
         """Check the application, move its card to *in production*, build the order."""

@@ -1,0 +1,283 @@
+"""Instant issuance through the teller API, over the demo's simulated world.
+
+The daemon runs in this process with ``[production]``: the printer is the
+station simulator on a real pty, the chips sit in an in-process reader, the
+platform and the bank are the simulators over mutual TLS, telemetry goes to an
+in-process MQTT broker. Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+
+from gateway.demo_world import DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number, demo_photo
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+WAIT = 60.0  # seconds a card may take end to end on a loaded machine
+
+
+class Teller:
+    """API calls as the world's terminals."""
+
+    def __init__(self, world: DemoWorld, http: aiohttp.ClientSession) -> None:
+        """Bind to a running world."""
+        self.world = world
+        self.http = http
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        role: str = "teller",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """One call; POSTs get a fresh Idempotency-Key."""
+        sent = {"Authorization": f"Bearer {self.world.tokens[role]}", **(headers or {})}
+        if method == "POST":
+            sent.setdefault("Idempotency-Key", uuid.uuid4().hex)
+        async with self.http.request(
+            method, self.world.base_url + path, json=body, headers=sent
+        ) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def apply(self, serial: int, name: str = "赵敏") -> str:
+        """A complete window application; its receipt number."""
+        body = {
+            "case": "self",
+            "channel": "window",
+            "applicant": {"id_number": demo_id_number(serial), "name": name},
+            "materials": ["applicant-id-card", "photo"],
+            "photo": demo_photo(),
+        }
+        status, result = await self.call("POST", "/v1/operations/apply", body)
+        assert status == 200, result
+        return str(result["receipt_number"])
+
+    async def load(self, quantity: int) -> None:
+        """Blanks into the feeder."""
+        status, result = await self.call(
+            "POST", "/v1/stock/loads", {"feeder": FEEDER, "quantity": quantity, "box": "B-1"}
+        )
+        assert status == 201, result
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        """The job's current view."""
+        status, job = await self.call("GET", f"/v1/production/jobs/{job_id}")
+        assert status == 200, job
+        return dict(job)
+
+    async def until(
+        self, job_id: str, done: Callable[[dict[str, Any]], bool], *, resume: bool = True
+    ) -> dict[str, Any]:
+        """Poll the job until ``done``; resume the station when a jam paused it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while True:
+            job = await self.job(job_id)
+            if done(job):
+                return job
+            assert job["status"] != "failed", job
+            assert loop.time() < deadline, job
+            if resume:
+                _, queue = await self.call("GET", "/v1/production/queue")
+                for station in queue["stations"]:
+                    if station["paused"]:
+                        status, _ = await self.call(
+                            "POST", f"/v1/production/stations/{station['name']}/resume"
+                        )
+                        assert status == 200
+            await asyncio.sleep(0.05)
+
+    async def qc(self, job_id: str, *, passed: bool, reason: str = "") -> None:
+        """The teller's verdict, once the card waits for it."""
+        await self.until(job_id, lambda j: bool(j["waiting_for_quality_check"]))
+        status, result = await self.call(
+            "POST",
+            f"/v1/production/jobs/{job_id}/quality-check",
+            {"passed": passed, "reason": reason},
+        )
+        assert status == 200, result
+
+
+@pytest.fixture
+async def make_world(tmp_path: Path, database_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Start a world with the given options; stopped at the end of the test."""
+    worlds: list[DemoWorld] = []
+
+    async def make(**options: Any) -> Teller:  # noqa: ANN401
+        world = DemoWorld(
+            tmp_path / "world",
+            port=0,
+            time_scale=0.0,
+            database_url=database_url,
+            **options,
+        )
+        await world.__aenter__()
+        worlds.append(world)
+        http = aiohttp.ClientSession()
+        world_http.append(http)
+        return Teller(world, http)
+
+    world_http: list[aiohttp.ClientSession] = []
+    try:
+        yield make
+    finally:
+        for http in world_http:
+            await http.close()
+        for world in reversed(worlds):
+            await world.__aexit__(None, None, None)
+
+
+async def test_qc_refusal_jam_and_faulty_chip_are_spoiled_and_the_stock_reconciles(
+    make_world: Callable[..., Any],
+) -> None:
+    """A refused card, a jammed blank and a dead chip are spoiled; two good cards; it adds up."""
+    teller: Teller = await make_world(
+        blanks=10, jam_on_feed=frozenset({3}), faulty_chips=frozenset({4})
+    )
+    await teller.load(10)
+    first = await teller.apply(1, "孙丽")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": first})
+    assert status == 202, job
+    one = job["job_id"]
+    await teller.qc(one, passed=False, reason="print_defect")
+    await teller.qc(one, passed=True)
+    issued = await teller.until(one, lambda j: j["status"] == "issued")
+    assert issued["card_seq"] == 2
+    # Submitting again answers the same job: one application, one card.
+    status, again = await teller.call("POST", "/v1/production/jobs", {"receipt_number": first})
+    assert (status, again["job_id"], again["status"]) == (202, one, "issued")
+
+    second = await teller.apply(2, "周杰")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": second})
+    assert status == 202, job
+    two = job["job_id"]
+    await teller.qc(two, passed=True)
+    done = await teller.until(two, lambda j: j["status"] == "issued")
+    assert done["card_seq"] == 3  # blank 3 jammed, blank 4's chip refused every write
+
+    station = teller.world.station
+    assert station is not None
+    snapshot = station.snapshot()
+    status, result = await teller.call(
+        "POST", "/v1/stock/reconciliations", {"counted": {FEEDER: snapshot["feeder"]}}
+    )
+    assert status == 200, result
+    assert result["ok"], result["problems"]
+    (feeder,) = result["feeders"]
+    assert (feeder["loaded"], feeder["issued"], feeder["spoiled"]) == (10, 2, 3)
+    assert feeder["remaining"] == snapshot["feeder"] == 5
+    # The tray holds both cards of the first job (the teller set the refused one
+    # aside as spoiled) and the second job's card; the jam and the dead chip went
+    # to the reject box.
+    tray = sorted(c["card_number"] for c in snapshot["output_tray"])
+    assert tray == sorted([issued["card_number"]] * 2 + [done["card_number"]])
+    assert len(snapshot["reject_box"]) == 2
+    good = [snapshot["output_tray"][1], snapshot["output_tray"][2]]
+    platform = teller.world.platform
+    assert platform is not None
+    for card in good:
+        on_platform = platform.provinces[DEMO_PROVINCE].cards[card["card_number"]]
+        assert on_platform.aaz501 == card["card_id_code"]
+        assert on_platform.aaz502 == "1"
+
+    status, application = await teller.call("GET", f"/v1/applications/{first}")
+    assert (status, application["status"]) == (200, "completed")
+
+
+async def test_refusals_change_nothing(make_world: Callable[..., Any]) -> None:
+    """Unknown receipt, no blanks, kiosk, QC not waiting, unapproved and replayed adjustments."""
+    teller: Teller = await make_world(quality_check="automatic")
+    receipt = await teller.apply(3, "吴刚")
+    status, problem = await teller.call(
+        "POST", "/v1/production/jobs", {"receipt_number": "SS00000000000000000000"}
+    )
+    assert (status, problem["code"]) == (404, "not-found")
+    status, problem = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert (status, problem["code"]) == (409, "production-no-blanks"), problem
+    assert problem["detail_zh"]
+    status, problem = await teller.call(
+        "POST", "/v1/production/jobs", {"receipt_number": receipt}, role="kiosk"
+    )
+    assert (status, problem["code"]) == (403, "forbidden")
+    # Nothing moved: after loading, the same application is made.
+    await teller.load(2)
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202, job
+    await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    status, problem = await teller.call(
+        "POST", f"/v1/production/jobs/{job['job_id']}/quality-check", {"passed": True}
+    )
+    assert (status, problem["code"]) == (409, "production-qc-not-waiting")
+    status, problem = await teller.call("GET", "/v1/production/jobs/nope")
+    assert (status, problem["code"]) == (404, "not-found")
+
+    adjustment = {"feeder": FEEDER, "delta": -1, "reason": "blank found bent in the box"}
+    status, problem = await teller.call("POST", "/v1/stock/adjustments", adjustment)
+    assert (status, problem["code"]) == (403, "approval-required")
+    status, problem = await teller.call(
+        "POST", "/v1/stock/approvals", {"adjustment": adjustment}, role="teller"
+    )
+    assert (status, problem["code"]) == (403, "forbidden")
+    status, approval = await teller.call(
+        "POST", "/v1/stock/approvals", {"adjustment": adjustment}, role="supervisor"
+    )
+    assert status == 201, approval
+    other = {**adjustment, "delta": -2}
+    status, problem = await teller.call(
+        "POST", "/v1/stock/adjustments", other, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert (status, problem["code"]) == (403, "approval-invalid")
+    status, feeder = await teller.call(
+        "POST", "/v1/stock/adjustments", adjustment, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert (status, feeder["adjusted"], feeder["remaining"]) == (201, -1, 0), feeder
+    status, problem = await teller.call(
+        "POST", "/v1/stock/adjustments", adjustment, headers={"X-Approval-ID": approval["id"]}
+    )
+    assert (status, problem["code"]) == (403, "approval-invalid")  # used once
+    status, problem = await teller.call(
+        "POST", "/v1/stock/destructions", {"feeder": FEEDER, "quantity": 1, "reason": "shred"}
+    )
+    assert (status, problem["code"]) == (422, "stock-refused")  # nothing was spoiled
+    status, stock = await teller.call("GET", "/v1/stock", role="ops")
+    assert status == 200
+    assert stock["feeders"][0]["issued"] == 1
+
+
+async def test_a_non_card_application_is_not_producible(make_world: Callable[..., Any]) -> None:
+    """A loss report's receipt makes no card: 409 with the reason."""
+    teller: Teller = await make_world(quality_check="automatic")
+    await teller.load(2)
+    receipt = await teller.apply(5, "郑爽")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202
+    await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    loss = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": demo_id_number(5), "name": "郑爽"},
+        "materials": ["applicant-id-card"],
+    }
+    status, result = await teller.call("POST", "/v1/operations/report-temporary-loss", loss)
+    assert status == 200, result
+    status, problem = await teller.call(
+        "POST", "/v1/production/jobs", {"receipt_number": result["receipt_number"]}
+    )
+    assert (status, problem["code"], problem["reason"]) == (
+        409,
+        "production-not-producible",
+        "not-producible",
+    )
