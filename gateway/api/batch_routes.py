@@ -84,7 +84,7 @@ def build_batch_service(app: web.Application) -> BatchService:
     calendar = (
         WorkCalendar.from_file(rules.calendar_file) if rules.calendar_file else WorkCalendar()
     )
-    upstream = api.service._upstream  # noqa: SLF001 - the same upstream the operations use
+    upstream = api.service.upstream  # the same outbox and relay the operations use
     production = api.production
     return BatchService(
         sessions=api.sessions,
@@ -97,7 +97,7 @@ def build_batch_service(app: web.Application) -> BatchService:
         calendar=calendar,
         region=services.config.branch.region,
         production=(
-            ControllerProduction(production.controller, production.journal)
+            ControllerProduction(production.controller, production.journal, production.started)
             if production is not None
             else None
         ),

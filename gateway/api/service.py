@@ -208,7 +208,7 @@ class BusinessService:
                 await self._use_approval(session, operation, digest, approval_id, terminal)
             person = await self._person(session, body.applicant, create=spec.new_card)
             card, before, after = await self._card(session, spec, person, body)
-            receipt = await self._next_receipt(session, today)
+            receipt = await self.next_receipt(session, today)
             completed = spec.completes_at_counter
             queued = await self._enqueue(session, operation, card)
             now = self._clock.now()
@@ -474,7 +474,17 @@ class BusinessService:
         card.updated_at = self._clock.now()
         return card, before, _States(card.application_state, card.card_state, card.bank_state)
 
-    async def _next_receipt(self, session: AsyncSession, day: date) -> str:
+    @property
+    def upstream(self) -> Upstream | None:
+        """The upstream outbox and relay the operations use (``None`` without ``[upstream]``)."""
+        return self._upstream
+
+    async def next_receipt(self, session: AsyncSession, day: date) -> str:
+        """The branch's next receipt number of ``day``, in ``session``'s transaction.
+
+        One sequence per branch and day for every acceptance (window operations,
+        batch imports and pickups alike); the day's row is locked until commit.
+        """
         row = await session.get(ReceiptSequenceRow, day, with_for_update=True)
         if row is None:
             row = ReceiptSequenceRow(day=day, last=0)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 from production.errors import UnknownJobError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from production.controller import ProductionController
     from production.model import JobRecord, Order, Priority
     from production.ports import Journal
@@ -22,6 +24,10 @@ __all__ = ["BatchProduction", "ControllerProduction"]
 
 class BatchProduction(Protocol):
     """What the batch service needs of production."""
+
+    async def ready(self) -> None:
+        """Return once production may take orders (its journal recovered after a restart)."""
+        ...
 
     async def submit(self, order: Order, priority: Priority) -> str:
         """Journal and start a job for ``order``; return its id.
@@ -40,10 +46,28 @@ class BatchProduction(Protocol):
 class ControllerProduction:
     """:class:`BatchProduction` over a running :class:`ProductionController`."""
 
-    def __init__(self, controller: ProductionController, journal: Journal | None = None) -> None:
-        """Use ``controller``; ``journal`` answers for jobs finished before a restart."""
+    def __init__(
+        self,
+        controller: ProductionController,
+        journal: Journal | None = None,
+        started: asyncio.Event | None = None,
+    ) -> None:
+        """Use ``controller``.
+
+        Args:
+            controller: The running controller.
+            journal: Answers for jobs finished before a restart.
+            started: Set once the daemon's production service has recovered
+                the journal (``ProductionService.started``); ``None``: ready now.
+        """
         self._controller = controller
         self._journal = journal
+        self._started = started
+
+    async def ready(self) -> None:
+        """Wait for the production service's recovery (nothing is submitted before it)."""
+        if self._started is not None:
+            await self._started.wait()
 
     async def submit(self, order: Order, priority: Priority) -> str:
         """Submit through the controller (window before batch is its rule)."""

@@ -302,7 +302,7 @@ class BatchService:
         deadline = self._calendar.add_workdays(today, spec.time_limit.workdays)
         async with self._sessions.begin() as session:
             person = await self._person(session, handler)
-            receipt = await self._business._next_receipt(session, today)  # noqa: SLF001 - one sequence per branch
+            receipt = await self._business.next_receipt(session, today)
             application = ApplicationRow(
                 receipt_number=receipt, operation=Operation.BATCH_APPLY.value,
                 case=Case.EMPLOYER_BATCH.value, channel=Channel.WINDOW.value, status="accepted",
@@ -488,7 +488,14 @@ class BatchService:
 
     # ----------------------------------------------------------- production
     async def run_production(self) -> None:
-        """Production rounds until cancelled (a supervised task)."""
+        """Production rounds until cancelled (a supervised task).
+
+        The first round waits for production to be ready: after a restart the
+        controller's journal is recovered first, so a row whose order was
+        journaled before the stop is found again, not submitted twice.
+        """
+        if self.production is not None:
+            await self.production.ready()
         while True:
             await self.production_round()
             await self._clock.sleep(self.settings.poll_seconds)
@@ -562,6 +569,7 @@ class BatchService:
     async def _send(self, item: BatchItemRow) -> bool:
         """Submit the row's order; ``False`` when production refuses for now."""
         assert self.production is not None  # noqa: S101 - checked by the caller
+        await self.production.ready()  # batch-to-single may come before recovery ended
         async with self._sessions() as session:
             batch = await session.get(BatchRow, item.batch_id)
         assert batch is not None  # noqa: S101 - foreign key
@@ -773,7 +781,7 @@ class BatchService:
         due = now + self.settings.enable_after
         async with self._sessions.begin() as session:
             person = await self._person(session, body.handler)
-            receipt = await self._business._next_receipt(session, today)  # noqa: SLF001 - one sequence per branch
+            receipt = await self._business.next_receipt(session, today)
             application = ApplicationRow(
                 receipt_number=receipt, operation=Operation.PICKUP.value,
                 case=Case.EMPLOYER_BATCH.value, channel=Channel.WINDOW.value,

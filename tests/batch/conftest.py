@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import random
@@ -83,6 +84,15 @@ class FakeProduction:
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     submitted: list[tuple[str, Priority]] = field(default_factory=list)
     refuse: bool = False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        """Ready at once unless a test clears :attr:`started`."""
+        self.started.set()
+
+    async def ready(self) -> None:
+        """Wait for :attr:`started` (the production service's recovery)."""
+        await self.started.wait()
 
     async def submit(self, order: Order, priority: Priority) -> str:
         """Journal a queued job (or find the application's)."""

@@ -294,3 +294,23 @@ def test_application_ids_are_stable() -> None:
     assert application_id_of(item) == "batch-12345678123442348234-7"
     assert BatchService.__doc__
     assert PersonRow.__tablename__ == "persons"
+
+
+async def test_production_waits_for_the_recovery_of_production(kit: Kit) -> None:
+    """The production task submits nothing before production has recovered its journal."""
+    import asyncio  # noqa: PLC0415
+
+    batch_id = await import_rows(kit, [row(1)])
+    await kit.service.submit(batch_id, TELLER)
+    kit.production.started.clear()
+    kit.clock.autojump = False
+    task = asyncio.create_task(kit.service.run_production())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert kit.production.submitted == []
+    assert kit.clock.sleeps == []
+    kit.production.started.set()
+    await kit.clock.wait_for_sleepers()
+    task.cancel()
+    assert len(kit.production.submitted) == 1
+    assert (await kit.service.progress(batch_id)).counts == {"producing": 1}
