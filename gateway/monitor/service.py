@@ -215,6 +215,8 @@ class Monitor:
         now = self.clock.now()
         branches = self._dirty | self._watch
         self._dirty = set()
+        all_raised: list[Alert] = []
+        all_cleared: list[Alert] = []
         for name in branches:
             entry = self.state.branches.get(name)
             if entry is None:
@@ -226,27 +228,25 @@ class Monitor:
                 self._watch.add(name)
             else:
                 self._watch.discard(name)
-            for alert in raised:
-                await self._raised(alert)
-            for alert in cleared:
-                await self.store.clear_alert(alert.key, now)
-                self.metrics.alerts_cleared.labels(alert.rule).inc()
-                log.info("alert_cleared", alert=alert.key)
             if raised or cleared:
+                all_raised += raised
+                all_cleared += cleared
                 self._changed.add(name)
                 self._alerts_changed = True
+        await self.store.record(all_raised, all_cleared)
+        for alert in all_raised:
+            self.metrics.alerts_raised.labels(alert.rule).inc()
+            log.warning(
+                "alert_raised",
+                alert=alert.key,
+                rule=alert.rule,
+                severity=alert.severity,
+                detail=alert.detail,
+            )
+        for alert in all_cleared:
+            self.metrics.alerts_cleared.labels(alert.rule).inc()
+            log.info("alert_cleared", alert=alert.key)
         self._gauges()
-
-    async def _raised(self, alert: Alert) -> None:
-        await self.store.raise_alert(alert)
-        self.metrics.alerts_raised.labels(alert.rule).inc()
-        log.warning(
-            "alert_raised",
-            alert=alert.key,
-            rule=alert.rule,
-            severity=alert.severity,
-            detail=alert.detail,
-        )
 
     async def acknowledge(self, alert_id: int, by: str) -> Alert | None:
         """Acknowledge an alert; return it (``None``: no such alert)."""

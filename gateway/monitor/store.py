@@ -59,6 +59,7 @@ __all__ = ["SCHEMA_VERSION", "MonitorStore", "SchemaMismatchError", "metadata"]
 
 SCHEMA_VERSION: Final = 1
 HOUR: Final = 3600
+_IN_CHUNK: Final = 500  # keys per IN (...) query
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -275,34 +276,57 @@ class MonitorStore:
 
     # ------------------------------------------------------------ alerts
 
-    async def raise_alert(self, alert: Alert) -> Alert:
-        """Store a raised alert; when another monitor stored it first, return that one."""
+    async def record(self, raised: list[Alert], cleared: list[Alert]) -> None:
+        """Store raised and cleared alerts in one transaction.
+
+        A raised alert another monitor stored first is not stored again: the
+        stored row (its id, raise time and acknowledgement) is taken over.
+        """
+        if not raised and not cleared:
+            return
         a = alerts_table.c
         insert_ = _insert(self.engine)
-        values = {
-            "key": alert.key,
-            "rule": alert.rule,
-            "branch": alert.branch,
-            "device": alert.device,
-            "severity": alert.severity,
-            "detail": alert.detail[:200],
-            "raised_at": alert.raised_at,
-        }
         async with self.engine.begin() as conn:
-            statement = (
-                insert_(alerts_table)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["key"], index_where=a.cleared_at.is_(None))
-            )
-            await conn.execute(statement)
-            row = (
+            for alert in cleared:
                 await conn.execute(
-                    select(alerts_table).where(and_(a.key == alert.key, a.cleared_at.is_(None)))
+                    update(alerts_table)
+                    .where(and_(a.key == alert.key, a.cleared_at.is_(None)))
+                    .values(cleared_at=alert.cleared_at)
                 )
-            ).one()
-        stored = _alert(row._mapping)  # noqa: SLF001 - SQLAlchemy's public row mapping
-        alert.id, alert.raised_at = stored.id, stored.raised_at
-        alert.acked_by, alert.acked_at = stored.acked_by, stored.acked_at
+            if not raised:
+                return
+            rows = [
+                {
+                    "key": alert.key,
+                    "rule": alert.rule,
+                    "branch": alert.branch,
+                    "device": alert.device,
+                    "severity": alert.severity,
+                    "detail": alert.detail[:200],
+                    "raised_at": alert.raised_at,
+                }
+                for alert in raised
+            ]
+            statement = insert_(alerts_table).on_conflict_do_nothing(
+                index_elements=["key"], index_where=a.cleared_at.is_(None)
+            )
+            await conn.execute(statement, rows)
+            by_key = {alert.key: alert for alert in raised}
+            keys = list(by_key)
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = keys[start : start + _IN_CHUNK]
+                found = await conn.execute(
+                    select(alerts_table).where(and_(a.key.in_(chunk), a.cleared_at.is_(None)))
+                )
+                for row in found:
+                    stored = _alert(row._mapping)  # noqa: SLF001 - SQLAlchemy's row mapping
+                    alert = by_key[stored.key]
+                    alert.id, alert.raised_at = stored.id, stored.raised_at
+                    alert.acked_by, alert.acked_at = stored.acked_by, stored.acked_at
+
+    async def raise_alert(self, alert: Alert) -> Alert:
+        """Store one raised alert (see :meth:`record`)."""
+        await self.record([alert], [])
         return alert
 
     async def clear_alert(self, key: str, at: datetime) -> None:
