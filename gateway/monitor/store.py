@@ -44,6 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from gateway.monitor.alerts import Alert
 from gateway.persistence.models import NAMING_CONVENTION, UTCDateTime
@@ -60,6 +61,7 @@ __all__ = ["SCHEMA_VERSION", "MonitorStore", "SchemaMismatchError", "metadata"]
 SCHEMA_VERSION: Final = 1
 HOUR: Final = 3600
 _IN_CHUNK: Final = 500  # keys per IN (...) query
+_CREATE_ATTEMPTS: Final = 3  # monitors starting together race to create the tables
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -131,8 +133,15 @@ class MonitorStore:
         Raises:
             SchemaMismatchError: It carries another version.
         """
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(metadata.create_all)
+                break
+            except DBAPIError:  # a fellow monitor created a table in between: look again
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
             found = (await conn.execute(select(schema_table.c.version))).scalars().all()
             if not found:
                 await conn.execute(insert(schema_table).values(version=SCHEMA_VERSION))
