@@ -100,6 +100,7 @@ if TYPE_CHECKING:
         PrinterPort,
         QualityCheck,
     )
+    from protocols.printer.frames import Depth, Panel
 
 __all__ = ["ProductionController", "ProductionSettings", "Station", "StationView"]
 
@@ -114,6 +115,13 @@ _NOTHING_MOVED: Final = frozenset(
 _HOLDING: Final = CARD_STEPS | {_S.QUALITY_CHECK, _S.REJECT}
 Outcome = Literal["ejected", "requeue", "pinned", "failed"]
 T = TypeVar("T")
+Panels = list[tuple["Panel", "Depth", bytes]]
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a drawing's error as seen (the print step that awaits it raises it again)."""
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +240,8 @@ class ProductionController:
         self._work = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        #: Surfaces drawn ahead for the jobs on the stations.
+        self._renders: dict[str, tuple[CardFace, asyncio.Future[Panels]]] = {}
 
     # ------------------------------------------------------------------ life
 
@@ -523,10 +533,12 @@ class ProductionController:
         while True:
             job_id = await self._take(state)
             state.job_id = job_id
+            self._prerender(self._jobs[job_id])
             try:
                 outcome = await self._run_on_station(self._jobs[job_id], state)
             finally:
                 state.job_id = None
+                self._renders.pop(job_id, None)
             job = self._jobs[job_id]
             if outcome == "ejected":
                 self._spawn(self._finish(job_id), f"production-finish-{job_id}")
@@ -574,20 +586,41 @@ class ProductionController:
                 return await self._spoil(job, state, exc.reason)
             return await self._end(job, _S.VERIFY, Phase.DONE)
         if step is _S.PRINT:
-            face = CardFace(
-                name=job.order.name,
-                ssn=job.order.ssn,
-                card_number=job.order.card_number or "",
-                issue_date=job.issue_date or self._clock.now().astimezone(BEIJING).date(),
-                photo=job.order.photo,
-            )
-            panels = await asyncio.to_thread(render_panels, face, self._settings.layout)
+            panels = await self._panels(job)
             job = await self._begin(job, _S.PRINT, station.name)
             await self._printer(job, state, station.printer.print_card(panels))
             return await self._end(job, _S.PRINT, Phase.DONE)
         job = await self._begin(job, _S.EJECT, station.name)
         await self._printer(job, state, station.printer.eject_card())
         return await self._end(job, _S.EJECT, Phase.DONE, station=None)
+
+    def _face(self, job: JobRecord) -> CardFace:
+        return CardFace(
+            name=job.order.name,
+            ssn=job.order.ssn,
+            card_number=job.order.card_number or "",
+            issue_date=job.issue_date or self._clock.now().astimezone(BEIJING).date(),
+            photo=job.order.photo,
+        )
+
+    def _prerender(self, job: JobRecord) -> None:
+        """Start drawing the surface in a thread while the station feeds and encodes."""
+        if job.order.card_number is None or job.status.finished:
+            return
+        face = self._face(job)
+        drawing = asyncio.ensure_future(
+            asyncio.to_thread(render_panels, face, self._settings.layout)
+        )
+        drawing.add_done_callback(_retrieve)
+        self._renders[job.job_id] = (face, drawing)
+
+    async def _panels(self, job: JobRecord) -> Panels:
+        """The job's panels: drawn ahead by :meth:`_prerender`, or now."""
+        face = self._face(job)
+        drawn = self._renders.pop(job.job_id, None)
+        if drawn is not None and drawn[0] == face:
+            return await drawn[1]
+        return await asyncio.to_thread(render_panels, face, self._settings.layout)
 
     @staticmethod
     def _chip_args(station: Station) -> tuple[EncoderPort, str]:

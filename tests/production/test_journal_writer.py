@@ -1,0 +1,134 @@
+"""The SQL journal's writer: shared transactions, deferred ``done`` writes, isolated errors.
+
+Runs on SQLite (the journal's own writer connection) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from gateway.persistence import create_engine
+from gateway.persistence.migrate import upgrade
+from gateway.production_journal import SqlJournal
+from production import JobRecord, JobStatus, Phase, Priority, StepEvent, StepName
+from production.model import StockEntry, StockKind
+from tests.production.conftest import SealerForTests, make_order
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+pytestmark = pytest.mark.integration
+
+NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated database on the backend under test."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _job(n: int) -> tuple[JobRecord, StepEvent]:
+    job = JobRecord(
+        job_id=f"job-{n}",
+        order=make_order(f"APP-{n}"),
+        priority=Priority.WINDOW,
+        status=JobStatus.QUEUED,
+        created_at=NOW,
+        step=StepName.PRE_OPEN,
+        phase=Phase.BEGUN,
+    )
+    return job, StepEvent(job.job_id, StepName.PRE_OPEN, Phase.BEGUN, 1, NOW)
+
+
+def _feed(job: JobRecord, phase: Phase) -> tuple[JobRecord, StepEvent]:
+    moved = replace(job, step=StepName.FEED, phase=phase, station="s1", status=JobStatus.RUNNING)
+    return moved, StepEvent(job.job_id, StepName.FEED, phase, 1, NOW, "s1")
+
+
+async def test_concurrent_writes_share_transactions(engine: AsyncEngine) -> None:
+    """Forty jobs written at once: every state and event stored, in fewer commits."""
+    journal = SqlJournal(engine, SealerForTests())
+    jobs = [_job(n) for n in range(40)]
+    await asyncio.gather(*(journal.add_job(job, first) for job, first in jobs))
+    before = journal.commits
+    await asyncio.gather(*(journal.record(*_feed(job, Phase.BEGUN)) for job, _ in jobs))
+    assert 0 < journal.commits - before < len(jobs)
+    for job, _ in jobs:
+        stored = await journal.load_job(job.job_id)
+        assert stored is not None
+        assert (stored.step, stored.phase, stored.station) == (StepName.FEED, Phase.BEGUN, "s1")
+        assert stored.order == job.order
+        events = await journal.step_events(job.job_id)
+        assert [(e.step, e.phase) for e in events] == [
+            (StepName.PRE_OPEN, Phase.BEGUN),
+            (StepName.FEED, Phase.BEGUN),
+        ]
+
+
+async def test_a_done_write_is_seen_by_the_next_read_and_a_new_journal(
+    engine: AsyncEngine,
+) -> None:
+    """``done`` returns before its commit, yet every read after it sees it."""
+    sealer = SealerForTests()
+    journal = SqlJournal(engine, sealer)
+    job, first = _job(1)
+    await journal.add_job(job, first)
+    begun, event = _feed(job, Phase.BEGUN)
+    await journal.record(begun, event)
+    done, event = _feed(begun, Phase.DONE)
+    taken = StockEntry("job-1:1:taken", "s1", StockKind.TAKEN, 1, NOW, job_id="job-1")
+    await journal.record(done, event, [taken])
+    assert [e.key for e in await journal.stock_entries("s1")] == ["job-1:1:taken"]
+    assert (await journal.step_events("job-1"))[-1].phase is Phase.DONE
+    stored = await SqlJournal(engine, sealer).unfinished_jobs()
+    assert [(j.job_id, j.phase) for j in stored] == [("job-1", Phase.DONE)]
+
+
+async def test_the_state_finishing_a_job_is_committed_on_return(engine: AsyncEngine) -> None:
+    """A job's final state is durable when ``record`` returns (the API reports it next)."""
+    sealer = SealerForTests()
+    journal = SqlJournal(engine, sealer)
+    job, first = _job(1)
+    await journal.add_job(job, first)
+    issued = replace(job, step=StepName.ENABLE, phase=Phase.DONE, status=JobStatus.ISSUED)
+    await journal.record(issued, StepEvent("job-1", StepName.ENABLE, Phase.DONE, 1, NOW))
+    assert journal._queue == []
+    assert not await SqlJournal(engine, sealer).unfinished_jobs()
+
+
+async def test_a_duplicate_application_in_a_batch_fails_alone(engine: AsyncEngine) -> None:
+    """Two jobs for one application written at once: one stored, both callers get it."""
+    journal = SqlJournal(engine, SealerForTests())
+    (one, first), (other, second) = _job(1), _job(2)
+    other = replace(other, order=one.order)
+    third, third_event = _job(3)
+    results = await asyncio.gather(
+        journal.add_job(one, first),
+        journal.add_job(other, replace(second, job_id=other.job_id)),
+        journal.add_job(third, third_event),
+    )
+    assert results[0].job_id == results[1].job_id
+    assert results[2].job_id == "job-3"
+    assert {j.job_id for j in await journal.unfinished_jobs()} == {results[0].job_id, "job-3"}
+
+
+async def test_stock_keys_count_once_within_and_across_batches(engine: AsyncEngine) -> None:
+    """The same stock key written twice in one batch and again later is stored once."""
+    journal = SqlJournal(engine, SealerForTests())
+    entry = StockEntry("load-1", "s1", StockKind.LOADED, 10, NOW, box="BOX-1")
+    await asyncio.gather(journal.add_stock([entry, entry]), journal.add_stock([entry]))
+    await journal.add_stock([replace(entry, quantity=99)])
+    assert [(e.key, e.quantity) for e in await journal.stock_entries()] == [("load-1", 10)]
