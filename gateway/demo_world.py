@@ -47,6 +47,7 @@ from gateway.daemon import Daemon
 from gateway.upstream.peers import PeerKeysFile, publish_identity
 from security.pki import Role, client_context, init_ca, issue, server_context
 from simulators.bank import BankSimulator
+from simulators.card.vpcd import VPCD_PORT
 from simulators.platform import PlatformSimulator, platform_name
 from simulators.station import StationConfig, StationSimulator
 
@@ -104,6 +105,10 @@ class DemoWorld:
         database_url: The daemon's database (default: SQLite in ``directory``).
         jam_on_feed: Blanks (1 = the first fed) that jam in the printer.
         faulty_chips: Blanks whose chip refuses every write.
+        vpcd_port: Serve the chip at the contact station to pcscd's vpcd reader on
+            this port; the daemon then reads it through PC/SC (default: in process).
+        start_daemon: ``False``: write ``branchd.toml`` only (to run the daemon as
+            a process of its own, which may die while the world goes on).
     """
 
     directory: Path
@@ -115,6 +120,9 @@ class DemoWorld:
     database_url: str | None = None
     jam_on_feed: frozenset[int] = frozenset()
     faulty_chips: frozenset[int] = frozenset()
+    vpcd_port: int | None = None
+    start_daemon: bool = True
+    log_level: str = "warning"
     tokens: dict[str, str] = field(default_factory=dict)
     platform: PlatformSimulator | None = None
     bank: BankSimulator | None = None
@@ -190,9 +198,11 @@ class DemoWorld:
                 card_dir=d / "cards",
                 jam_on_feed=self.jam_on_feed,
                 faulty_chips=self.faulty_chips,
+                vpcd_port=self.vpcd_port,
+                link=str(d / "printer-1"),
             ),
-            on_card_in=card_in,
-            on_card_out=card_out,
+            on_card_in=None if self.vpcd_port else card_in,
+            on_card_out=None if self.vpcd_port else card_out,
         )
         await self.station.start()
         self._stack.push_async_callback(self.station.stop)
@@ -210,12 +220,14 @@ class DemoWorld:
         self.config_path.write_text(
             to_toml(self._config(pki, peers, master, token_files)), encoding="utf-8"
         )
+        if not self.start_daemon:
+            return
         config = load_config(self.config_path)
         self.daemon = Daemon(
             config,
             clock=SystemClock(),
             rng=random.Random(),  # noqa: S311 - jitter and ids, not cryptography
-            encoder_overrides={"encoder-1": (encoder, READER)},
+            encoder_overrides={} if self.vpcd_port else {"encoder-1": (encoder, READER)},
         )
         await self.daemon.start(migrate=True)
         self._stack.push_async_callback(self.daemon.stop)
@@ -241,7 +253,7 @@ class DemoWorld:
             "data_dir": str(self.directory),
             "branch": {"id": DEMO_BRANCH, "name": "演示网点 Demo branch", "region": DEMO_REGION},
             "server": {"host": self.host, "port": self.port, "shutdown_timeout": 5},
-            "logging": {"level": "warning"},
+            "logging": {"level": self.log_level, "format": "json"},
             "keystore": {"master_key": {"file": str(master)}},
             "terminals": [
                 {"id": f"{role}-01", "role": role, "token": {"file": str(path)}}
@@ -252,9 +264,13 @@ class DemoWorld:
                 "branch": DEMO_BRANCH,
                 "broker": {"host": "127.0.0.1", "port": self.broker_port, "protocol": "3.1.1"},
                 "printers": [
-                    {"id": "printer-1", "url": self.station.device, "status_interval": 5.0}
+                    {
+                        "id": "printer-1",
+                        "url": str(self.directory / "printer-1"),
+                        "status_interval": 5.0,
+                    }
                 ],
-                "encoders": [{"id": "encoder-1", "reader": READER}],
+                "encoders": [{"id": "encoder-1", "reader": self.reader}],
             },
             "upstream": {
                 "peer_keys": str(peers),
@@ -275,10 +291,18 @@ class DemoWorld:
         }
 
     @property
+    def reader(self) -> str:
+        """The PC/SC name of the station's reader."""
+        if self.vpcd_port is None:
+            return READER
+        return f"Virtual PCD 00 {self.vpcd_port - VPCD_PORT:02d}"
+
+    @property
     def base_url(self) -> str:
-        """The daemon's first URL."""
-        assert self.daemon is not None  # noqa: S101 - after start
-        return self.daemon.urls[0]
+        """The daemon's URL (the running one's, or the configured address)."""
+        if self.daemon is not None:
+            return self.daemon.urls[0]
+        return f"http://{self.host}:{self.port}"
 
     def client_tls(self) -> Any:  # noqa: ANN401 - an ssl context, for tools that want one
         """The branch's client TLS context (to call the simulators directly)."""

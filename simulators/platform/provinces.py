@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -113,6 +114,8 @@ class Province:
         self.regions = frozenset(regions)
         self.keys = keys
         self.cards: dict[str, Card] = {}
+        #: Return data (回盘) accepted, by card number (a test oracle: once each).
+        self.returns: Counter[str] = Counter()
         self._serial = 0
 
     # ----------------------------------------------------------- registry
@@ -204,6 +207,7 @@ class Province:
         card.aaz507 = fields["AAZ507"]
         card.chip_serial = fields["chipSerial"]
         card.version = fields["cardVersion"]
+        self.returns[card.aaz500] += 1
         return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500})
 
     def _change_info(self, item: Request, card: Card) -> Result:
