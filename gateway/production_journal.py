@@ -162,6 +162,7 @@ def _personal(order: Order) -> str:
             "birth_date": order.birth_date.isoformat(),
             "name_extension": order.name_extension,
             "photo": base64.b64encode(order.photo).decode() if order.photo else None,
+            "enable_on_issue": order.enable_on_issue,
         },
         ensure_ascii=False,
     )
@@ -470,6 +471,7 @@ class SqlJournal:
             name_extension=personal.get("name_extension"),
             photo=base64.b64decode(photo) if photo else None,
             card_number=row.card_number,
+            enable_on_issue=personal.get("enable_on_issue", True),
         )
         chip = None
         if row.card_id_code and row.atr and row.chip_serial and row.spec_version:

@@ -875,6 +875,10 @@ class ProductionController:
     async def _upstream_step(self, job: JobRecord, step: StepName) -> JobRecord:
         """Return data, bind the account or enable: journaled, retried until done."""
         job = await self._begin(job, step, job.station)
+        if step is _S.ENABLE and not job.order.enable_on_issue:  # enabled when handed over
+            job = await self._end(job, step, Phase.DONE, detail="deferred", status=JobStatus.ISSUED)
+            log.info("card_issued", job_id=job.job_id, cards_used=job.card_seq, enable="deferred")
+            return job
         message_id = f"{job.job_id}:{step.value}:{job.card_seq}"
         facts = job.chip
         assert facts is not None  # noqa: S101 - read before the card was made

@@ -91,7 +91,7 @@ class JobStatus(enum.StrEnum):
 
     QUEUED = "queued"  # waiting for a station
     RUNNING = "running"  # on a station, or finishing after eject
-    ISSUED = "issued"  # handed over, returned, bound and enabled
+    ISSUED = "issued"  # handed over, returned, bound and enabled (or enabling deferred)
     FAILED = "failed"  # gave up; ``failure`` says why
 
     @property
@@ -124,6 +124,11 @@ class Order:
         name_extension: Name extension (third-generation cards), if any.
         photo: Photo to print (set by pre-open when the platform gives one).
         card_number: Card number (AAZ500), set by pre-open.
+        enable_on_issue: Enable the card on the platform as the job's last step
+            (a card handed over at once). ``False`` for a card handed over later
+            (employer batches: enabled 96 hours after pickup): the ``enable``
+            step is journaled done with detail ``deferred`` and the platform is
+            not called.
     """
 
     application_id: str
@@ -136,6 +141,7 @@ class Order:
     name_extension: str | None = field(default=None, repr=False)
     photo: bytes | None = field(default=None, repr=False)
     card_number: str | None = None
+    enable_on_issue: bool = True
 
 
 @dataclass(frozen=True, slots=True)

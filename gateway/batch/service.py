@@ -608,6 +608,9 @@ class BatchService:
             birth_date=_birth(id_number),
             region=self._region,
             photo=photo,
+            # A batch card is enabled 96 h after pickup (enable_due); a card taken
+            # out of the batch is handed to the holder at once, enabled like a window card.
+            enable_on_issue=item.status == "single",
         )
 
     async def _follow_jobs(self) -> None:

@@ -108,6 +108,7 @@ async def test_production_by_priority_and_in_line_order(kit: Kit) -> None:
     order = [app_id.rsplit("-", 1)[1] for app_id, _ in kit.production.submitted]
     assert order == ["2", "3"]  # lines 2-3 of the urgent batch (header is line 1)
     assert {p for _, p in kit.production.submitted} == {Priority.BATCH}
+    assert not any(job.order.enable_on_issue for job in kit.production.jobs.values())
     assert all(urgent.replace("-", "")[:20] in a for a, _ in kit.production.submitted)
     kit.production.finish("job-1")
     kit.production.finish("job-2", ok=False)
@@ -264,6 +265,7 @@ async def test_batch_to_single_only_while_queued(kit: Kit) -> None:
     )
     assert result.card_state == "01"
     assert kit.production.submitted[-1][1] is Priority.WINDOW
+    assert kit.production.jobs["job-1"].order.enable_on_issue  # handed over at once
     kit.production.finish("job-1")
     await kit.service.production_round()
     rows = {r.line: r.status for r in await kit.service.rows(batch_id)}
