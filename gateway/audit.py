@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from gateway.persistence.models import AuditCheckpointRow, AuditEntryRow
 from security.audit import (
@@ -68,6 +68,10 @@ class VerifyReport:
     entries: int
     checkpoints: int
     problem: AuditProblem | None
+
+
+_AUDIT = AuditEntryRow.__table__
+_LAST_ENTRY = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
 
 
 def _record(row: AuditEntryRow) -> AuditRecord:
@@ -124,13 +128,10 @@ class AuditLog:
             prepared.append((*masked, text))
         records: list[AuditRecord] = []
         async with self._lock, self._sessions.begin() as session:
-            last = (
-                await session.scalars(
-                    select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(1)
-                )
-            ).first()
+            last = (await session.execute(_LAST_ENTRY)).first()
             seq = 0 if last is None else last.seq
             prev = GENESIS if last is None else bytes.fromhex(last.hash)
+            rows: list[dict[str, Any]] = []
             for actor, action, subject, text in prepared:
                 seq += 1
                 entry = AuditEntry(
@@ -138,14 +139,18 @@ class AuditLog:
                     subject=subject, details=json.loads(text), prev_hash=prev,
                 )  # fmt: skip
                 digest = entry_hash(self._suite, entry)
-                session.add(
-                    AuditEntryRow(
-                        seq=seq, at=entry.at, actor=actor, action=action, subject=subject,
-                        details=text, prev_hash=prev.hex(), hash=digest.hex(),
-                    )
+                rows.append(
+                    {
+                        "seq": seq, "at": entry.at, "actor": actor, "action": action,
+                        "subject": subject, "details": text, "prev_hash": prev.hex(),
+                        "hash": digest.hex(),
+                    }
                 )  # fmt: skip
                 records.append(AuditRecord(entry=entry, hash=digest))
                 prev = digest
+            # One multi-row INSERT (Core), not a unit-of-work flush of one object per entry:
+            # read audits arrive in batches of hundreds.
+            await session.execute(insert(AuditEntryRow), rows)
         return records
 
     async def checkpoint_finished_days(self, signer: AuditSigner) -> list[date]:
@@ -229,6 +234,11 @@ class AuditQueue:
         self._linger = linger
         self._queue: asyncio.Queue[PendingEntry] = asyncio.Queue(maxsize=limit)
         self._in_flight: list[PendingEntry] = []  # kept until written, across restarts
+
+    @property
+    def depth(self) -> int:
+        """Entries queued or being written."""
+        return self._queue.qsize() + len(self._in_flight)
 
     async def put(
         self, actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None

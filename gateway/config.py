@@ -256,6 +256,10 @@ class ProductionConfig(_Section):
     #: ``teller``: each made card waits for the teller's verdict; ``automatic``: pass
     #: at once (unattended test benches and the demo only).
     quality_check: Literal["teller", "automatic"] = "teller"
+    #: A feeder at or below this many blanks is reported low (telemetry, ops page).
+    low_stock: int = Field(default=20, ge=0, le=10_000)
+    #: Hours between automatic stock reconciliations (also one at start).
+    reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 7)
     #: A CJK font for names on the card face (e.g. Noto Sans CJK from fonts-noto-cjk).
     font: Path | None = None
     #: Retried platform and bank calls: first and largest spacing, seconds.

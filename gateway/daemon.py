@@ -34,7 +34,9 @@ from gateway.api.service import BusinessService
 from gateway.app import Services, create_app
 from gateway.archive import ArchiveStore
 from gateway.audit import AuditLog, AuditQueue
+from gateway.branch_reports import BranchReports
 from gateway.business.workdays import WorkCalendar
+from gateway.dashboard import add_branch_page
 from gateway.devices import BranchDevices
 from gateway.keys import KeyStoreSigner, PersonalDataVault, open_keystore
 from gateway.metrics import Metrics
@@ -81,6 +83,7 @@ log = structlog.get_logger(__name__)
 
 CHECKPOINT_INTERVAL = 3600.0  # seconds between looks for a finished business day
 CERTIFICATE_INTERVAL = 6 * 3600.0  # seconds between certificate expiry reports
+REPORT_INTERVAL = 60.0  # seconds between branch reports (telemetry and /ops)
 
 
 class Daemon:
@@ -107,6 +110,8 @@ class Daemon:
         self._encoder_overrides = dict(encoder_overrides or {})
         #: Instant issuance (with ``[production]``).
         self.production: ProductionService | None = None
+        #: The branch reports (telemetry and the /ops page).
+        self.reports: BranchReports | None = None
         self.metrics = Metrics()
         sup = config.supervisor
         self.supervisor = Supervisor(
@@ -163,6 +168,7 @@ class Daemon:
                 self.cards = build_card_services(
                     self.config, store=store, vault=vault, upstream=self.upstream,
                     devices=self.devices, sessions=self._sessions, audit=self.audit,
+                    metrics=self.metrics, clock=self.clock,
                 )  # fmt: skip
                 self._api = self._build_api(vault)
             if migrate:
@@ -186,6 +192,16 @@ class Daemon:
                 api=self._api,
             )
             app = create_app(services, extra_routes=self._extra_routes)
+            self.reports = BranchReports(
+                branch=self.config.branch.id,
+                sessions=self._sessions,
+                clock=self.clock,
+                devices=self.devices,
+                production=self.production,
+                audit_reads=self.audit_reads if self._api is not None else None,
+                low_stock=self.config.production.low_stock if self.config.production else 20,
+            )
+            add_branch_page(app, self.reports.snapshot, clock=self.clock)
             self._runner = web.AppRunner(
                 app,
                 handle_signals=False,
@@ -212,6 +228,9 @@ class Daemon:
             except (Exception, asyncio.CancelledError):
                 await self._close()
                 raise
+            self.supervisor.spawn("stock-reconciliation", self._reconcile_stock)
+        if await current_revision(self.engine) == head_revision():
+            self.supervisor.spawn("branch-reports", self._branch_reports)
         log.info("daemon_started", version=__version__, urls=self.urls)
 
     def _spawn_tasks(self) -> None:
@@ -323,7 +342,23 @@ class Daemon:
             region=self.config.branch.region,
             approval_minutes=self.config.business.approval_minutes,
             on_settled=self._production_settled,
+            outbox=upstream.outbox,  # an issued reissue cancels the old card upstream
         )
+
+    async def _reconcile_stock(self) -> None:
+        """Reconcile the stock now and every ``reconcile_hours`` (an alert on a difference)."""
+        assert self.production is not None  # noqa: S101 - spawned only with production
+        assert self.config.production is not None  # noqa: S101
+        while True:
+            await self.production.reconcile()
+            await self.clock.sleep(self.config.production.reconcile_hours * 3600)
+
+    async def _branch_reports(self) -> None:
+        """Count and publish the branch reports every ``REPORT_INTERVAL`` seconds."""
+        assert self.reports is not None  # noqa: S101 - made at start
+        while True:
+            await self.reports.publish()
+            await self.clock.sleep(REPORT_INTERVAL)
 
     def _station_paused(self, station: str, code: str) -> None:
         log.warning("station_paused", station=station, code=code)

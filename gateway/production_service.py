@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final
 import structlog
 from sqlalchemy import select
 
+from gateway.business.invalidation import invalidate_replaced_cards
 from gateway.business.states import (
     APPLICATION,
     BANK_ACCOUNT,
@@ -65,8 +66,16 @@ if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.keys import PersonalDataVault
     from gateway.upstream.bank import BankClient
+    from gateway.upstream.outbox import Outbox
     from gateway.upstream.platform import PlatformClient
-    from production import Journal, KeyRequest, ProductionController, ReturnData, StockLedger
+    from production import (
+        Journal,
+        KeyRequest,
+        ProductionController,
+        Reconciliation,
+        ReturnData,
+        StockLedger,
+    )
 
 __all__ = [
     "BankProduction",
@@ -241,6 +250,7 @@ class ProductionService:
         region: str,
         approval_minutes: float = 15.0,
         on_settled: Callable[[JobRecord], None] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         """Keep the parts; :meth:`start` recovers and starts the controller."""
         self.controller = controller
@@ -255,9 +265,13 @@ class ProductionService:
         #: Minutes a supervisor's approval of a stock adjustment stays usable.
         self.approval_minutes = approval_minutes
         self._on_settled = on_settled
+        #: Where an old card's cancellation goes when its successor is issued.
+        self.outbox = outbox
         self._watchers: set[asyncio.Task[None]] = set()
         #: Set once :meth:`start` has recovered the journal (submit only after it).
         self.started = asyncio.Event()
+        #: The newest stock reconciliation.
+        self.last_reconciliation: Reconciliation | None = None
         self.issued = 0
         self.failed = 0
 
@@ -294,6 +308,14 @@ class ProductionService:
             if record is not None:
                 await self._settle(record)
         self.started.set()
+
+    async def reconcile(self, counted: dict[str, int] | None = None) -> Reconciliation:
+        """Reconcile the stock with the jobs' cards (and the operator's count, if given)."""
+        result = await self.ledger.reconcile(
+            counted=counted, held_by_jobs=self.controller.cards_held()
+        )
+        self.last_reconciliation = result
+        return result
 
     async def stop(self) -> None:
         """Stop watching, stop the controller (jobs stay journaled)."""
@@ -452,6 +474,12 @@ class ProductionService:
                     card.bank_state = BANK_ACCOUNT.next(BankState.NOT_OPENED, BankEvent.OPEN).value
                 application.status = "completed"
                 application.completed_at = now
+                # -- a reissue or replacement invalidates the card it replaces --
+                replaced = await invalidate_replaced_cards(
+                    session, card, outbox=self.outbox, now=now
+                )
+                if replaced:
+                    log.info("replaced_cards_cancelled", cards=[c.card_number for c in replaced])
             else:
                 card.card_state = CARD.next(
                     CardState.IN_PRODUCTION, CardEvent.PRODUCTION_FAILED

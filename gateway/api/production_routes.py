@@ -623,9 +623,7 @@ async def reconcile(request: web.Request) -> web.Response:
 
     async def perform() -> web.Response:
         parsed = _parse(ReconcileIn, body)
-        result = await service.ledger.reconcile(
-            counted=parsed.counted or None, held_by_jobs=service.controller.cards_held()
-        )
+        result = await service.reconcile(parsed.counted or None)
         await service.audit.append(
             terminal.id, "stock.reconcile", f"day:{result.day.isoformat()}",
             {"ok": result.ok, "problems": result.problems},

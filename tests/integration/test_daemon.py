@@ -74,7 +74,7 @@ async def test_sigterm_lets_the_slow_request_finish_and_exits_0(
     task, daemon = await start_serving(
         database_url, tmp_path, clock, [web.get("/slow", slow)], shutdown_timeout=20
     )
-    await clock.wait_for_sleepers(1)  # the heartbeat recorded this run and sleeps
+    await clock.wait_for_sleepers(2)  # the heartbeat recorded this run; branch reports counted
     async with aiohttp.ClientSession() as http:
         request = asyncio.create_task(http.get(f"{daemon.urls[0]}/slow"))
         await entered.wait()
@@ -100,7 +100,7 @@ async def test_crashing_background_task_is_restarted_and_visible(
     """A background task that raises is logged, restarted after its backoff, and counted."""
     clock = FakeClock(autojump=False)
     task, daemon = await start_serving(database_url, tmp_path, clock)
-    await clock.wait_for_sleepers(1)
+    await clock.wait_for_sleepers(2)  # heartbeat and branch reports
     runs = 0
 
     async def flaky() -> None:
@@ -112,7 +112,7 @@ async def test_crashing_background_task_is_restarted_and_visible(
 
     with capture_logs() as logs:
         daemon.supervisor.spawn("flaky", flaky)
-        await clock.wait_for_sleepers(2)  # heartbeat + flaky's backoff
+        await clock.wait_for_sleepers(3)  # heartbeat, branch reports, flaky's backoff
         assert runs == 1
         await clock.advance(daemon.config.supervisor.backoff_initial)
     assert runs == 2
@@ -150,7 +150,7 @@ async def test_unclean_previous_run_is_flagged(database_url: str, tmp_path: Path
     clock = FakeClock(autojump=False)
     with capture_logs() as logs:
         task, _daemon = await start_serving(database_url, tmp_path, clock)
-        await clock.wait_for_sleepers(1)
+        await clock.wait_for_sleepers(2)
     warning = next(e for e in logs if e["event"] == "previous_run_ended_uncleanly")
     assert warning["run_id"] == 1
     os.kill(os.getpid(), signal.SIGTERM)

@@ -8,12 +8,15 @@ in-process MQTT broker. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import aiomqtt
 import pytest
 
-from gateway.demo_world import DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number
+from gateway.demo_world import DEMO_BRANCH, DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number
+from protocols.mqtt.reports import StockReport, decode_report
 from tests.integration.production_world import Teller
 
 if TYPE_CHECKING:
@@ -193,3 +196,48 @@ async def test_a_non_card_application_is_not_producible(make_world: Callable[...
         "production-not-producible",
         "not-producible",
     )
+
+
+async def test_branch_reports_on_the_ops_page_and_over_mqtt(
+    make_world: Callable[..., Any],
+) -> None:
+    """Cards per hour, stock, queues: on /ops and retained on the broker for monitors."""
+    teller: Teller = await make_world(quality_check="automatic")
+    await teller.load(5)
+    receipt = await teller.apply(6, "冯程")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202
+    await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    for _ in range(200):  # the card record is settled just after the job ends
+        _, application = await teller.call("GET", f"/v1/applications/{receipt}")
+        if application["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    daemon = teller.world.daemon
+    assert daemon is not None
+    assert daemon.reports is not None
+    await daemon.reports.publish()
+    async with teller.http.get(teller.world.base_url + "/ops/api/branch") as response:
+        assert response.status == 200
+        view = await response.json()
+    reports = view["reports"]
+    assert sum(h["issued"] for h in reports["production"]["hours"]) == 1
+    assert reports["stock"]["feeders"][0]["remaining"] == 4
+    assert reports["applications"]["open"] == 0
+    async with teller.http.get(teller.world.base_url + "/ops") as response:
+        assert response.status == 200
+        assert "text/html" in response.headers["Content-Type"]
+    topic = f"sscard/v1/{DEMO_PROVINCE}/{DEMO_BRANCH}/daemon/stock"
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        teller.world.broker_port,
+        identifier="test-monitor",
+        protocol=aiomqtt.ProtocolVersion.V311,
+    ) as client:
+        await client.subscribe(topic, qos=1)
+        message = await asyncio.wait_for(anext(aiter(client.messages)), 10)
+    assert isinstance(message.payload, bytes)
+    stock = decode_report("stock", message.payload)
+    assert isinstance(stock, StockReport)
+    assert stock.feeders[0].remaining == 4
+    assert stock.reconciled is True  # the reconciliation at start found nothing wrong
