@@ -9,8 +9,10 @@ at all when the time is zero (then nothing is awaited: an instant device).
   shared :class:`BlankStack` into the reader, printing takes it out of the reader,
   eject and reject take it out of the printer.
 - :class:`TimedEncoder`: the in-process encoder, each chip phase (one connection
-  each: read the blank; authenticate and write; read back) taking its time when
-  its channel is closed.
+  each: read the blank; authenticate and write; read back) taking its time from
+  the connection to the close of its channel: the close waits for whatever of
+  the phase's time the exchange itself (the simulated card's work and the
+  host's) has not used, as a real card's 0.5, 3 or 1 s include both.
 - :class:`BenchPlatform`, :class:`BenchBank`: upstream calls taking ``upstream``.
 - :class:`PassingQc`: a teller who passes every card at once.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
@@ -230,9 +233,10 @@ class BenchPrinter:
 class _TimedChannel:
     """A channel whose phase takes its time when it is closed."""
 
-    def __init__(self, inner: CardChannel, times: DeviceTimes) -> None:
+    def __init__(self, inner: CardChannel, times: DeviceTimes, opened: float) -> None:
         self._inner = inner
         self._times = times
+        self._opened = opened
         self._writes = 0
         self._reads = 0
 
@@ -271,7 +275,7 @@ class _TimedChannel:
         else:
             seconds = self._times.verify
         try:
-            await _take(seconds)
+            await _take(self._opened + seconds - time.monotonic())
         finally:
             await self._inner.close()
 
@@ -285,8 +289,9 @@ class TimedEncoder:
         self._times = times
 
     async def connect(self, reader: str) -> CardChannel:
-        """Connect to the card in ``reader``."""
-        return _TimedChannel(await self._inner.connect(reader), self._times)
+        """Connect to the card in ``reader``; the phase's time runs from now."""
+        opened = time.monotonic()
+        return _TimedChannel(await self._inner.connect(reader), self._times, opened)
 
 
 @dataclass
