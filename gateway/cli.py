@@ -210,7 +210,10 @@ def _add_pki(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _add_batch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     batch = commands.add_parser(
-        "batch", help="employer batch files", description="Batch card lists (制卡明细表)."
+        "batch",
+        help="employer batches: card lists, import, production, pickup",
+        description="Batch card lists (制卡明细表): template and check offline; import, "
+        "submit, progress and pickup through a running daemon.",
     )
     batch_commands = batch.add_subparsers(
         dest="batch_command", required=True, metavar="BATCH_COMMAND"
@@ -233,6 +236,70 @@ def _add_batch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check_batch.add_argument(
         "--report", type=Path, help="problem report to write (default: FILE-problems.xlsx)"
     )
+    _add_batch_remote(batch_commands)
+
+
+def _add_batch_remote(batch_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``batch import|submit|progress|pickup``: through a running daemon's API."""
+    from gateway.batch.client import add_connection_options  # noqa: PLC0415
+
+    materials = "material the handler brought (repeatable), e.g. handler-id-card, batch-file"
+
+    def handler_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--handler-id", required=True, help="handler's identity number ('-': read from stdin)"
+        )
+        sub.add_argument("--handler-name", required=True, help="handler's name")
+        sub.add_argument("--material", action="append", help=materials)
+
+    imported = batch_commands.add_parser(
+        "import",
+        help="import a card list with its photos and scans",
+        description="Send the card list and its files to the daemon; every row is checked. "
+        "Rows with problems are listed in FILE-problems.xlsx (for the employer).",
+    )
+    imported.add_argument("file", type=Path, help="the card list (xlsx or csv)")
+    imported.add_argument(
+        "--files", type=Path, required=True, help="folder or zip with the photos and scans"
+    )
+    imported.add_argument("--employer", required=True, help="employer (单位名称)")
+    imported.add_argument("--handler-phone", help="handler's phone")
+    handler_options(imported)
+    imported.add_argument("--priority", choices=["normal", "urgent"], default="normal")
+    imported.add_argument(
+        "--report", type=Path, help="problem report to write (default: FILE-problems.xlsx)"
+    )
+    add_connection_options(imported)
+    submitted = batch_commands.add_parser(
+        "submit",
+        help="queue an imported batch's valid rows for production",
+        description="Queue the valid rows of an imported batch for production.",
+    )
+    submitted.add_argument("batch", help="the batch id (printed by import)")
+    add_connection_options(submitted)
+    progress = batch_commands.add_parser(
+        "progress",
+        help="show how far a batch is",
+        description="Show the batch's rows by status; --follow draws a progress bar until "
+        "production is done with the batch.",
+    )
+    progress.add_argument("batch", help="the batch id")
+    progress.add_argument("--follow", "-f", action="store_true", help="follow until done")
+    progress.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between looks (%(default)s)"
+    )
+    add_connection_options(progress)
+    pickup = batch_commands.add_parser(
+        "pickup",
+        help="hand the made cards to the employer's handler",
+        description="Hand over the made cards (all, or --line ones). Another handler than the "
+        "one who submitted brings the stamped letter: --material employer-letter --letter SCAN.",
+    )
+    pickup.add_argument("batch", help="the batch id")
+    handler_options(pickup)
+    pickup.add_argument("--line", type=int, action="append", help="line to hand over (repeatable)")
+    pickup.add_argument("--letter", type=Path, help="scan of the stamped letter (JPEG, PNG, PDF)")
+    add_connection_options(pickup)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,6 +386,10 @@ def _batch(args: argparse.Namespace) -> int:
         write_template,
     )
 
+    if args.batch_command not in {"template", "check"}:
+        from gateway.batch.client import run_remote  # noqa: PLC0415 - HTTP client on demand
+
+        return run_remote(args)
     if args.batch_command == "template":
         write_template(args.file)
         print(f"{args.file}: template written")
