@@ -36,6 +36,7 @@ from gateway.api.schemas import (
     OperationResult,
 )
 from gateway.api.service import is_overdue, local_day
+from gateway.api.status_cache import STATUS_CACHE, StatusCache
 from gateway.archive import ArchiveError, ArchiveKind
 from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.business.receipts import ReceiptNumber, ReceiptNumberError
@@ -134,6 +135,7 @@ def _sections() -> tuple[ApiSection, ...]:
 def add_api_routes(app: web.Application, api: Api) -> None:
     """Mount the teller API on ``app``."""
     app[API] = api
+    app[STATUS_CACHE] = StatusCache(api.engine)
     for operation in Operation:
         if not CATALOGUE[operation].live_only:  # on the card at the window: card_routes
             app.router.add_post(f"/v1/operations/{operation.value}", _operation_handler(operation))
@@ -250,18 +252,28 @@ def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> Appl
 
 
 async def get_application(request: web.Request) -> web.Response:
-    """One application by its receipt number."""
+    """One application by its receipt number (the hottest query: answered from memory)."""
     terminal = _reader(request)
     api = request.app[API]
+    cache = request.app[STATUS_CACHE]
+    today = local_day(api.clock.now())
+    # Only checked receipt numbers in their canonical form are cached: a hit needs no parsing.
+    receipt = request.match_info["receipt"]
+    body = cache.get(receipt, today)
+    if body is not None:
+        await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
+        return web.Response(body=body, content_type="application/json")
     receipt = _receipt(request)
     await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
-    # The hottest query of the API: Core, one statement, no ORM identity map.
-    async with api.engine.connect() as conn:
+    body = cache.get(receipt, today)  # asked for in another spelling
+    if body is not None:
+        return web.Response(body=body, content_type="application/json")
+    generation = cache.generation  # before the read: a write from now on discards it
+    async with api.engine.connect() as conn:  # Core, one statement, no ORM identity map
         found = (await conn.execute(_BY_RECEIPT, {"receipt": receipt})).first()
     if found is None:
         raise ProblemError(NOT_FOUND, "No application with this receipt number.", "无此受理编号。")
     row = found._mapping  # noqa: SLF001 - SQLAlchemy's public row mapping accessor
-    today = local_day(api.clock.now())
     out = ApplicationOut(
         receipt_number=row["receipt_number"],
         operation=Operation(row["operation"]),
@@ -276,7 +288,9 @@ async def get_application(request: web.Request) -> web.Response:
         fee_yuan=row["fee_yuan"],
         fee_waived=row["fee_waived"],
     )
-    return _json(out)
+    body = out.model_dump_json().encode()
+    cache.put(receipt, generation, today, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 _APPLICATIONS = ApplicationRow.__table__
