@@ -59,6 +59,8 @@ class CardServiceResult(BaseModel):
     tries_left_after: int | None
     application_state: str | None
     local_state: dict[str, str] | None
+    #: The card was formally lost or cancelled: its application was just blocked on the chip.
+    chip_blocked: bool = False
     message_en: str
     message_zh: str
 
@@ -76,6 +78,7 @@ class CardServiceResult(BaseModel):
             tries_left_after=outcome.tries_left_after,
             application_state=outcome.application_state,
             local_state=outcome.local_state,
+            chip_blocked=outcome.chip_blocked,
             message_en=outcome.message_en,
             message_zh=outcome.message_zh,
         )

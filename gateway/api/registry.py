@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from gateway.api import batch_routes, card_routes, production_routes
+from gateway.api import batch_routes, card_routes, notice_routes, production_routes
 
 if TYPE_CHECKING:
     from gateway.api.routes import ApiSection
@@ -18,4 +18,5 @@ SECTIONS: Final[tuple[ApiSection, ...]] = (
     card_routes.SECTION,
     production_routes.SECTION,
     batch_routes.SECTION,
+    notice_routes.SECTION,
 )

@@ -22,12 +22,15 @@ __all__ = [
     "CardOut",
     "DeadLetterOut",
     "IdentityQuery",
+    "LossScope",
     "OperationRequest",
     "OperationResult",
     "PersonIn",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+#: What a loss report or cancel loss covers (the two have separate states and reports).
+LossScope = Literal["social-security", "bank", "both"]
 
 
 class PersonIn(BaseModel):
@@ -58,6 +61,10 @@ class OperationRequest(BaseModel):
     )
     card_number: str | None = Field(default=None, max_length=16)
     fee_waived: bool = False
+    # -- loss scope (loss report and cancel loss only) --
+    #: What a loss report or its cancellation is about: the social-security
+    #: application, the bank account (frozen / unfrozen in the bank core), or both.
+    scope: LossScope = "social-security"
 
 
 class OperationResult(BaseModel):

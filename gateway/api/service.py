@@ -27,8 +27,10 @@ from gateway.business.completeness import Deficiency, check_completeness
 from gateway.business.receipts import make_receipt_number
 from gateway.business.states import (
     APPLICATION,
+    BANK_ACCOUNT,
     CARD,
     ApplicationState,
+    BankEvent,
     BankState,
     CardState,
     IllegalTransition,
@@ -43,7 +45,15 @@ from gateway.persistence.models import (
 )
 from gateway.problems import ProblemError, register
 from gateway.upstream.errors import KeyServiceUnavailableError
-from gateway.upstream.outbox import CancelCard, CancelLoss, QueueStatus, ReportLoss
+from gateway.upstream.notices import PlatformNotices
+from gateway.upstream.outbox import (
+    CancelCard,
+    CancelLoss,
+    FreezeAccount,
+    QueueStatus,
+    ReportLoss,
+    UnfreezeAccount,
+)
 from gateway.upstream.platform import CardRef, LossType
 from security.redaction import mask_personal_numbers
 
@@ -107,6 +117,29 @@ CALENDAR_INCOMPLETE: Final = register(
     "The working-day calendar does not cover the deadline",
     "工作日历未包含办结期限所在年度",
 )
+# -- loss scope: the bank account's loss (freeze in the bank core) --
+BANK_NOT_CONFIGURED: Final = register(
+    "bank-not-configured",
+    501,
+    "The bank core is not configured at this branch; the bank account cannot be frozen here",
+    "本网点未接入合作银行核心系统，无法办理银行账户挂失或解挂",
+)
+#: The loss operations a ``scope`` applies to, and the bank event of each.
+LOSS_BANK_EVENTS: Final = {
+    Operation.REPORT_TEMPORARY_LOSS: BankEvent.FREEZE,
+    Operation.REPORT_FORMAL_LOSS: BankEvent.FREEZE,
+    Operation.CANCEL_LOSS: BankEvent.UNFREEZE,
+}
+
+
+def scope_parts(operation: Operation, scope: str) -> tuple[bool, bool]:
+    """Whether a request touches (the social-security application, the bank account)."""
+    if operation not in LOSS_BANK_EVENTS:
+        return True, False
+    return scope != "bank", scope != "social-security"
+
+
+# -- end of loss scope --
 #: Reason sent with a cancellation (the teller's own words stay at the branch).
 CANCEL_REASON: Final = "holder-request"
 
@@ -144,6 +177,12 @@ class BusinessService:
         self._rules = rules
         self._region = region
         self._upstream = upstream
+        #: The platform's pushed loss notices (12333 ...), with ``[upstream]``.
+        self.notices = (
+            PlatformNotices(sessions=sessions, upstream=upstream, audit=audit, clock=clock)
+            if upstream is not None and upstream.opener is not None
+            else None
+        )
 
     # ------------------------------------------------------------ approvals
     async def approve(self, body: ApprovalIn, digest: str, terminal: Terminal) -> ApprovalOut:
@@ -183,6 +222,25 @@ class BusinessService:
         _check_channel(terminal, body.channel)
         today = self._clock.now().astimezone(BUSINESS_TZ).date()
         deficiencies = self._deficiencies(spec, body, today)
+        if body.scope != "social-security" and operation not in LOSS_BANK_EVENTS:
+            deficiencies.append(
+                Deficiency(
+                    "scope-not-applicable",
+                    "仅挂失、解挂业务可指定银行账户范围",
+                    "Only loss reports and cancel loss take a scope",
+                )
+            )
+        if (
+            scope_parts(operation, body.scope)[1]
+            and self._upstream is not None
+            and self._upstream.bank is None
+        ):
+            raise ProblemError(
+                BANK_NOT_CONFIGURED,
+                "This branch has no [upstream.bank]: the bank account's loss cannot be "
+                "reported from here; nothing was changed.",
+                "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户挂失或解挂，未做任何更改。",
+            )
         if deficiencies:
             raise ProblemError(
                 INCOMPLETE,
@@ -210,7 +268,7 @@ class BusinessService:
             card, before, after = await self._card(session, spec, person, body)
             receipt = await self.next_receipt(session, today)
             completed = spec.completes_at_counter
-            queued = await self._enqueue(session, operation, card)
+            queued = await self._enqueue(session, operation, card, body.scope)
             now = self._clock.now()
             session.add(
                 ApplicationRow(
@@ -276,7 +334,11 @@ class BusinessService:
         )
 
     async def _enqueue(
-        self, session: AsyncSession, operation: Operation, card: CardRow | None
+        self,
+        session: AsyncSession,
+        operation: Operation,
+        card: CardRow | None,
+        scope: str = "social-security",
     ) -> bool | None:
         """Add the operation's upstream messages to this transaction.
 
@@ -293,14 +355,16 @@ class BusinessService:
             return None
         ref = CardRef(card.card_number, card.card_code)
         commands: list[QueueableCommand] = []
-        if operation is Operation.REPORT_TEMPORARY_LOSS:
-            commands.append(ReportLoss(ref, LossType.TEMPORARY))
-        elif operation is Operation.REPORT_FORMAL_LOSS:
-            commands.append(ReportLoss(ref, LossType.FORMAL))
-        elif operation is Operation.CANCEL_LOSS:
-            commands.append(CancelLoss(ref))
-        elif operation is Operation.CANCEL:
-            commands.append(CancelCard(ref, CANCEL_REASON))
+        social, bank = scope_parts(operation, scope)
+        if bank:
+            # The bank core freezes (unfreezes) the account; through the outbox, so a
+            # loss reported while the bank is down is not lost.
+            freeze = LOSS_BANK_EVENTS[operation] is BankEvent.FREEZE
+            commands.append(
+                FreezeAccount(card.card_number) if freeze else UnfreezeAccount(card.card_number)
+            )
+        if social:
+            commands.extend(_platform_commands(operation, ref))
         if not commands:
             return None
         queued = False
@@ -445,6 +509,7 @@ class BusinessService:
             )
         card = candidates[-1]
         before = _States(card.application_state, card.card_state, card.bank_state)
+        social, bank = scope_parts(spec.operation, body.scope)
         if (
             spec.operation is Operation.BATCH_TO_SINGLE
             and card.card_state != CardState.INITIAL.value
@@ -456,12 +521,16 @@ class BusinessService:
                 card_state=card.card_state,
             )
         try:
-            if spec.application_event is not None:
+            if spec.application_event is not None and social:
                 card.application_state = APPLICATION.next(
                     ApplicationState(card.application_state), spec.application_event
                 ).value
-            if spec.card_event is not None:
+            if spec.card_event is not None and social:
                 card.card_state = CARD.next(CardState(card.card_state), spec.card_event).value
+            if bank:
+                card.bank_state = BANK_ACCOUNT.next(
+                    BankState(card.bank_state), LOSS_BANK_EVENTS[spec.operation]
+                ).value
         except IllegalTransition as exc:
             raise ProblemError(
                 ILLEGAL_TRANSITION,
@@ -499,6 +568,19 @@ class BusinessService:
                 assert row is not None  # noqa: S101 - it exists: the insert just collided
         row.last += 1
         return str(make_receipt_number(self._region, day, row.last))
+
+
+def _platform_commands(operation: Operation, ref: CardRef) -> list[QueueableCommand]:
+    """What the platform is told of ``operation`` on the card ``ref``."""
+    if operation is Operation.REPORT_TEMPORARY_LOSS:
+        return [ReportLoss(ref, LossType.TEMPORARY)]
+    if operation is Operation.REPORT_FORMAL_LOSS:
+        return [ReportLoss(ref, LossType.FORMAL)]
+    if operation is Operation.CANCEL_LOSS:
+        return [CancelLoss(ref)]
+    if operation is Operation.CANCEL:
+        return [CancelCard(ref, CANCEL_REASON)]
+    return []
 
 
 def _check_channel(terminal: Terminal, channel: Channel) -> None:

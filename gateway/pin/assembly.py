@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import structlog
+from prometheus_client import Counter
 
 from gateway.pin.service import CardServices
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from devices.agent.interfaces import Encoder
+    from devices.clock import Clock
     from gateway.audit import AuditLog
     from gateway.config import Config
     from gateway.devices import BranchDevices
     from gateway.keys import PersonalDataVault
+    from gateway.metrics import Metrics
     from gateway.pin.pad import PinPad
     from gateway.upstream.assembly import Upstream
     from security.keystore import KeyStore
@@ -37,6 +40,8 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
     sessions: async_sessionmaker[AsyncSession],
     audit: AuditLog,
     pads: Mapping[str, PinPad] | None = None,
+    metrics: Metrics | None = None,
+    clock: Clock | None = None,
 ) -> CardServices | None:
     """The services for ``[pin]``, or ``None`` without ``[pin]``, ``[upstream]`` or devices.
 
@@ -44,6 +49,8 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
     or the agent's device id); a window whose encoder is not there is logged
     and answers ``window-not-equipped``. PIN pads come from ``pads`` (and can be
     added to :attr:`CardServices.pads` once their driver is connected).
+    With ``metrics``, every outcome is counted in ``branchd_card_services_total``
+    (operation and outcome only: no card, holder or PIN).
     """
     settings = config.pin
     if settings is None:
@@ -72,4 +79,19 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
         encoders=encoders,
         index=vault.index,
         pads=pads,
+        upstream=upstream,
+        on_outcome=_counter(metrics) if metrics is not None else None,
+        clock=clock,
     )
+
+
+def _counter(metrics: Metrics) -> Callable[[str, str], None]:
+    """``branchd_card_services_total{operation, outcome}`` on the daemon's registry."""
+    counter = Counter(
+        "branchd_card_services",
+        "Card services at the windows, by operation and outcome (completed, wrong-pin, "
+        "locked, not-locked, application-blocked)",
+        ["operation", "outcome"],
+        registry=metrics.registry,
+    )
+    return lambda operation, outcome: counter.labels(operation, outcome).inc()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import structlog
@@ -60,9 +61,11 @@ from gateway.upstream.errors import (
     UpstreamRejectedError,
     UpstreamUnavailableError,
 )
+from gateway.upstream.outbox import ReportCardEvent
 from gateway.upstream.platform import CardRef, KeyServiceContext, pin_block_account
 from protocols import sscard
 from protocols.apdu import ApduError, CommandApdu
+from protocols.platform import Status
 from protocols.sscard import (
     ApplicationBlockedError,
     CardGeneration,
@@ -72,6 +75,7 @@ from protocols.sscard import (
     SscardError,
     WrongPinError,
 )
+from protocols.sscard.commands import CLA_SECURED, INS_APPLICATION_BLOCK
 from security.keystore import KeyStoreError, PinBlockError, PinBlockFormat
 from security.redaction import mask_personal_numbers
 
@@ -81,13 +85,15 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from devices.agent.interfaces import Encoder
+    from devices.clock import Clock
     from gateway.api.auth import Terminal
     from gateway.api.schemas import OperationRequest
     from gateway.audit import AuditLog
     from gateway.pin.pad import PinPad
     from gateway.pin.settings import PinSettings
+    from gateway.upstream.assembly import Upstream
     from gateway.upstream.breaker import CircuitBreaker
-    from gateway.upstream.platform import AppState, PlatformClient
+    from gateway.upstream.platform import AppState, FoundCard, PlatformClient
     from security.keystore import EncryptedPinBlock, KeyStore
 
 __all__ = ["CardServices", "ChipCard", "Outcome", "province_of"]
@@ -95,6 +101,12 @@ __all__ = ["CardServices", "ChipCard", "Outcome", "province_of"]
 log = structlog.get_logger(__name__)
 
 _REGION: Final = 6
+#: APPLICATION BLOCK header (``84 1E 00 00``); the key service adds Lc and the MAC.
+APPLICATION_BLOCK: Final = bytes([CLA_SECURED, INS_APPLICATION_BLOCK, 0, 0])
+#: AAZ502 states in which a card presented at the window is blocked: formal loss, cancelled.
+INVALID_APPLICATION_STATES: Final = frozenset({"2", "9"})
+#: Card record states in which it is blocked: formal loss, reissue under way, cancelled.
+INVALID_CARD_STATES: Final = frozenset({"05", "07", "09"})
 T = TypeVar("T")
 #: Errors a PIN pad raises when no block comes; each carries a stable ``code``.
 PAD_ERRORS: Final[tuple[type[Exception], ...]] = (PinPadFailure, *DRIVER_ERRORS)
@@ -159,6 +171,8 @@ class Outcome:
         tries_left_after: PIN tries left afterwards.
         application_state: AAZ502 from the platform (status query), else ``None``.
         local_state: The card's states in this branch's records, when it has it.
+        chip_blocked: The card was formally lost or cancelled and its application
+            has just been blocked on the chip.
         message_en: What happened, English.
         message_zh: What happened, Chinese.
     """
@@ -175,6 +189,7 @@ class Outcome:
     message_zh: str
     application_state: str | None = None
     local_state: dict[str, str] | None = None
+    chip_blocked: bool = False
 
 
 @dataclass(slots=True)
@@ -201,6 +216,9 @@ class CardServices:
         encoders: Mapping[str, tuple[Encoder, str]],
         index: Callable[[str], str],
         pads: Mapping[str, PinPad] | None = None,
+        upstream: Upstream | None = None,
+        on_outcome: Callable[[str, str], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """Keep the collaborators.
 
@@ -215,6 +233,9 @@ class CardServices:
             encoders: Encoder id → (encoder, reader name), from ``[devices]``.
             index: The personal-data vault's blind index of an identity number.
             pads: PIN pad id → pad; more can be added to :attr:`pads` later.
+            upstream: The outbox and relay that carry card events to the platform.
+            on_outcome: Called with (operation, outcome) of every service (metrics).
+            clock: Wall clock of the events reported (the daemon's injected one).
         """
         self._settings = settings
         self._keystore = keystore
@@ -226,6 +247,9 @@ class CardServices:
         self._encoders = dict(encoders)
         self._index = index
         self.pads: dict[str, PinPad] = dict(pads or {})
+        self._upstream = upstream
+        self._on_outcome = on_outcome
+        self._clock = clock
 
     # ------------------------------------------------------------ operations
     async def pin_change(self, body: OperationRequest, terminal: Terminal) -> Outcome:
@@ -255,6 +279,7 @@ class CardServices:
             del change
             after = await application.pin_tries_left()
         await _show(pad, Prompt.DONE)
+        await self._report(card, "pin-changed", after)
         return await self._done(
             Operation.PIN_CHANGE, terminal, card, before, after,
             "The PIN was changed on the card.", "密码已修改。",
@@ -280,7 +305,7 @@ class CardServices:
             await self._transmit(application, _command(apdu), "pin_reset")
             after = await application.pin_tries_left()
         await _show(pad, Prompt.DONE)
-        await self._sync_local(card, ApplicationEvent.UNLOCK)
+        await self._sync_local(card, ApplicationEvent.UNLOCK, report=("pin-reset", after))
         return await self._done(
             Operation.PIN_RESET, terminal, card, before, after,
             f"The PIN was reset with the authorization of province {card.province}.",
@@ -308,7 +333,7 @@ class CardServices:
             )
             await self._transmit(application, _command(apdu), "pin_unlock")
             after = await application.pin_tries_left()
-        await self._sync_local(card, ApplicationEvent.UNLOCK)
+        await self._sync_local(card, ApplicationEvent.UNLOCK, report=("unlocked", after))
         return await self._done(
             Operation.UNLOCK, terminal, card, before, after,
             f"Unlocked with the authorization of province {card.province}; the PIN is unchanged.",
@@ -316,60 +341,120 @@ class CardServices:
         )  # fmt: skip
 
     async def status_from_card(self, body: OperationRequest, terminal: Terminal) -> Outcome:
-        """The application state of the card in the reader, from its issuing province."""
-        self._check(Operation.STATUS_QUERY, body, terminal)
-        window = self._window_of(terminal)
-        async with self._card(window, body) as (_application, card, tries):
-            pass
-        state = await self._query(CardRef(card.card_number, card.card_id_code), card.province)
-        local = await self._local_states(card.card_number)
-        await self._audit_outcome(Operation.STATUS_QUERY, terminal, card, "completed", tries)
-        return self._outcome(
-            Operation.STATUS_QUERY, card, tries, tries,
-            f"Application state {state.value} (province {card.province}).",
-            f"应用状态 {state.value}（发卡地 {card.province}）。",
-            application_state=state.value, local_state=local,
-        )  # fmt: skip
+        """The application state of the card in the reader, from its issuing province.
 
-    async def status_by_identity(self, body: OperationRequest, terminal: Terminal) -> Outcome:
-        """The application state of the applicant's card known to this branch.
-
-        Raises:
-            ProblemError: ``card-not-found`` when this branch has no card with a
-                card number for the person (read the card instead).
+        A card the platform or this branch knows as formally lost or cancelled (an
+        old card after a reissue, say) has its application blocked on the chip with
+        the issuing province's MAC-ed APPLICATION BLOCK, and the teller is told so.
         """
         self._check(Operation.STATUS_QUERY, body, terminal)
-        async with self._sessions() as session:
-            rows = await _cards_of(session, self._index(body.applicant.id_number.upper()))
-        live = [r for r in rows if r.card_number and body.card_number in {None, r.card_number}]
-        if not live:
-            raise ProblemError(
-                CARD_NOT_FOUND,
-                "This branch knows no card of this person; read the card in the reader.",
-                "本网点无此人的卡片记录，请在读卡器中读卡查询。",
-            )
-        row = live[-1]
-        assert row.card_number is not None  # noqa: S101 - filtered above
-        region = (row.card_code or "")[:_REGION] or row.region
-        state = await self._query(CardRef(row.card_number, row.card_code), province_of(region))
-        holder = mask_personal_numbers(body.applicant.id_number.upper())
-        await self._audit.append(
-            terminal.id, f"card.{Operation.STATUS_QUERY.value}", f"card:{row.card_number}",
-            {"holder": holder, "outcome": "completed", "source": "identity"},
+        window = self._window_of(terminal)
+        blocked, failure = False, ""
+        async with self._card(window, body) as (application, card, tries):
+            state = await self._query(CardRef(card.card_number, card.card_id_code), card.province)
+            local = await self._local_states(card.card_number)
+            if _invalidated(state.value, local):
+                try:
+                    await self._block_application(application, terminal, card)
+                    blocked = True
+                except ProblemError as exc:
+                    failure = exc.problem.code
+        if blocked:
+            await self._report(card, "application-blocked", tries)
+        outcome = "application-blocked" if blocked else "completed"
+        await self._audit_outcome(Operation.STATUS_QUERY, terminal, card, outcome, tries)
+        en = f"Application state {state.value} (province {card.province})."
+        zh = f"应用状态 {state.value}（发卡地 {card.province}）。"
+        if blocked:
+            en += " The card is no longer valid: its application was blocked on the chip; keep it."
+            zh += "该卡已失效，已在芯片上锁定社保应用，请收回卡片。"
+        elif failure:
+            en += f" The card is no longer valid, but blocking it on the chip failed ({failure})."
+            zh += f"该卡已失效，但芯片应用锁定未成功（{failure}）。"
+        return self._outcome(
+            Operation.STATUS_QUERY, card, tries, tries, en, zh,
+            application_state=state.value, local_state=local, chip_blocked=blocked,
         )  # fmt: skip
+
+    async def _block_application(
+        self, application: SocialSecurityApplication, terminal: Terminal, card: ChipCard
+    ) -> None:
+        """APPLICATION BLOCK with the issuing province's MAC (its key service)."""
+        challenge = await self._card_call(application.get_challenge)
+        apdu = await self._key_service(
+            card.province,
+            lambda: self._platform.protect_command(
+                self._context(terminal, card), APPLICATION_BLOCK, challenge
+            ),
+        )
+        await self._transmit(application, _command(apdu), "application_block")
+        log.info("card_application_blocked", card_number=card.card_number)
+
+    async def status_by_identity(self, body: OperationRequest, terminal: Terminal) -> Outcome:
+        """The application state of the applicant's card, by the identity number.
+
+        A card this branch knows is asked of its issuing province; for any other
+        the platform is asked by the holder's number and the national hub finds
+        the province that issued the person's live card (cross-region).
+
+        Raises:
+            ProblemError: ``card-not-found`` when neither this branch nor the
+                platform knows a live card of the person.
+        """
+        self._check(Operation.STATUS_QUERY, body, terminal)
+        ssn = body.applicant.id_number.upper()
+        async with self._sessions() as session:
+            rows = await _cards_of(session, self._index(ssn))
+        live = [r for r in rows if r.card_number and body.card_number in {None, r.card_number}]
+        local: dict[str, str] | None = None
+        if live:
+            row = live[-1]
+            assert row.card_number is not None  # noqa: S101 - filtered above
+            number, region, local = row.card_number, (row.card_code or "")[:_REGION], _states(row)
+            region = region or row.region
+            state = await self._query(CardRef(number, row.card_code), province_of(region))
+            source = "identity"
+        else:
+            found = await self._find(ssn)
+            number, region, state = found.card.card_number, found.region, found.state
+            source = "identity-platform"
+        holder = mask_personal_numbers(ssn)
+        province = province_of(region)
+        await self._audit.append(
+            terminal.id, f"card.{Operation.STATUS_QUERY.value}", f"card:{number}",
+            {"holder": holder, "outcome": "completed", "source": source,
+             "issuer_province": province},
+        )  # fmt: skip
+        if self._on_outcome is not None:
+            self._on_outcome(Operation.STATUS_QUERY.value, "completed")
         return Outcome(
             operation=Operation.STATUS_QUERY,
-            card_number=row.card_number,
+            card_number=number,
             holder=holder,
             issuer_region=region,
-            issuer_province=province_of(region),
-            cross_region=province_of(region) != province_of(self._region),
+            issuer_province=province,
+            cross_region=province != province_of(self._region),
             tries_left_before=None,
             tries_left_after=None,
-            message_en=f"Application state {state.value}.",
-            message_zh=f"应用状态 {state.value}。",
+            message_en=f"Application state {state.value} (province {province}).",
+            message_zh=f"应用状态 {state.value}（发卡地 {province}）。",
             application_state=state.value,
-            local_state=_states(row),
+            local_state=local,
+        )
+
+    async def _find(self, ssn: str) -> FoundCard:
+        """Ask the platform (the hub's national index) for the person's live card."""
+        try:
+            return await self._key_service(
+                province_of(self._region), lambda: self._platform.find_card(ssn)
+            )
+        except ProblemError as exc:
+            if exc.extra.get("platform_status") != Status.NOT_FOUND.value:
+                raise
+        raise ProblemError(
+            CARD_NOT_FOUND,
+            "Neither this branch nor the platform knows a live card of this person.",
+            "本网点及社保卡平台均无此人的有效社保卡。",
         )
 
     # ------------------------------------------------------------ steps
@@ -613,7 +698,7 @@ class CardServices:
                 f"密码错误，还可尝试 {left} 次，之后密码将被锁定。未做任何更改。",
                 tries_left=left,
             )
-        await self._sync_local(card, ApplicationEvent.LOCK)
+        await self._sync_local(card, ApplicationEvent.LOCK, report=("pin-locked", 0))
         await self._locked(operation, terminal, card)
 
     async def _locked(self, operation: Operation, terminal: Terminal, card: ChipCard) -> NoReturn:
@@ -652,6 +737,7 @@ class CardServices:
         *,
         application_state: str | None = None,
         local_state: dict[str, str] | None = None,
+        chip_blocked: bool = False,
     ) -> Outcome:
         return Outcome(
             operation=operation,
@@ -666,6 +752,7 @@ class CardServices:
             message_zh=message_zh,
             application_state=application_state,
             local_state=local_state,
+            chip_blocked=chip_blocked,
         )
 
     async def _audit_outcome(  # noqa: PLR0913, PLR0917 - one outcome's parts
@@ -689,6 +776,8 @@ class CardServices:
         await self._audit.append(
             terminal.id, f"card.{operation.value}", f"card:{card.card_number}", details
         )
+        if self._on_outcome is not None:
+            self._on_outcome(operation.value, outcome)
         log.info(
             "card_service",
             operation=operation.value,
@@ -705,19 +794,66 @@ class CardServices:
             ).first()
         return _states(row) if row is not None else None
 
-    async def _sync_local(self, card: ChipCard, event: ApplicationEvent) -> None:
-        """Follow a lock or unlock in this branch's own record of the card, if it has one."""
+    async def _sync_local(
+        self,
+        card: ChipCard,
+        event: ApplicationEvent,
+        *,
+        report: tuple[str, int | None] | None = None,
+    ) -> None:
+        """Follow a lock or unlock in this branch's record of the card, if it has one.
+
+        ``report`` (event, tries left) is queued for the issuing province in the
+        same transaction: the outcome report may be retried, the PIN command never.
+        """
         async with self._sessions.begin() as session:
             row = (
                 await session.scalars(
                     select(CardRow).where(CardRow.card_number == card.card_number)
                 )
             ).first()
-            if row is None:
-                return
-            state = ApplicationState(row.application_state)
-            if event in APPLICATION.table.get(state, {}):
-                row.application_state = APPLICATION.next(state, event).value
+            if row is not None:
+                state = ApplicationState(row.application_state)
+                if event in APPLICATION.table.get(state, {}):
+                    row.application_state = APPLICATION.next(state, event).value
+            if report is not None:
+                await self._enqueue_event(session, card, *report)
+        if report is not None:
+            self._wake()
+
+    # -- outcome reports to the platform --
+    async def _report(self, card: ChipCard, event: str, tries_left: int | None) -> None:
+        """Queue a card event for the issuing province (its own transaction)."""
+        if self._upstream is None:
+            return
+        async with self._sessions.begin() as session:
+            await self._enqueue_event(session, card, event, tries_left)
+        self._wake()
+
+    async def _enqueue_event(
+        self, session: AsyncSession, card: ChipCard, event: str, tries_left: int | None
+    ) -> None:
+        if self._upstream is None:
+            return
+        command = ReportCardEvent(
+            CardRef(card.card_number, card.card_id_code),
+            event,
+            self._clock_now().isoformat(),
+            tries_left,
+        )
+        await self._upstream.outbox.enqueue(session, command)
+        log.info("card_event_queued", card_number=card.card_number, card_event=event)
+
+    def _wake(self) -> None:
+        if self._upstream is not None:
+            self._upstream.relay.wake()
+
+    def _clock_now(self) -> datetime:
+        if self._clock is not None:
+            return self._clock.now()
+        return datetime.now(UTC)
+
+    # -- end of outcome reports --
 
 
 async def _cards_of(session: AsyncSession, index: str) -> list[CardRow]:
@@ -726,6 +862,13 @@ async def _cards_of(session: AsyncSession, index: str) -> list[CardRow]:
         return []
     statement = select(CardRow).where(CardRow.person_id == person.id).order_by(CardRow.id)
     return list((await session.scalars(statement)).all())
+
+
+def _invalidated(platform_state: str, local: dict[str, str] | None) -> bool:
+    """A formally lost or cancelled card (by the platform or this branch's records)."""
+    if platform_state in INVALID_APPLICATION_STATES:
+        return True
+    return local is not None and local["card_state"] in INVALID_CARD_STATES
 
 
 def _states(row: CardRow) -> dict[str, str]:

@@ -47,6 +47,9 @@ class Upstream:
     outbox: Outbox
     relay: Relay
     breakers: dict[str, CircuitBreaker]
+    #: Seals as this branch and opens what is addressed to it (the platform's notices).
+    sealer: EnvelopeSealer | None = None
+    opener: EnvelopeOpener | None = None
 
     async def close(self) -> None:
         """Close the HTTP sessions."""
@@ -141,4 +144,12 @@ def build_upstream(  # noqa: PLR0913 - the composition root's parts
         poll_interval=relay_settings.poll_interval,
     )
     outbox.on_enqueued = relay.wake
-    return Upstream(platform=platform, bank=bank, outbox=outbox, relay=relay, breakers=breakers)
+    return Upstream(
+        platform=platform,
+        bank=bank,
+        outbox=outbox,
+        relay=relay,
+        breakers=breakers,
+        sealer=sealer,
+        opener=opener,
+    )

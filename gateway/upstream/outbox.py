@@ -57,6 +57,7 @@ __all__ = [
     "PayloadProtector",
     "QueueStatus",
     "QueueableCommand",
+    "ReportCardEvent",
     "ReportLoss",
     "RequestElectronicCard",
     "ReturnData",
@@ -205,6 +206,33 @@ class RequestElectronicCard:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportCardEvent:
+    """Tell the issuing province what happened to a card at the window (PIN changed, locked...).
+
+    The outcome report may be retried; the PIN operation it reports never is.
+    """
+
+    target: ClassVar[str] = "platform"
+    operation: ClassVar[str] = Operation.CARD_EVENT
+    card: CardRef
+    event: str
+    event_time: str
+    tries_left: int | None = None
+
+    @property
+    def card_number(self) -> str:
+        """The card the message is about."""
+        return self.card.card_number
+
+    def fields(self) -> dict[str, str]:
+        """As platform fields."""
+        found = {**self.card.fields(), "event": self.event, "eventTime": self.event_time}
+        if self.tries_left is not None:
+            found["triesLeft"] = str(self.tries_left)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class ActivateFinancial:
     """Activate the card's financial function at the bank."""
 
@@ -252,6 +280,7 @@ QueueableCommand = (
     | CancelCard
     | ChangeInfo
     | RequestElectronicCard
+    | ReportCardEvent
     | ActivateFinancial
     | FreezeAccount
     | UnfreezeAccount

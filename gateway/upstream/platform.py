@@ -58,6 +58,7 @@ __all__ = [
     "CardRef",
     "DialectPlatformClient",
     "DocumentClient",
+    "FoundCard",
     "KeyServiceContext",
     "LossType",
     "PlatformClient",
@@ -160,6 +161,21 @@ class CardData:
 
 
 @dataclass(frozen=True, slots=True)
+class FoundCard:
+    """A person's live card as the platform (or, through the hub, the issuing province) knows it.
+
+    Attributes:
+        card: Its number and, when the platform has it, identification code.
+        state: AAZ502.
+        region: The issuing region: the first six digits of AAZ501, else AAB301.
+    """
+
+    card: CardRef
+    state: AppState
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProductionData:
     """Return data (回盘) after a card was made: what the chip says."""
 
@@ -238,6 +254,12 @@ class PlatformClient(Protocol):
 
     async def query_status(self, card: CardRef, *, message_id: str | None = None) -> AppState:
         """The application state (AAZ502)."""
+        ...
+
+    async def find_card(
+        self, social_security_number: str, *, message_id: str | None = None
+    ) -> FoundCard:
+        """The person's live card and its state, wherever it was issued (national index)."""
         ...
 
     async def report_loss(
@@ -463,6 +485,22 @@ class DialectPlatformClient(DocumentClient):
             return AppState(_require(result, "AAZ502"))
         except ValueError:
             raise UpstreamProtocolError("platform sent an unknown AAZ502", "platform") from None
+
+    async def find_card(
+        self, social_security_number: str, *, message_id: str | None = None
+    ) -> FoundCard:
+        """Status query by the holder's number: the hub finds the issuing province."""
+        fields = {"AAC002": social_security_number}
+        result = await self.call(Operation.QUERY_STATUS, fields, message_id)
+        try:
+            state = AppState(_require(result, "AAZ502"))
+        except ValueError:
+            raise UpstreamProtocolError("platform sent an unknown AAZ502", "platform") from None
+        card_id = result.fields.get("AAZ501") or None
+        region = (card_id or "")[:6] or _require(result, "AAB301")
+        if len(region) != 6 or not region.isdigit():  # noqa: PLR2004 - a region code
+            raise UpstreamProtocolError("platform sent no usable issuing region", "platform")
+        return FoundCard(CardRef(_require(result, "AAZ500"), card_id), state, region)
 
     async def report_loss(
         self, card: CardRef, loss_type: LossType, *, message_id: str | None = None

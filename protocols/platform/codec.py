@@ -381,6 +381,8 @@ _JSON_SERVICES: Final[dict[str, str]] = {
     Operation.UNLOCK_AUTH: "applyPinUnlock",
     Operation.EXTERNAL_AUTH: "keyExternalAuth",
     Operation.SECURE_COMMAND: "keySecureCommand",
+    Operation.CARD_EVENT: "saveCardEvent",
+    Operation.LOSS_NOTICE: "pushCardLoss",
 }
 _JSON_CODES: Final = {
     Status.OK: "0",
@@ -406,6 +408,8 @@ _SOAP_SERVICES: Final[dict[str, str]] = {
     Operation.UNLOCK_AUTH: "authorizePinUnlock",
     Operation.EXTERNAL_AUTH: "getExternalAuthData",
     Operation.SECURE_COMMAND: "getSecureCommand",
+    Operation.CARD_EVENT: "reportCardEvent",
+    Operation.LOSS_NOTICE: "notifyCardLoss",
 }
 _SOAP_CODES: Final = {
     Status.OK: "1",

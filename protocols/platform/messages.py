@@ -79,6 +79,12 @@ FIELDS: Final = {
     "amount": "amount in fen (0.01 yuan)",
     "receiptNo": "bank receipt number",
     "bankState": "bank account state",
+    "event": "card event: pin-changed, pin-locked, pin-reset, unlocked, application-blocked",
+    "eventTime": "when the event happened at the branch, ISO 8601 UTC",
+    "triesLeft": "PIN tries left after the event",
+    "noticeType": "loss notice: loss or unloss",
+    "freezeBank": "loss notice: 1 when the bank account is frozen (unfrozen) too",
+    "source": "where a loss notice was made: 12333, online, window",
 }
 
 
@@ -99,6 +105,10 @@ class Operation(StrEnum):
     UNLOCK_AUTH = "unlock_auth"  # 解锁授权: MAC-ed unlock command
     EXTERNAL_AUTH = "external_auth"  # 外部认证密文
     SECURE_COMMAND = "secure_command"  # MAC-ed card command (UPDATE RECORD...)
+    CARD_EVENT = "card_event"  # 卡片事件: PIN changed / locked / reset, unlocked, chip blocked
+    #: Platform -> branch: a loss or cancel loss made elsewhere (12333, online, another
+    #: branch) for a card this branch holds; the branch answers with the states it set.
+    LOSS_NOTICE = "loss_notice"
 
 
 #: Operations that report a change already made and may wait in the outbox.
@@ -111,6 +121,7 @@ QUEUEABLE: Final = frozenset(
         Operation.CANCEL_CARD,
         Operation.CHANGE_INFO,
         Operation.ELECTRONIC_CARD,
+        Operation.CARD_EVENT,
     }
 )
 #: Operations answered by the live key service: never stored, never re-sent.

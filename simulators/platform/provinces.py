@@ -45,6 +45,15 @@ _REGION_LENGTH: Final = 6
 _EDITABLE: Final = frozenset({"address", "phone"})
 _IDENTIFYING: Final = frozenset({"AAZ500", "AAZ501", "AAC002", "AAB301"})
 _ACTIVE_STATES: Final = frozenset({"1", "2", "3", "4"})
+#: Card events a branch may report (``card_event``).
+CARD_EVENTS: Final = frozenset(
+    {"pin-changed", "pin-locked", "pin-reset", "unlocked", "application-blocked"}
+)
+_BRANCH_REPORTS: Final = frozenset(
+    {Operation.QUERY_STATUS, Operation.CARD_EVENT, Operation.LOSS_NOTICE}
+)
+#: APPLICATION BLOCK header: the key service protects it even for a cancelled card.
+_APPLICATION_BLOCK: Final = "841E0000"
 
 
 def _is_card_id(text: str) -> bool:
@@ -114,6 +123,8 @@ class Province:
         self.regions = frozenset(regions)
         self.keys = keys
         self.cards: dict[str, Card] = {}
+        #: Card events branches reported: (card number, event), in order.
+        self.events: list[tuple[str, str]] = []
         #: Return data (回盘) accepted, by card number (a test oracle: once each).
         self.returns: Counter[str] = Counter()
         self._serial = 0
@@ -163,8 +174,8 @@ class Province:
             return self._key_service(item, op, card)
         if op is Operation.GET_CARD_DATA:
             return _answer(item, Status.OK, "成功", card.data())
-        if op is Operation.QUERY_STATUS:
-            return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500, "AAZ502": card.aaz502})
+        if op in _BRANCH_REPORTS:
+            return self._branch_report(item, op, card)
         if op is Operation.RETURN_DATA:
             return self._return_data(item, card)
         if op is Operation.CHANGE_INFO:
@@ -210,6 +221,29 @@ class Province:
         self.returns[card.aaz500] += 1
         return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500})
 
+    def _branch_report(self, item: Request, op: Operation, card: Card) -> Result:
+        """Status query (with the card's codes), card events, and what only branches take."""
+        if op is Operation.QUERY_STATUS:
+            found = {"AAZ500": card.aaz500, "AAZ502": card.aaz502, "AAB301": card.aab301}
+            if card.aaz501:
+                found["AAZ501"] = card.aaz501
+            return _answer(item, Status.OK, "成功", found)
+        if op is Operation.CARD_EVENT:
+            return self._card_event(item, card)
+        return _answer(item, Status.INVALID_REQUEST, "平台不接收该通知 not a platform service")
+
+    def _card_event(self, item: Request, card: Card) -> Result:
+        """Record what a branch reports happened to a card; a PIN lock locks the application."""
+        event = item.fields.get("event", "")
+        if event not in CARD_EVENTS:
+            return _answer(item, Status.INVALID_REQUEST, "事件类型有误 unknown card event")
+        self.events.append((card.aaz500, event))
+        if event == "pin-locked" and card.aaz502 == "1":
+            card.aaz502 = "3"
+        elif event in {"pin-reset", "unlocked"} and card.aaz502 == "3":
+            card.aaz502 = "1"
+        return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500, "AAZ502": card.aaz502})
+
     def _change_info(self, item: Request, card: Card) -> Result:
         changes = {k: v for k, v in item.fields.items() if k not in _IDENTIFYING}
         if not changes or not set(changes) <= _EDITABLE:
@@ -251,7 +285,11 @@ class Province:
             if not _is_card_id(aaz501) or aaz501[:_REGION_LENGTH] not in self.regions:
                 return _answer(item, Status.INVALID_REQUEST, "AAZ501 无效 not a card of ours")
             card = dataclasses.replace(card, aaz501=aaz501)
-        if not card.aaz501 or card.aaz502 not in _ACTIVE_STATES | {"0"}:
+        blocking = op is Operation.SECURE_COMMAND and (
+            item.fields.get("command", "").upper() == _APPLICATION_BLOCK
+        )
+        usable = _ACTIVE_STATES | {"0"} | ({"9"} if blocking else set())
+        if not card.aaz501 or card.aaz502 not in usable:
             return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
         if op is Operation.PIN_RESET_AUTH and card.aaz502 not in _ACTIVE_STATES:
             return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
@@ -345,4 +383,15 @@ class Hub:
             for code, province in self.provinces.items():
                 if number in province.cards:
                     return code
+        if number is None and not card_id and item.operation != Operation.APPLY:
+            return self._by_holder(local, fields.get("AAC002", ""))
+        return local
+
+    def _by_holder(self, local: str, holder: str) -> str:
+        """The national card index: the province that holds the person's live card."""
+        if not holder or self.provinces[local].find({"AAC002": holder}) is not None:
+            return local
+        for code, province in self.provinces.items():
+            if province.find({"AAC002": holder}) is not None:
+                return code
         return local
