@@ -1,6 +1,7 @@
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.integration
 BRANCHD = [sys.executable, "-m", "gateway"]
 COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], ["pki"],
             ["audit"], ["audit", "verify"], ["sim"], ["sim", "card"], ["sim", "printer"],
-            ["sim", "platform"], ["sim", "bank"], ["agent"],
+            ["sim", "platform"], ["sim", "bank"], ["sim", "station"], ["sim", "pinpad"],
+            ["agent"], ["monitor"],
             ["batch"], ["batch", "template"], ["batch", "check"],
             ["outbox"], ["outbox", "list"], ["outbox", "retry"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
@@ -168,7 +170,23 @@ async def test_demo_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         "audit", "verify", "--config", str(tmp_path / "demo" / "branchd.toml")
     )
     assert status == 0
-    assert "audit log intact: 2 entries" in out
+    assert re.search(r"audit log intact: \d+ entries", out), out
+
+
+@pytest.mark.timeout(300)
+async def test_demo_once_ends_with_an_issued_card_everyone_agrees_on(tmp_path: Path) -> None:
+    """``branchd demo --once`` runs the scripted morning and exits 0: chip, platform, bank agree."""
+    status, out, err = await branchd(
+        "demo", "--once", "--port", "0", "--data-dir", str(tmp_path / "demo"), timeout=280
+    )
+    assert status == 0, out + err
+    assert "Issued card X00000001" in out
+    assert "chip, platform and bank agree" in out
+    assert "reconciled" in out
+    status, verified, _ = await branchd(
+        "audit", "verify", "--config", str(tmp_path / "demo" / "branchd.toml")
+    )
+    assert status == 0, verified
 
 
 async def test_pki_init_issue_show(tmp_path: Path) -> None:
