@@ -154,6 +154,15 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser, every c
     )
     add_config(retry)
     retry.add_argument("message_id", help="the message id shown by `branchd outbox list`")
+    stock = commands.add_parser(
+        "stock",
+        help="the blank-card stock per feeder",
+        description=(
+            "Show each feeder's blank-card ledger (loaded, taken, issued, spoiled, destroyed, "
+            "adjusted, in process, remaining) and check that it adds up. Exit 1 on a difference."
+        ),
+    )
+    add_config(stock)
     audit = commands.add_parser(
         "audit", help="the audit log", description="Check the hash-chained audit log."
     )
@@ -341,6 +350,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "run": _run,
         "audit": lambda _a, c: _audit_verify(c),
         "outbox": _outbox,
+        "stock": _stock,
         "archive": _archive_export,
         "db": lambda a, c: _db(a.db_command, c, getattr(a, "revision", "head")),
     }
@@ -558,6 +568,52 @@ async def _outbox(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     finally:
         await engine.dispose()
+
+
+class _NoPersonalData:
+    """The stock ledger reads no personal data: a sealer that refuses to be used."""
+
+    def seal(self, field: str, text: str) -> bytes:
+        """Refuse."""
+        del text
+        raise RuntimeError(f"`branchd stock` does not handle personal data ({field})")
+
+    def open(self, field: str, blob: bytes) -> str:
+        """Refuse."""
+        del blob
+        raise RuntimeError(f"`branchd stock` does not handle personal data ({field})")
+
+
+async def _stock(_args: argparse.Namespace, config: Config) -> int:
+    from rich.console import Console  # noqa: PLC0415 - only for this command
+    from rich.table import Table  # noqa: PLC0415
+
+    from gateway.persistence import create_engine  # noqa: PLC0415
+    from gateway.production_journal import SqlJournal  # noqa: PLC0415
+    from production import StockLedger  # noqa: PLC0415
+
+    engine = create_engine(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    try:
+        ledger = StockLedger(SqlJournal(engine, _NoPersonalData()), SystemClock())
+        result = await ledger.reconcile()
+    finally:
+        await engine.dispose()
+    table = Table(title=f"Blank-card stock, {config.branch.id}, {result.day.isoformat()}")
+    columns = ("loaded", "adjusted", "taken", "issued", "spoiled", "destroyed")
+    for column in ("feeder", *columns, "in process", "remaining"):
+        table.add_column(column, justify="left" if column == "feeder" else "right")
+    for balance in result.balances.values():
+        values = [str(getattr(balance, c)) for c in columns]
+        table.add_row(balance.feeder, *values, str(balance.in_process), str(balance.remaining))
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    console.print(table)
+    if not result.balances:
+        console.print("No blank cards were ever loaded.")
+    for problem in result.problems:
+        console.print(f"[bold red]difference:[/] {problem}")
+    if result.ok:
+        console.print("loaded + adjusted = issued + spoiled + in process + remaining: reconciled")
+    return EXIT_OK if result.ok else EXIT_FAILURE
 
 
 async def _archive_export(args: argparse.Namespace, config: Config) -> int:

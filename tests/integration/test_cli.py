@@ -28,7 +28,7 @@ COMMANDS = [[], ["run"], ["demo"], ["check-config"], ["db"], ["db", "upgrade"], 
             ["sim", "platform"], ["sim", "bank"], ["sim", "station"], ["sim", "pinpad"],
             ["agent"], ["monitor"],
             ["batch"], ["batch", "template"], ["batch", "check"],
-            ["outbox"], ["outbox", "list"], ["outbox", "retry"],
+            ["outbox"], ["outbox", "list"], ["outbox", "retry"], ["stock"],
             ["pki", "init"], ["pki", "issue"], ["pki", "show"],
             ["db", "current"], ["version"]]  # fmt: skip
 
@@ -187,6 +187,10 @@ async def test_demo_once_ends_with_an_issued_card_everyone_agrees_on(tmp_path: P
         "audit", "verify", "--config", str(tmp_path / "demo" / "branchd.toml")
     )
     assert status == 0, verified
+    status, stock, err = await branchd("stock", "--config", str(tmp_path / "demo" / "branchd.toml"))
+    assert status == 0, stock + err
+    assert "station-1" in stock
+    assert "reconciled" in stock
 
 
 async def test_pki_init_issue_show(tmp_path: Path) -> None:
