@@ -253,7 +253,7 @@ class DemoWorld:
             "data_dir": str(self.directory),
             "branch": {"id": DEMO_BRANCH, "name": "演示网点 Demo branch", "region": DEMO_REGION},
             "server": {"host": self.host, "port": self.port, "shutdown_timeout": 5},
-            "logging": {"level": self.log_level, "format": "json"},
+            "logging": {"level": self.log_level},
             "keystore": {"master_key": {"file": str(master)}},
             "terminals": [
                 {"id": f"{role}-01", "role": role, "token": {"file": str(path)}}

@@ -162,18 +162,27 @@ class PrinterDriver:
             self._on_connected()
 
     async def run(self) -> None:
-        """Keep the printer connected until :meth:`close` (or cancellation)."""
+        """Keep the printer connected until :meth:`close` or cancellation (closing the link)."""
         delays = backoff_delays(self._backoff, self._rng)
-        while not self._closing:
+        try:
+            while not self._closing:
+                try:
+                    await self.connect()
+                except PrinterError as exc:
+                    delay = next(delays)
+                    log.warning("printer_connect_failed", error=exc.code, retry_in=round(delay, 3))
+                    await self._clock.sleep(delay)
+                    continue
+                delays = backoff_delays(self._backoff, self._rng)
+                await self._watch()
+        except asyncio.CancelledError:
+            # Stopped with its owner: close the port quietly (run may be started again).
+            closing, self._closing = self._closing, True
             try:
-                await self.connect()
-            except PrinterError as exc:
-                delay = next(delays)
-                log.warning("printer_connect_failed", error=exc.code, retry_in=round(delay, 3))
-                await self._clock.sleep(delay)
-                continue
-            delays = backoff_delays(self._backoff, self._rng)
-            await self._watch()
+                await self._drop_link()
+            finally:
+                self._closing = closing
+            raise
 
     async def close(self) -> None:
         """Close the link for good; :meth:`run` returns, nothing is reported."""
