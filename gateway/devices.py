@@ -10,10 +10,12 @@ supervised background task of the daemon.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from devices.agent.client import RemoteDeviceClient
 from devices.encoder import PcscEncoder
+from devices.pinpad import PinPadDriver
 from devices.printer.driver import PrinterDriver
 from devices.registry import DeviceRegistry
 from devices.registry.publisher import MqttPublisher
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from devices.agent.interfaces import Encoder, Printer
     from devices.clock import Clock
     from devices.encoder.channel import EventListener, ReaderEvent
+    from devices.pinpad import PinPadOfflineError
     from devices.registry.settings import DevicesSettings
 
 __all__ = ["BranchDevices"]
@@ -57,6 +60,8 @@ class BranchDevices:
         self.printers: dict[str, Printer] = {}
         self.encoders: dict[str, Encoder] = {}
         self._drivers: dict[str, PrinterDriver] = {}
+        #: The windows' PIN pads (``[[devices.pinpads]]``), each kept connected by a task.
+        self.pinpads: dict[str, PinPadDriver] = {}
         self.pcsc: PcscEncoder | None = None
         broker = settings.broker
         if broker is not None:
@@ -84,6 +89,7 @@ class BranchDevices:
             self.remote.add_listener(self._mirror)
         self._add_printers(settings, clock, rng)
         self._add_encoders(settings, clock, rng)
+        self._add_pinpads(settings, clock, rng)
 
     def _add_printers(self, settings: DevicesSettings, clock: Clock, rng: random.Random) -> None:
         for printer in settings.printers:
@@ -120,6 +126,36 @@ class BranchDevices:
                 listeners.append(self.registry.encoder_listener(encoder.id, encoder.reader))
                 self.encoders[encoder.id] = self.pcsc
 
+    # -- PIN pads --
+    def _add_pinpads(self, settings: DevicesSettings, clock: Clock, rng: random.Random) -> None:
+        """A driver per pad; its link state goes to the registry (online / offline)."""
+        for pad in settings.pinpads:
+            self.registry.add(pad.id, DeviceKind.PINPAD)
+
+            def connected(_info: object, device: str = pad.id) -> None:
+                self.registry.set_status(device, DeviceStatus.ONLINE)
+
+            def lost(error: PinPadOfflineError, device: str = pad.id) -> None:
+                self.registry.set_status(device, DeviceStatus.OFFLINE, error.code)
+
+            self.pinpads[pad.id] = PinPadDriver.from_settings(
+                pad, clock=clock, rng=rng, on_connected=connected, on_connection_lost=lost
+            )
+
+    @staticmethod
+    def _keep_pad(driver: PinPadDriver) -> Callable[[], Awaitable[None]]:
+        """The pad's supervised task: keep it connected; close its link when stopped."""
+
+        async def keep() -> None:
+            try:
+                await driver.run()
+            except asyncio.CancelledError:
+                await driver.close()
+                raise
+
+        return keep
+
+    # -- end of PIN pads --
     def _mirror(self, _agent: str, device: str, state: DeviceState | None) -> None:
         """Copy a remote device's state into the registry (offline when its agent is)."""
         if device not in self.registry.devices:
@@ -130,7 +166,7 @@ class BranchDevices:
             self.registry.mirror(device, state)
 
     def tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
-        """The supervised tasks: publisher, registry, remote client, one per local printer."""
+        """The supervised tasks: publisher, registry, remote client, each local printer and pad."""
         found: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("device-registry", self.registry.run)
         ]
@@ -141,6 +177,7 @@ class BranchDevices:
         if self.pcsc is not None:
             found.append(("pcsc", self.pcsc.run))
         found.extend((f"printer-{name}", driver.run) for name, driver in self._drivers.items())
+        found.extend((f"pinpad-{name}", self._keep_pad(pad)) for name, pad in self.pinpads.items())
         return found
 
 

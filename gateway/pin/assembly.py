@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import structlog
 from prometheus_client import Counter
 
+from gateway.pin.pads import DriverPinPad
 from gateway.pin.service import CardServices
 
 if TYPE_CHECKING:
@@ -47,8 +48,9 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
 
     Each window's encoder is looked up in ``[devices]`` (its PC/SC reader name,
     or the agent's device id); a window whose encoder is not there is logged
-    and answers ``window-not-equipped``. PIN pads come from ``pads`` (and can be
-    added to :attr:`CardServices.pads` once their driver is connected).
+    and answers ``window-not-equipped``. PIN pads are the drivers of
+    ``[[devices.pinpads]]`` (behind :class:`DriverPinPad`), unless ``pads`` names
+    another for an id.
     With ``metrics``, every outcome is counted in ``branchd_card_services_total``
     (operation and outcome only: no card, holder or PIN).
     """
@@ -68,6 +70,14 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
             log.warning(
                 "pin_window_without_encoder", terminal=window.terminal, encoder=window.encoder
             )
+    # The windows' pads from [[devices.pinpads]] (their drivers run as daemon tasks).
+    attached: dict[str, PinPad] = {
+        pad_id: DriverPinPad(driver, store) for pad_id, driver in devices.pinpads.items()
+    }
+    attached.update(pads or {})
+    for window in settings.windows:
+        if window.pinpad not in attached:
+            log.warning("pin_window_without_pad", terminal=window.terminal, pinpad=window.pinpad)
     return CardServices(
         settings=settings,
         keystore=store,
@@ -78,7 +88,7 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
         region=config.branch.region,
         encoders=encoders,
         index=vault.index,
-        pads=pads,
+        pads=attached,
         upstream=upstream,
         on_outcome=_counter(metrics) if metrics is not None else None,
         clock=clock,

@@ -47,6 +47,7 @@ class DeviceKind(StrEnum):
 
     PRINTER = "printer"
     ENCODER = "encoder"
+    PINPAD = "pinpad"  # encrypting PIN pad at a window (devices/pinpad)
 
 
 class DeviceStatus(StrEnum):
@@ -165,13 +166,13 @@ class DeviceState:
 
     ::
 
-        {"v": 1, "device": str, "kind": "printer" | "encoder",
+        {"v": 1, "device": str, "kind": "printer" | "encoder" | "pinpad",
          "state": "online" | "busy" | "error" | "offline", "reason": str | null,
          "since": str, "levels": {...}, "counters": {name: int, ...}}
 
     Attributes:
         device: The device identifier.
-        kind: Printer or encoder.
+        kind: Printer, encoder or PIN pad.
         state: The state.
         reason: Why error or offline (an error code such as ``"printer.jam"``).
         since: When the device entered this state (ISO 8601 UTC).

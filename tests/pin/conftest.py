@@ -221,8 +221,14 @@ def pki(tmp_path: Path, clock: FakeClock) -> Pki:
     return Pki(directory)
 
 
-def pin_config(
-    tmp_path: Path, database_url: str, pki: Pki, platform_url: str, broker_port: int
+def pin_config(  # noqa: PLR0913 - the parts of the branch's configuration
+    tmp_path: Path,
+    database_url: str,
+    pki: Pki,
+    platform_url: str,
+    broker_port: int,
+    *,
+    pinpads: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The branch's configuration: key store, terminals, upstream, devices, [pin]."""
     return {
@@ -252,12 +258,25 @@ def pin_config(
             "branch": BRANCH,
             "broker": {"host": "127.0.0.1", "port": broker_port},
             "encoders": [{"id": "encoder-1", "reader": WINDOW_READER}],
+            "pinpads": pinpads or [],
         },
         "pin": {
             "zone_pin_key": ZONE_KEY,
             "windows": [{"terminal": "teller-01", "encoder": "encoder-1", "pinpad": "pinpad-1"}],
         },
     }
+
+
+@pytest.fixture
+def window_pads() -> list[dict[str, Any]]:
+    """``[[devices.pinpads]]`` of the branch: none (the tests type on a KeyStorePad)."""
+    return []
+
+
+@pytest.fixture
+def window_tpk() -> bytes | None:
+    """The TPK material the pads of ``window_pads`` hold (``None``: a random TPK)."""
+    return None
 
 
 @pytest.fixture
@@ -268,8 +287,13 @@ async def pin_branch(  # noqa: PLR0913, PLR0917 - fixtures
     pki: Pki,
     pcscd: Pcscd,  # noqa: F811 - the fixture
     broker: Mosquitto,  # noqa: F811 - the fixture
+    window_pads: list[dict[str, Any]],
+    window_tpk: bytes | None,
 ) -> AsyncIterator[PinBranch]:
-    """The branch with PIN services, talking to the platform simulator (both provinces)."""
+    """The branch with PIN services, talking to the platform simulator (both provinces).
+
+    With ``window_pads`` the daemon drives those pads itself (no KeyStorePad).
+    """
     peers = tmp_path / "peer-keys.json"
     simulator = PlatformSimulator(
         ssl_context=pki.server(),
@@ -281,11 +305,21 @@ async def pin_branch(  # noqa: PLR0913, PLR0917 - fixtures
         for identity in simulator.identities.values():
             publish_identity(peers, identity)
         config = parse_config(
-            pin_config(tmp_path, database_url, pki, simulator.url(PROVINCE, "json"), broker.port)
+            pin_config(
+                tmp_path,
+                database_url,
+                pki,
+                simulator.url(PROVINCE, "json"),
+                broker.port,
+                pinpads=window_pads,
+            )
         )
         store = open_keystore(config, create=True)
         assert store is not None
-        store.generate_key(TPK, Algorithm.SM4_128, KeyUsage.PIN)
+        if window_tpk is None:
+            store.generate_key(TPK, Algorithm.SM4_128, KeyUsage.PIN)
+        else:
+            store.import_key(TPK, Algorithm.SM4_128, KeyUsage.PIN, window_tpk)
         store.import_key(ZONE_KEY, Algorithm.SM4_128, KeyUsage.PIN, DEMO_ZONE_PIN_KEY)
         store.close()
         daemon = Daemon(config, clock=clock, rng=random.Random(7))
@@ -295,7 +329,8 @@ async def pin_branch(  # noqa: PLR0913, PLR0917 - fixtures
             assert pad_store is not None
             pad = KeyStorePad(pad_store)
             assert daemon.cards is not None
-            daemon.cards.pads["pinpad-1"] = pad
+            if not window_pads:
+                daemon.cards.pads["pinpad-1"] = pad
             async with aiohttp.ClientSession() as http:
                 handle = PinBranch(Branch(daemon, http), pad, simulator, pcscd)
                 try:
