@@ -3,10 +3,10 @@
 A Chongqing card (another province) at a 652300 branch that has never seen it:
 its status asked by the holder's identity number goes through the national
 hub to Chongqing; a PIN change is reported to Chongqing as a card event
-through the outbox; once Chongqing has the card formally lost, reading it at
-the window blocks its application on the chip with Chongqing's MAC-ed
-APPLICATION BLOCK, the teller is told, and Chongqing hears of it. The outcomes
-are counted in ``/metrics``.
+through the outbox, so are the lock seen at the window and the unlock; once
+Chongqing has the card formally lost, reading it at the window blocks its
+application on the chip with Chongqing's MAC-ed APPLICATION BLOCK, the teller
+is told, and Chongqing hears of it. The outcomes are counted in ``/metrics``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.pin.conftest import CHONGQING_SSN, add_chongqing_card
-from tests.pin.test_pin_e2e import HOLDER_PIN, body
+from tests.pin.test_pin_e2e import HOLDER_PIN, WRONG_PIN, body
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,6 +67,19 @@ async def test_events_status_by_identity_and_chip_block(
     assert status == 200, answer
     assert await events_of(chongqing, 1) == ["pin-changed"]
 
+    b.pad.type_in(WRONG_PIN, WRONG_PIN, WRONG_PIN)  # the lock seen at the window is reported
+    for left in (2, 1):
+        status, answer = await b.call("/v1/operations/pin-change", who)
+        assert (status, answer["tries_left"]) == (422, left)
+    status, answer = await b.call("/v1/operations/pin-change", who)
+    assert (status, answer["code"]) == (409, "pin-locked")
+    assert await events_of(chongqing, 2) == ["pin-changed", "pin-locked"]
+    assert registered.aaz502 == "3"
+    status, answer = await b.call("/v1/operations/unlock", who)
+    assert status == 200, answer
+    assert await events_of(chongqing, 3) == ["pin-changed", "pin-locked", "unlocked"]
+    assert registered.aaz502 == "1"
+
     status, answer = await b.call("/v1/card-services/status", who)
     assert status == 200, answer
     assert answer["chip_blocked"] is False
@@ -77,7 +90,7 @@ async def test_events_status_by_identity_and_chip_block(
     assert (answer["application_state"], answer["chip_blocked"]) == ("2", True)
     assert "blocked" in answer["message_en"]
     assert card.state.application_blocked
-    assert await events_of(chongqing, 2) == ["pin-changed", "application-blocked"]
+    assert (await events_of(chongqing, 4))[-1] == "application-blocked"
     status, answer = await b.call("/v1/card-services/status", who)
     assert (status, answer["code"]) == (409, "card-application-blocked")
 
