@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser, every c
     )
     monitor.add_argument("--config", "-c", type=Path, required=True, help="monitor configuration")
     _add_batch(commands)
+    from gateway.pin.cli import add_pinpad_parser  # noqa: PLC0415 - `branchd pinpad`
+
+    add_pinpad_parser(commands)
     archive = commands.add_parser(
         "archive", help="monthly archive", description="Export and verify the monthly archive."
     )
@@ -353,8 +356,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         "stock": _stock,
         "archive": _archive_export,
         "db": lambda a, c: _db(a.db_command, c, getattr(a, "revision", "head")),
+        "pinpad": _pinpad,
     }
     return asyncio.run(with_config[args.command](args, config))
+
+
+async def _pinpad(args: argparse.Namespace, config: Config) -> int:
+    from gateway.pin.cli import run_pinpad  # noqa: PLC0415 - the pad driver on demand
+
+    return await run_pinpad(args, config)
 
 
 def _agent(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from security.keystore.model import (
     Mac,
     PinBlockFormat,
     Signature,
+    WrappedKey,
 )
 from security.keystore.software import MASTER_KEY_ENV, MasterKey, SoftwareKeyStore
 from security.pinblock import PinBlockError, PinBlockFault
@@ -75,4 +76,5 @@ __all__ = [
     "SoftwareKeyStore",
     "UnsupportedAlgorithmError",
     "VerificationError",
+    "WrappedKey",
 ]

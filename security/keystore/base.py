@@ -47,6 +47,7 @@ from security.keystore.model import (
     Mac,
     PinBlockFormat,
     Signature,
+    WrappedKey,
     check_key_id,
 )
 
@@ -223,6 +224,40 @@ class KeyStore(abc.ABC):
             info = self._usable(key_id, version, KeyUsage.PIN, "key_check_value")
             block = bytes(info.algorithm.block_size or 0)
             return self._block_encrypt(info, block)[:_KCV_LENGTH].hex().upper()
+
+    def export_key(self, key_id: str, kek_id: str, *, version: int | None = None) -> WrappedKey:
+        """A PIN key enciphered under a key-encryption key, with its check value.
+
+        For loading a PIN pad: ``key_id`` is the pad's TPK, ``kek_id`` the pad's
+        TMK held here as a :attr:`KeyUsage.KEY_WRAP` key of the same algorithm
+        family. The key is enciphered ECB under the KEK (each block on its own,
+        as PIN pads' LOAD KEY commands take it); the clear key never leaves the
+        store. The check value lets the pad confirm what it deciphered.
+
+        Raises:
+            KeyNotFoundError: No such key or version.
+            KeyUsageError: ``key_id`` is not a PIN key, ``kek_id`` not a key-wrap
+                key, or their algorithms differ in block size.
+            UnsupportedAlgorithmError: The backend cannot export keys.
+        """
+        with self._lock:
+            info = self._usable(key_id, version, KeyUsage.PIN, "export_key")
+            kek = self._usable(kek_id, None, KeyUsage.KEY_WRAP, "export_key")
+            if kek.algorithm.block_size != info.algorithm.block_size:
+                raise KeyUsageError(
+                    kek_id, "export_key", f"a {kek.algorithm.value} key cannot wrap {key_id}"
+                )
+            wrapped = self._wrap(kek, info)
+            check = self._block_encrypt(info, bytes(info.algorithm.block_size or 0))
+            return WrappedKey(
+                key_id=info.key_id,
+                version=info.version,
+                algorithm=info.algorithm,
+                kek_id=kek.key_id,
+                kek_version=kek.version,
+                wrapped=wrapped,
+                key_check_value=check[:_KCV_LENGTH].hex().upper(),
+            )
 
     def public_key(self, key_id: str, version: int | None = None) -> bytes:
         """The DER SubjectPublicKeyInfo of a signing key.
@@ -487,6 +522,11 @@ class KeyStore(abc.ABC):
     @abc.abstractmethod
     def _destroy(self, info: KeyInfo) -> None:
         """Destroy one key version."""
+
+    def _wrap(self, kek: KeyInfo, info: KeyInfo) -> bytes:
+        """``info``'s key enciphered ECB under ``kek`` (backends that can export override it)."""
+        del kek
+        raise UnsupportedAlgorithmError(f"export of {info.algorithm.value} keys", self.backend)
 
     @abc.abstractmethod
     def _block_encrypt(self, info: KeyInfo, data: bytes) -> bytes:

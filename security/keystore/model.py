@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, NoReturn, Self
 
@@ -30,6 +30,7 @@ __all__ = [
     "Mac",
     "PinBlockFormat",
     "Signature",
+    "WrappedKey",
     "check_key_id",
 ]
 
@@ -58,6 +59,9 @@ class KeyUsage(StrEnum):
     MAC = "mac"
     #: Digital signatures (ECDSA P-256, SM2).
     SIGN = "sign"
+    #: Key encryption only: a device's master key (a PIN pad's TMK) that PIN keys
+    #: are exported under for loading into that device (``KeyStore.export_key``).
+    KEY_WRAP = "wrap"
 
 
 class Algorithm(StrEnum):
@@ -95,11 +99,11 @@ class Algorithm(StrEnum):
 
 
 _USAGES: Final[Mapping[Algorithm, frozenset[KeyUsage]]] = {
-    Algorithm.AES_128: frozenset({KeyUsage.ENCRYPT, KeyUsage.PIN}),
-    Algorithm.AES_256: frozenset({KeyUsage.ENCRYPT, KeyUsage.PIN}),
-    Algorithm.SM4_128: frozenset({KeyUsage.ENCRYPT, KeyUsage.PIN}),
-    Algorithm.TDES_2KEY: frozenset({KeyUsage.PIN}),
-    Algorithm.TDES_3KEY: frozenset({KeyUsage.PIN}),
+    Algorithm.AES_128: frozenset({KeyUsage.ENCRYPT, KeyUsage.PIN, KeyUsage.KEY_WRAP}),
+    Algorithm.AES_256: frozenset({KeyUsage.ENCRYPT, KeyUsage.PIN, KeyUsage.KEY_WRAP}),
+    Algorithm.SM4_128: frozenset({KeyUsage.ENCRYPT, KeyUsage.PIN, KeyUsage.KEY_WRAP}),
+    Algorithm.TDES_2KEY: frozenset({KeyUsage.PIN, KeyUsage.KEY_WRAP}),
+    Algorithm.TDES_3KEY: frozenset({KeyUsage.PIN, KeyUsage.KEY_WRAP}),
     Algorithm.HMAC_SHA256: frozenset({KeyUsage.MAC}),
     Algorithm.HMAC_SM3: frozenset({KeyUsage.MAC}),
     Algorithm.EC_P256: frozenset({KeyUsage.SIGN}),
@@ -155,6 +159,31 @@ class KeyInfo:
     version: int
     algorithm: Algorithm
     usage: KeyUsage
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """A PIN key enciphered under a key-encryption key, for loading into a device.
+
+    Attributes:
+        key_id: The exported key.
+        version: Its version.
+        algorithm: Its algorithm.
+        kek_id: The key-encryption key it is enciphered under (the device's TMK).
+        kek_version: That key's version.
+        wrapped: The key enciphered under the KEK, ECB of the KEK's algorithm
+            (never in the ``repr``).
+        key_check_value: The exported key's check value (E(zero block), 3 bytes,
+            upper-case hex): the device checks it after deciphering.
+    """
+
+    key_id: str
+    version: int
+    algorithm: Algorithm
+    kek_id: str
+    kek_version: int
+    wrapped: bytes = field(repr=False)
+    key_check_value: str
 
 
 @dataclass(frozen=True, slots=True)

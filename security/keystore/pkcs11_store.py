@@ -277,14 +277,16 @@ class Pkcs11KeyStore(KeyStore):
             return
         key_type, bits = _SECRET_TYPES[info.algorithm]
         is_mac = info.usage is KeyUsage.MAC
+        # A key-wrap key (a pad's TMK) only wraps: no encryption of anything else.
+        is_wrap = info.usage is KeyUsage.KEY_WRAP
         flags: dict[Attribute, Any] = {
             Attribute.SENSITIVE: True,
             Attribute.EXTRACTABLE: False,
-            Attribute.ENCRYPT: not is_mac,
-            Attribute.DECRYPT: not is_mac,
+            Attribute.ENCRYPT: not (is_mac or is_wrap),
+            Attribute.DECRYPT: not (is_mac or is_wrap),
             Attribute.SIGN: is_mac,
             Attribute.VERIFY: is_mac,
-            Attribute.WRAP: False,
+            Attribute.WRAP: is_wrap,
             Attribute.UNWRAP: False,
             Attribute.DERIVE: False,
         }

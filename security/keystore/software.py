@@ -297,6 +297,10 @@ class SoftwareKeyStore(KeyStore):
 
     # ------------------------------------------------------------ primitives
 
+    def _wrap(self, kek: KeyInfo, info: KeyInfo) -> bytes:
+        """The key's material enciphered ECB under the KEK (one call, never stored)."""
+        return self._block_encrypt(kek, self._material(info))
+
     def _block_encrypt(self, info: KeyInfo, data: bytes) -> bytes:
         cipher = Cipher(_block_cipher(info.algorithm, self._material(info)), modes.ECB())  # noqa: S305  # single PIN blocks, ISO 9564
         encryptor = cipher.encryptor()
