@@ -53,13 +53,23 @@ if TYPE_CHECKING:
     from gateway.monitor.alerts import Alert
     from gateway.monitor.settings import MonitorSettings
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "topic_filters"]
 
 log = structlog.get_logger(__name__)
 
 MAX_BUFFERED_SAMPLES: Final = 500_000  # while the database is away; older ones are dropped
 SYNC_MARGIN: Final = 5.0  # seconds re-read at each sync (clock skew between monitors)
 LISTENER_QUEUE: Final = 16  # pushes a slow browser may fall behind before it is dropped
+
+
+def topic_filters(settings: MonitorSettings) -> list[str]:
+    """The topic filters a monitor with ``settings`` subscribes to (presence first)."""
+    base = f"{ROOT}/{settings.province}/+"
+    shared = [f"{base}/devices/+/state", *(f"{base}/daemon/{r}" for r in sorted(REPORT_NAMES))]
+    group = settings.shared_group
+    if group is not None:
+        shared = [f"$share/{group}/{topic}" for topic in shared]
+    return [f"{base}/daemon/state", *shared]
 
 
 class Monitor:
@@ -93,6 +103,8 @@ class Monitor:
             kind: self.metrics.messages.labels(kind)
             for kind in ("daemon_state", "device_state", *sorted(REPORT_NAMES))
         }
+        self._counts: dict[str | None, int] = {}  # messages taken in since the last evaluation
+        self._totals = dict.fromkeys(self._kinds, 0)  # and before
         self.session = MqttSession(
             settings.broker,
             identifier=settings.client_id,
@@ -107,12 +119,7 @@ class Monitor:
 
     def subscriptions(self) -> list[str]:
         """The topic filters this monitor subscribes to."""
-        base = f"{ROOT}/{self.settings.province}/+"
-        shared = [f"{base}/devices/+/state", *(f"{base}/daemon/{r}" for r in sorted(REPORT_NAMES))]
-        group = self.settings.shared_group
-        if group is not None:
-            shared = [f"$share/{group}/{topic}" for topic in shared]
-        return [f"{base}/daemon/state", *shared]
+        return topic_filters(self.settings)
 
     async def _subscribe(self) -> None:
         for topic in self.subscriptions():
@@ -144,19 +151,19 @@ class Monitor:
             self.metrics.rejected.inc()
             return None
         if mine:
-            kind = topic.rsplit("/", 2)
-            counter = self._kinds.get(
-                "device_state" if kind[-1] == "state" and kind[-3] == "devices" else
-                "daemon_state" if kind[-1] == "state" else kind[-1]
-            )  # fmt: skip
-            if counter is not None:
-                counter.inc()
+            parsed = self.state.topic(topic)  # remembered by apply
+            kind = parsed.report if parsed.kind == "daemon_report" else parsed.kind
+            self._counts[kind] = self._counts.get(kind, 0) + 1
             if samples and len(self._samples) < MAX_BUFFERED_SAMPLES:
                 self._samples.extend(samples)
             self._current[topic] = (payload, when.timestamp())
         self._dirty.add(branch)
         self._changed.add(branch)
         return branch
+
+    def message_counts(self) -> dict[str, int]:
+        """Messages taken in so far by kind (``/metrics`` shows them at each evaluation)."""
+        return {kind: total + self._counts.get(kind, 0) for kind, total in self._totals.items()}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -261,6 +268,12 @@ class Monitor:
         return stored
 
     def _gauges(self) -> None:
+        counts, self._counts = self._counts, {}
+        for kind, count in counts.items():
+            counter = self._kinds.get(kind) if kind is not None else None
+            if counter is not None and kind is not None:
+                counter.inc(count)
+                self._totals[kind] += count
         presence = {"online": 0, "offline": 0, "unknown": 0}
         devices = {s.value: 0 for s in DeviceStatus}
         for entry in self.state.branches.values():
@@ -310,7 +323,9 @@ class Monitor:
         """Take what fellow monitors stored since the last sync, and their alert changes."""
         rows = await self.store.read_current(self._synced_until - SYNC_MARGIN)
         for topic, payload, received in rows:
-            self.ingest(topic, payload, datetime.fromtimestamp(received, UTC), mine=False)
+            when = datetime.fromtimestamp(received, UTC)
+            if not self.state.has(topic, when):  # not its own, nor synced before
+                self.ingest(topic, payload, when, mine=False)
             self._synced_until = max(self._synced_until, received)
         for stored in await self.store.active_alerts():
             active = self.book.find(stored.key)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gateway.dashboard.views import branch_view
 from protocols.mqtt.errors import MqttProtocolError
 from protocols.mqtt.reports import ProductionReport, Report, decode_report
 from protocols.mqtt.state import DeviceState, DeviceStatus, Presence, PresenceState
-from protocols.mqtt.topics import parse_topic
+from protocols.mqtt.topics import ParsedTopic, parse_topic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -27,6 +27,7 @@ __all__ = ["BranchEntry", "DeviceEntry", "ProvinceState", "Sample", "parse_time"
 
 MINUTE = 60
 HOUR = 3600
+TOPIC_CACHE: Final = 262_144  # parsed topics kept (a province has ~11 per branch)
 
 
 def parse_time(text: str | None, default: datetime) -> datetime:
@@ -146,6 +147,31 @@ class ProvinceState:
         self.province = province
         self.branches: dict[str, BranchEntry] = {}
         self.rejected = 0
+        self._topics: dict[str, ParsedTopic] = {}
+
+    def topic(self, topic: str) -> ParsedTopic:
+        """``topic`` parsed (remembered: the same topics come again and again).
+
+        Raises:
+            TopicError: It is not a topic of the scheme.
+        """
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            parsed = parse_topic(topic)
+            if len(self._topics) >= TOPIC_CACHE:
+                self._topics.clear()
+            self._topics[topic] = parsed
+        return parsed
+
+    def has(self, topic: str, received: datetime) -> bool:
+        """Whether a copy of ``topic`` received at ``received`` or later is applied already."""
+        try:
+            parsed = self.topic(topic)
+        except MqttProtocolError:
+            return False
+        entry = self.branches.get(parsed.branch)
+        previous = None if entry is None else entry.received.get(topic)
+        return previous is not None and previous >= received
 
     def apply(
         self, topic: str, payload: bytes, received: datetime, *, sample: bool = True
@@ -157,7 +183,7 @@ class ProvinceState:
         ``sample=False`` (a message another monitor already sampled) yields none.
         """
         try:
-            parsed = parse_topic(topic)
+            parsed = self.topic(topic)
             if parsed.province != self.province:
                 self.rejected += 1
                 return None, []
