@@ -14,10 +14,10 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 
 from gateway.persistence.models import AuditCheckpointRow, AuditEntryRow
 from security.audit import (
@@ -70,7 +70,7 @@ class VerifyReport:
     problem: AuditProblem | None
 
 
-_AUDIT = AuditEntryRow.__table__
+_AUDIT = cast("Table", AuditEntryRow.__table__)
 _LAST_ENTRY = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
 
 
@@ -116,27 +116,31 @@ class AuditLog:
         """Add several entries in one transaction, in order (see :meth:`append`)."""
         prepared = []
         for actor, action, subject, details in items:
-            # Redact, then round-trip through JSON, so that what is hashed is exactly
-            # what a verifier reads back.
-            text = json.dumps(
-                redact_value(dict(details or {})),
-                sort_keys=True,
-                ensure_ascii=False,
-                allow_nan=False,
-            )
-            masked = tuple(mask_personal_numbers(v) for v in (actor, action, subject))
-            prepared.append((*masked, text))
+            if details:
+                # Redact, then round-trip through JSON, so that what is hashed is exactly
+                # what a verifier reads back.
+                text = json.dumps(
+                    redact_value(dict(details)),
+                    sort_keys=True,
+                    ensure_ascii=False,
+                    allow_nan=False,
+                )
+                parsed = json.loads(text)
+            else:  # most read audits: nothing to redact, encode or parse
+                text, parsed = "{}", {}
+            masked = [mask_personal_numbers(v) for v in (actor, action, subject)]
+            prepared.append((*masked, text, parsed))
         records: list[AuditRecord] = []
         async with self._lock, self._sessions.begin() as session:
             last = (await session.execute(_LAST_ENTRY)).first()
             seq = 0 if last is None else last.seq
             prev = GENESIS if last is None else bytes.fromhex(last.hash)
             rows: list[dict[str, Any]] = []
-            for actor, action, subject, text in prepared:
+            for actor, action, subject, text, parsed in prepared:
                 seq += 1
                 entry = AuditEntry(
                     seq=seq, at=self._clock.now(), actor=actor, action=action,
-                    subject=subject, details=json.loads(text), prev_hash=prev,
+                    subject=subject, details=parsed, prev_hash=prev,
                 )  # fmt: skip
                 digest = entry_hash(self._suite, entry)
                 rows.append(
@@ -150,7 +154,7 @@ class AuditLog:
                 prev = digest
             # One multi-row INSERT (Core), not a unit-of-work flush of one object per entry:
             # read audits arrive in batches of hundreds.
-            await session.execute(insert(AuditEntryRow), rows)
+            await session.execute(insert(_AUDIT), rows)
         return records
 
     async def checkpoint_finished_days(self, signer: AuditSigner) -> list[date]:
