@@ -3,8 +3,9 @@
 Method (every number is measured in this run, on this machine):
 
 1. Each trial starts a private Mosquitto on a free loopback port (no
-   persistence, 10,000 queued messages per client) and its consumers, each a
-   process of its own, subscribed with QoS 1 to the monitor's topic filters.
+   persistence; 1,000 QoS 1 messages in flight and 10,000 queued per client)
+   and its consumers, each a process of its own, subscribed with QoS 1 to the
+   monitor's topic filters.
 2. The load generator (``bench/monitor_load.py --rate``, its own process)
    publishes the telemetry of 5,000 branches x 5 devices (presence, device
    states, five branch reports) at a steady offered rate, QoS 1 and retained as
@@ -220,7 +221,7 @@ async def _mosquitto(directory: Path) -> tuple[asyncio.subprocess.Process, int]:
     config = directory / "mosquitto.conf"
     config.write_text(
         f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 10000\nmax_inflight_messages 100\n",
+        "max_queued_messages 10000\nmax_inflight_messages 1000\n",
         encoding="utf-8",
     )
     binary = shutil.which("mosquitto", path="/usr/sbin:/usr/bin") or "mosquitto"
