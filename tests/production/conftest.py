@@ -32,7 +32,7 @@ from production import (
 )
 from protocols.printer.commands import CardPosition, PrinterStatus
 from simulators.card import SimulatedCard
-from simulators.card.blanks import FaultyCard, blank_card  # noqa: F401 - the tests import it from here
+from simulators.card.blanks import FaultyCard
 from simulators.platform.keyservice import CardKeyRef, SoftwareKeyService
 
 if TYPE_CHECKING:

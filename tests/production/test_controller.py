@@ -24,6 +24,7 @@ from production import (
     StockLedger,
 )
 from protocols.printer.frames import ErrorCode
+from simulators.card.blanks import FaultyCard, blank_card
 from tests.fakes import FakeClock
 from tests.production.conftest import (
     READER,
@@ -32,10 +33,8 @@ from tests.production.conftest import (
     FakeBank,
     FakePlatform,
     FakePrinter,
-    FaultyCard,
     Mechanics,
     SimKeyService,
-    blank_card,
     holder_ssn,
     make_order,
 )

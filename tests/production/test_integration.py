@@ -30,6 +30,7 @@ from production import (
 )
 from protocols.printer.commands import Timeouts
 from protocols.printer.state import ClientState
+from simulators.card.blanks import blank_card
 from simulators.printer import PrinterSimConfig, PrinterSimulator
 from simulators.printer.model import Fault
 from tests.conftest import missing_part
@@ -42,7 +43,6 @@ from tests.production.conftest import (
     Mechanics,
     SealerForTests,
     SimKeyService,
-    blank_card,
     holder_ssn,
     make_order,
 )
