@@ -15,10 +15,11 @@ not see each other's state. The card states a test needs before its operation
 (made by production or by the platform, outside the teller API) are set in the
 database, as production would leave them.
 
-PIN change, reset and unlock pass every check of the catalogue and then answer
-501 ``pin-services-unavailable`` (the PIN pad and encoder are not wired yet):
-their happy path here is that 501, reached only after the case, material and
-role checks, and changing nothing.
+PIN change, reset and unlock act on the card in the window's reader (the card
+services, ``gateway/pin``, tested in ``tests/pin``). This branch has no ``[pin]``
+windows, so here they pass every check of the catalogue (role, channel, case,
+materials) and then answer 501 ``pin-services-unavailable``, changing nothing:
+their refusals are in the matrix, their "happy path" is that 501.
 """
 
 from __future__ import annotations
@@ -365,9 +366,7 @@ class Cell:
         return f"{self.operation.value}-{self.channel.value}-{self.case.value}"
 
 
-#: The operations of this matrix: all but the card services (PIN change and reset, unlock),
-#: which act on the card in the window's reader (gateway/pin, tests/pin).
-OPERATIONS: Final = [o for o, s in CATALOGUE.items() if not s.live_only]
+OPERATIONS: Final = list(CATALOGUE)
 SPECS: Final = [CATALOGUE[o] for o in OPERATIONS]
 ALLOWED: Final = [
     Cell(spec.operation, channel, case)
@@ -391,14 +390,14 @@ PROXIES: Final = [c for c in ALLOWED if c.case in {Case.ADULT_PROXY, Case.MINOR_
 APPROVED: Final = [c for c in ALLOWED if c.spec.needs_approval]
 WITH_FEE: Final = [c for c in ALLOWED if c.spec.fee_yuan]
 #: Operations acting on an existing holder (not applying, not the PIN services).
-ON_HOLDER: Final = [o for o in OPERATIONS if PRIOR[o] is not None]
+ON_HOLDER: Final = [o for o, s in CATALOGUE.items() if PRIOR[o] is not None and not s.live_only]
 
 
 def _illegal() -> list[tuple[Operation, str]]:
     found: list[tuple[Operation, str]] = []
     for operation in OPERATIONS:
         spec = CATALOGUE[operation]
-        if PRIOR[operation] is None:
+        if PRIOR[operation] is None or spec.live_only:  # the card services: no state here
             continue
         for situation, (application, card) in SITUATIONS.items():
             if operation is Operation.BATCH_TO_SINGLE:
@@ -429,13 +428,19 @@ async def test_happy_path(counter: Counter, cell: Cell) -> None:
     spec = cell.spec
     id_number = applicant_for(cell.case)
     prior = PRIOR[cell.operation]
-    if prior is not None:
-        await counter.holder(id_number, prior)
+    first = await counter.holder(id_number, prior) if prior is not None else None
     body = request(spec, cell.case, cell.channel, id_number)
     approval = await counter.approve(cell.operation, body) if spec.needs_approval else None
     status, result = await counter.operation(
         cell.operation, body, role=cell.terminal, approval=approval
     )
+    if spec.live_only:  # every check passed; no [pin] window here to act on the card
+        assert (status, result["code"]) == (501, "pin-services-unavailable")
+        assert prior is not None
+        assert first is not None
+        assert await counter.cards(id_number) == [SITUATIONS[prior]]
+        assert await counter.applications_of(first) == 1
+        return
     assert status == 200, str(result)
     after = AFTER[cell.operation]
     assert result["operation"] == cell.operation.value
