@@ -22,6 +22,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import functools
 import json
 import sqlite3
 import weakref
@@ -420,7 +421,8 @@ class SqlJournal:
         self._writer: asyncio.Task[None] | None = None
         self._known: set[str] = set()  # unfinished jobs whose row exists
         self._sealed: dict[str, Order] = {}  # the order whose personal data is stored
-        self._failure: BaseException | None = None  # of a write nobody waited for
+        #: Errors of writes nobody waited for, by job: raised at the job's next write.
+        self._failed: dict[str, BaseException] = {}
         self._writer_probed = False
         #: Transactions committed (for benchmarks and tests).
         self.commits = 0
@@ -536,16 +538,19 @@ class SqlJournal:
         is stored); once the write is in a transaction the caller waits for the
         outcome before the cancellation goes on, so nothing is committed on a
         caller's behalf after it stopped. Without ``wait`` the write is only
-        queued; its error, if any, is raised by the next call of this journal.
+        queued; its error, if any, is raised by the next write of the same job
+        (:class:`JournalWriteError`), so it stops that job's task as it would
+        have stopped it at once.
         """
-        self._raise_failure()
+        if job is not None and job.job_id in self._failed:
+            raise JournalWriteError from self._failed.pop(job.job_id)
         loop = asyncio.get_running_loop()
         write = _Write(kind, job, event, stock, loop.create_future())
         self._queue.append(write)
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_all(), name="production-journal-writer")
         if not wait:
-            write.done.add_done_callback(self._deferred_done)
+            write.done.add_done_callback(functools.partial(self._deferred_done, write))
             return
         try:
             await asyncio.shield(write.done)
@@ -559,22 +564,17 @@ class SqlJournal:
                     await asyncio.shield(write.done)
             raise
 
-    def _deferred_done(self, done: asyncio.Future[None]) -> None:
-        if done.cancelled() or done.exception() is None:
+    def _deferred_done(self, write: _Write, done: asyncio.Future[None]) -> None:
+        if done.cancelled() or done.exception() is None or write.job is None:
             return
         error = done.exception()
-        log.error("production_journal_write_failed", error=type(error).__name__)
-        if self._failure is None:
-            self._failure = error
-
-    def _raise_failure(self) -> None:
-        error, self._failure = self._failure, None
-        if error is not None:
-            raise JournalWriteError from error
+        assert error is not None  # noqa: S101 - checked above
+        job_id = write.job.job_id
+        log.error("production_journal_write_failed", job_id=job_id, error=type(error).__name__)
+        self._failed.setdefault(job_id, error)
 
     async def _flushed(self) -> None:
         """Wait until every write queued so far is committed (reads see them)."""
-        self._raise_failure()
         if self._queue or (self._writer is not None and not self._writer.done()):
             await self._submit("barrier")
 

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.persistence import create_engine
 from gateway.persistence.migrate import upgrade
-from gateway.production_journal import SqlJournal
+from gateway.production_journal import JournalWriteError, SqlJournal
 from production import JobRecord, JobStatus, Phase, Priority, StepEvent, StepName
 from production.model import StockEntry, StockKind
 from tests.production.conftest import SealerForTests, make_order
@@ -132,3 +132,37 @@ async def test_stock_keys_count_once_within_and_across_batches(engine: AsyncEngi
     await asyncio.gather(journal.add_stock([entry, entry]), journal.add_stock([entry]))
     await journal.add_stock([replace(entry, quantity=99)])
     assert [(e.key, e.quantity) for e in await journal.stock_entries()] == [("load-1", 10)]
+
+
+class BrokenSealer(SealerForTests):
+    """Seals the first ``works`` texts, then fails (a key store gone away)."""
+
+    def __init__(self, works: int) -> None:
+        """Count down from ``works``."""
+        super().__init__()
+        self.works = works
+
+    def seal(self, field: str, text: str) -> bytes:
+        """Seal, or fail once the count is used up."""
+        if self.works <= 0:
+            raise OSError("key store unavailable")
+        self.works -= 1
+        return super().seal(field, text)
+
+
+async def test_a_failed_done_write_stops_its_own_job_only(engine: AsyncEngine) -> None:
+    """A ``done`` write that cannot be stored fails that job's next write, no other."""
+    journal = SqlJournal(engine, BrokenSealer(works=2))
+    (job, first), (other, other_first) = _job(1), _job(2)
+    await journal.add_job(job, first)
+    await journal.add_job(other, other_first)
+    opened = replace(job, order=replace(job.order, card_number="B00000001"), phase=Phase.DONE)
+    await journal.record(opened, StepEvent("job-1", StepName.PRE_OPEN, Phase.DONE, 1, NOW))
+    assert [e.phase for e in await journal.step_events("job-1")] == [Phase.BEGUN]
+    await journal.record(*_feed(other, Phase.BEGUN))  # another job goes on
+    with pytest.raises(JournalWriteError) as caught:
+        await journal.record(*_feed(opened, Phase.BEGUN))
+    assert isinstance(caught.value.__cause__, OSError)
+    stored = await journal.load_job("job-2")
+    assert stored is not None
+    assert stored.step is StepName.FEED
