@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 import structlog
 from sqlalchemy import select
 
-from gateway.business.invalidation import invalidate_replaced_cards
+from gateway.business.invalidation import REPLACED_STATES, invalidate_replaced_cards
 from gateway.business.states import (
     APPLICATION,
     BANK_ACCOUNT,
@@ -402,6 +402,13 @@ class ProductionService:
                     "not-producible",
                     f"A {application.operation!r} application does not make a card.",
                 )
+            if card.card_state in REPLACED_STATES:
+                # A reissue or replacement: the new card gets a record of its own; the
+                # old one waits in 07/08 until the new one is issued (then cancelled).
+                card = self._successor(card)
+                session.add(card)
+                await session.flush()
+                application.card_id = card.id
             if card.card_state == CardState.IN_PRODUCTION.value:
                 attempt = await _attempts(session, receipt)
             else:
@@ -427,6 +434,19 @@ class ProductionService:
             region=self._region,
         )
         return attempt, order
+
+    def _successor(self, old: CardRow) -> CardRow:
+        """A new card record for the holder of ``old``, about to be made."""
+        now = self._clock.now()
+        return CardRow(
+            person_id=old.person_id,
+            region=self._region,
+            application_state=ApplicationState.SEALED.value,
+            card_state=CardState.INITIAL.value,
+            bank_state=BankState.NOT_OPENED.value,
+            created_at=now,
+            updated_at=now,
+        )
 
     async def _undo_begin(self, receipt: str, attempt: int) -> None:
         """No job was journaled for this attempt: put the card back where it was."""

@@ -193,7 +193,10 @@ class Province:
         if len(aac002) != _ID_LENGTH or aab301 not in self.regions:
             return _answer(item, Status.INVALID_REQUEST, "申领信息有误 invalid application")
         existing = self._live_card(aac002)
-        if existing is not None:
+        if existing is not None and existing.aaz502 == "0":
+            # An application in progress (not yet enabled): pre-opening again finds it.
+            # A holder whose card was issued applies for its successor (reissue,
+            # replacement): a new card; the old one is cancelled when the new is made.
             data = {"AAZ500": existing.aaz500, "photo": existing.photo}
             return _answer(
                 item, Status.ALREADY_APPLIED, "已存在有效申请 already has a valid application", data

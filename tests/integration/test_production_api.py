@@ -241,3 +241,51 @@ async def test_branch_reports_on_the_ops_page_and_over_mqtt(
     assert isinstance(stock, StockReport)
     assert stock.feeders[0].remaining == 4
     assert stock.reconciled is True  # the reconciliation at start found nothing wrong
+
+
+async def test_a_reissue_after_formal_loss_makes_a_new_card_and_cancels_the_old(
+    make_world: Callable[..., Any],
+) -> None:
+    """补领: a new card record and number; the lost card is cancelled here and on the platform."""
+    teller: Teller = await make_world(quality_check="automatic")
+    await teller.load(4)
+    receipt = await teller.apply(7, "秦岚")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202
+    first = await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    holder = {"id_number": demo_id_number(7), "name": "秦岚"}
+    for operation in ("report-formal-loss", "reissue"):
+        body = {
+            "case": "self",
+            "channel": "window",
+            "applicant": holder,
+            "materials": ["applicant-id-card"],
+        }
+        for _ in range(200):  # the first card's record is settled just after its job
+            status, result = await teller.call("POST", f"/v1/operations/{operation}", body)
+            if status != 409:
+                break
+            await asyncio.sleep(0.05)
+        assert status == 200, result
+    assert result["card_state"] == "07"
+    status, job = await teller.call(
+        "POST", "/v1/production/jobs", {"receipt_number": result["receipt_number"]}
+    )
+    assert status == 202, job
+    second = await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    assert second["card_number"] != first["card_number"]
+    platform = teller.world.platform
+    assert platform is not None
+    cards = platform.provinces[DEMO_PROVINCE].cards
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while cards[first["card_number"]].aaz502 != "9":  # the cancellation goes by the outbox
+        assert loop.time() < deadline, cards[first["card_number"]]
+        await asyncio.sleep(0.05)
+    assert cards[second["card_number"]].aaz502 == "1"
+    status, found = await teller.call(
+        "GET", "/v1/persons/cards", headers={"X-Identity-Number": demo_id_number(7)}
+    )
+    assert status == 200, found
+    states = {c["card_number"]: c["card_state"] for c in found["cards"]}
+    assert states == {first["card_number"]: "09", second["card_number"]: "03"}
