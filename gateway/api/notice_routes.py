@@ -27,7 +27,7 @@ __all__ = ["NOTICES_UNAVAILABLE", "SECTION"]
 
 NOTICES_UNAVAILABLE: Final = register(
     "platform-notices-unavailable",
-    501,
+    404,  # the branch has no such service: not an outage worth a retry
     "This branch takes no platform notices (no [upstream])",
     "本网点未接入省级平台，不接收平台通知",
 )
@@ -75,7 +75,7 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
                     "200": {"description": "Sealed results, one per item", "content": envelope},
                     "400": {"description": "Envelope refused (code in X-Envelope-Refused)"},
                     "422": {"description": "The document does not decode"},
-                    "501": kit.errors.get("501", {"description": "No [upstream]"}),
+                    "404": kit.errors["404"],
                 },
             }
         }

@@ -342,11 +342,13 @@ def _identify(request: web.Request, roles: frozenset[Role], what: str) -> Termin
 
 async def submit_job(request: web.Request) -> web.Response:
     """Start (or find) the application's production job."""
-    terminal = _identify(request, _MAKERS, "start production")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     body = await _read(request)
 
     async def perform() -> web.Response:
+        require_role(terminal, _MAKERS, "start production")
+        _, service = _service(request)
         parsed = _parse(JobIn, body)
         priority = Priority.WINDOW if parsed.priority == "window" else Priority.BATCH
         try:
@@ -405,12 +407,14 @@ async def queue(request: web.Request) -> web.Response:
 
 async def quality_check(request: web.Request) -> web.Response:
     """The teller's verdict on a made card."""
-    terminal = _identify(request, _MAKERS, "check a made card")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     job_id = request.match_info["job"]
     body = await _read(request)
 
     async def perform() -> web.Response:
+        require_role(terminal, _MAKERS, "check a made card")
+        _, service = _service(request)
         parsed = _parse(QcIn, body)
         verdict = QcVerdict(passed=parsed.passed, operator=terminal.id, reason=parsed.reason)
         if not service.quality_check.decide(job_id, verdict):
@@ -430,12 +434,14 @@ async def quality_check(request: web.Request) -> web.Response:
 
 def _station_action(action: Literal["pause", "resume"]) -> Any:  # noqa: ANN401 - a handler
     async def handle(request: web.Request) -> web.Response:
-        terminal = _identify(request, _WATCHERS, f"{action} a station")
-        api, service = _service(request)
+        terminal = request.app[API].terminals.identify(request)
+        api = request.app[API]
         name = request.match_info["name"]
         body = await _read(request)
 
         async def perform() -> web.Response:
+            require_role(terminal, _WATCHERS, f"{action} a station")
+            _, service = _service(request)
             controller = service.controller
             if name not in {s.name for s in controller.stations()}:
                 raise ProblemError(NOT_FOUND, "No station with this name.", "未找到该制卡工位。")
@@ -472,11 +478,13 @@ async def stock(request: web.Request) -> web.Response:
 
 async def load(request: web.Request) -> web.Response:
     """Blanks loaded into a feeder."""
-    terminal = _identify(request, _MAKERS, "load blank cards")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     body = await _read(request)
 
     async def perform() -> web.Response:
+        require_role(terminal, _MAKERS, "load blank cards")
+        _, service = _service(request)
         parsed = _parse(LoadIn, body)
         try:
             await service.ledger.load(
@@ -495,11 +503,13 @@ async def load(request: web.Request) -> web.Response:
 
 async def destroy(request: web.Request) -> web.Response:
     """Spoiled cards destroyed."""
-    terminal = _identify(request, _MAKERS, "record destroyed cards")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     body = await _read(request)
 
     async def perform() -> web.Response:
+        require_role(terminal, _MAKERS, "record destroyed cards")
+        _, service = _service(request)
         parsed = _parse(DestroyIn, body)
         try:
             await service.ledger.destroy(
@@ -522,11 +532,13 @@ def _adjustment_digest(adjustment: AdjustmentIn) -> str:
 
 async def approve_adjustment(request: web.Request) -> web.Response:
     """A supervisor approves one exact stock adjustment."""
-    terminal = _identify(request, frozenset({Role.SUPERVISOR}), "approve a stock adjustment")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     body = await _read(request)
 
     async def perform() -> web.Response:
+        require_role(terminal, frozenset({Role.SUPERVISOR}), "approve a stock adjustment")
+        _, service = _service(request)
         parsed = _parse(StockApprovalIn, body)
         now = api.clock.now()
         approval = ApprovalRow(
@@ -552,12 +564,14 @@ async def approve_adjustment(request: web.Request) -> web.Response:
 
 async def adjust(request: web.Request) -> web.Response:
     """A stock correction, with the supervisor's approval of exactly this request."""
-    terminal = _identify(request, _MAKERS, "adjust the stock")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     body = await _read(request)
     approval_id = request.headers.get("X-Approval-ID")
 
     async def perform() -> web.Response:
+        require_role(terminal, _MAKERS, "adjust the stock")
+        _, service = _service(request)
         parsed = _parse(AdjustmentIn, body)
         if approval_id is None:
             raise ProblemError(
@@ -617,11 +631,13 @@ def reconciliation_out(result: Reconciliation) -> ReconciliationOut:
 
 async def reconcile(request: web.Request) -> web.Response:
     """Reconcile the stock with the operator's count and the jobs' cards."""
-    terminal = _identify(request, _WATCHERS, "reconcile the stock")
-    api, service = _service(request)
+    terminal = request.app[API].terminals.identify(request)
+    api = request.app[API]
     body = await _read(request)
 
     async def perform() -> web.Response:
+        require_role(terminal, _WATCHERS, "reconcile the stock")
+        _, service = _service(request)
         parsed = _parse(ReconcileIn, body)
         result = await service.reconcile(parsed.counted or None)
         await service.audit.append(

@@ -589,7 +589,7 @@ def openapi_document() -> dict[str, Any]:
         "description": "Refused",
         "content": {"application/problem+json": {"schema": ref("Problem")}},
     }
-    errors = {str(code): problem for code in (400, 401, 403, 404, 409, 413, 422, 501, 503)}
+    errors = {str(code): problem for code in (400, 401, 403, 404, 409, 413, 422, 503)}
     idempotency_header = {
         "name": "Idempotency-Key",
         "in": "header",

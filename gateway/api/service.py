@@ -101,7 +101,7 @@ CHANNEL_MISMATCH: Final = register(
 )
 PIN_SERVICES_UNAVAILABLE: Final = register(
     "pin-services-unavailable",
-    501,
+    404,  # the branch has no such service: not an outage worth a retry
     "PIN services are not available at this branch yet",
     "本网点暂不能办理密码业务",
 )

@@ -253,6 +253,6 @@ async def test_pin_operations_refused_until_the_pin_pad_is_wired(branch: Branch)
     }
     for operation in ("pin-reset", "pin-change", "unlock"):
         status, problem, _ = await branch.call("POST", f"/v1/operations/{operation}", body=body)
-        assert (status, problem["code"]) == (501, "pin-services-unavailable")
+        assert (status, problem["code"]) == (404, "pin-services-unavailable")
     status, page, _ = await branch.call("GET", "/v1/applications")
     assert [item["operation"] for item in page["items"]] == ["apply"]

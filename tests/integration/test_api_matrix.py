@@ -18,7 +18,7 @@ database, as production would leave them.
 PIN change, reset and unlock act on the card in the window's reader (the card
 services, ``gateway/pin``, tested in ``tests/pin``). This branch has no ``[pin]``
 windows, so here they pass every check of the catalogue (role, channel, case,
-materials) and then answer 501 ``pin-services-unavailable``, changing nothing:
+materials) and then answer 404 ``pin-services-unavailable``, changing nothing:
 their refusals are in the matrix, their "happy path" is that 501.
 """
 
@@ -435,7 +435,7 @@ async def test_happy_path(counter: Counter, cell: Cell) -> None:
         cell.operation, body, role=cell.terminal, approval=approval
     )
     if spec.live_only:  # every check passed; no [pin] window here to act on the card
-        assert (status, result["code"]) == (501, "pin-services-unavailable")
+        assert (status, result["code"]) == (404, "pin-services-unavailable")
         assert prior is not None
         assert first is not None
         assert await counter.cards(id_number) == [SITUATIONS[prior]]
