@@ -170,6 +170,22 @@ async def _keep_asking(teller: Teller, receipts: list[str], rng: random.Random) 
         await asyncio.sleep(rng.uniform(0.0, 0.1))
 
 
+async def _resume_paused(teller: Teller) -> None:
+    """Resume every paused station, as the operator does after looking at the printer."""
+    try:
+        status, queue = await teller.call("GET", "/v1/production/queue", role="ops")
+    except aiohttp.ClientError:
+        return
+    if status != 200:
+        return
+    for station in queue["stations"]:
+        if station["paused"]:
+            with contextlib.suppress(aiohttp.ClientError):
+                await teller.call(
+                    "POST", f"/v1/production/stations/{station['name']}/resume", role="ops"
+                )
+
+
 async def _until_all_issued(teller: Teller, receipts: list[str]) -> dict[str, dict[str, Any]]:
     """Ask for every card until all are issued; the jobs by receipt."""
     loop = asyncio.get_running_loop()
@@ -177,6 +193,7 @@ async def _until_all_issued(teller: Teller, receipts: list[str]) -> dict[str, di
     jobs: dict[str, dict[str, Any]] = {}
     while len(jobs) < len(receipts):
         assert loop.time() < deadline, f"{len(jobs)} of {len(receipts)} issued"
+        await _resume_paused(teller)  # an operator clears what a kill left in the printer
         for receipt in receipts:
             if receipt in jobs:
                 continue
