@@ -3,8 +3,9 @@
 The status query by receipt number is the API's hottest read (tellers, kiosks
 and the citizen's phone ask again and again while a card is made). The daemon
 is the only writer of its database: the API, the production and batch
-services all write through its one engine, and the command-line tools write
-only the outbox. So the engine itself can say when an answer may have changed:
+services all write through its one engine; of the command-line tools only
+``branchd db upgrade`` touches those tables, and the daemon is restarted after
+an upgrade. So the engine itself can say when an answer may have changed:
 
 * every statement the engine runs that writes a table the answer is read from
   (``applications``, ``persons``) moves a generation counter when it runs, and
