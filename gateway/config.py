@@ -141,6 +141,9 @@ class DatabaseConfig(_Section):
     busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     pool_size: int = Field(default=5, ge=1, le=100)
     connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    #: SQLite only: ``FULL`` (each commit on disk when it returns, survives a power cut)
+    #: or ``NORMAL`` (WAL stays consistent; the last commits can be lost on power loss).
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @field_validator("url")
     @classmethod

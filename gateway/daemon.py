@@ -126,6 +126,7 @@ class Daemon:
             busy_timeout_ms=config.database.busy_timeout_ms,
             pool_size=config.database.pool_size,
             connect_timeout=config.database.connect_timeout,
+            sqlite_synchronous=config.database.sqlite_synchronous,
         )
         self._sessions = session_factory(self.engine)
         self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
