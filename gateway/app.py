@@ -91,6 +91,9 @@ def create_app(services: Services, *, extra_routes: Iterable[web.RouteDef] = ())
     return app
 
 
+_QUIET_ROUTES: Final = frozenset({"/healthz", "/metrics"})
+
+
 def _route_of(request: web.Request) -> str:
     info = request.match_info
     if info.http_exception is not None or info.route.resource is None:
@@ -128,15 +131,15 @@ async def _context_middleware(request: web.Request, handler: Handler) -> web.Str
         services.metrics.http_in_flight.dec()
         services.metrics.http_requests.labels(request.method, route, str(status)).inc()
         services.metrics.http_duration.labels(route).observe(elapsed)
-        if route not in {"/healthz", "/metrics"}:
-            with structlog.contextvars.bound_contextvars(**context):
-                log.info(
-                    "http_request",
-                    method=request.method,
-                    path=request.path,
-                    status=status,
-                    ms=round(elapsed * 1000, 1),
-                )
+        if route not in _QUIET_ROUTES:
+            log.info(
+                "http_request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                ms=round(elapsed * 1000, 1),
+                **context,
+            )
 
 
 @web.middleware

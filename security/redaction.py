@@ -17,6 +17,7 @@ The same functions serve telemetry, which must carry masked forms only.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
@@ -64,6 +65,7 @@ _SECRET_SUFFIXES: Final = (
 #: Names that end like a secret but are identifiers, safe to log.
 _NOT_SECRET: Final = frozenset({"idempotency_key", "public_key", "sort_key"})
 
+_SHORTEST_NUMBER: Final = 15  # no shorter text holds a number to mask
 # 15 to 19 digits, the last one possibly the identity-number check character X,
 # not glued to other letters or digits (so ids and hex strings are left alone).
 _PERSONAL_NUMBER: Final = re.compile(
@@ -71,6 +73,7 @@ _PERSONAL_NUMBER: Final = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # field names are few and asked about on every log line
 def is_secret_name(name: str) -> bool:
     """Tell whether a field called ``name`` carries a secret (PIN, PIN block, key, ...)."""
     lowered = name.lower().replace("-", "_")
@@ -85,6 +88,8 @@ def mask_personal_numbers(text: str) -> str:
     >>> mask_personal_numbers("id 11010519491231002X ok")
     'id 110105********002X ok'
     """
+    if len(text) < _SHORTEST_NUMBER:
+        return text
     return _PERSONAL_NUMBER.sub(lambda m: m[1] + "*" * len(m[2]) + m[3], text)
 
 
