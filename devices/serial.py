@@ -25,7 +25,7 @@ import serial_asyncio
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["LinkError", "close_link", "is_serial_url", "open_link"]
+__all__ = ["LinkError", "LinkProtocol", "close_link", "is_serial_url", "open_link"]
 
 P = TypeVar("P", bound=asyncio.Protocol)
 
@@ -68,6 +68,25 @@ def _open_serial_port(path: str, baudrate: int) -> serial.Serial:
     port.open()
     port.reset_input_buffer()
     return port
+
+
+class LinkProtocol(asyncio.Protocol):
+    """The asyncio side of one link: hands received bytes and the loss to its driver."""
+
+    def __init__(
+        self, on_data: Callable[[bytes], None], on_lost: Callable[[Exception | None], None]
+    ) -> None:
+        """Call ``on_data`` with each chunk received and ``on_lost`` once when the link ends."""
+        self._on_data = on_data
+        self._on_lost = on_lost
+
+    def data_received(self, data: bytes) -> None:
+        """Pass the bytes on."""
+        self._on_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Pass the loss on."""
+        self._on_lost(exc)
 
 
 async def open_link(

@@ -39,7 +39,7 @@ from devices.pinpad.errors import (
     PinPadRequestError,
     PinPadTimeoutError,
 )
-from devices.serial import LinkError, close_link, open_link
+from devices.serial import LinkError, LinkProtocol, close_link, open_link
 from protocols.pinpad import commands
 from protocols.pinpad.commands import EntryParams, LoadKeyParams, PadInfo, Timeouts
 from protocols.pinpad.decoder import Discarded, NeedData
@@ -60,19 +60,6 @@ __all__ = ["PinPadDriver"]
 log = structlog.get_logger(__name__)
 
 DEFAULT_BAUDRATE = 9600  # PIN pads commonly ship at 9600 8N1
-
-
-class _Link(asyncio.Protocol):
-    """asyncio side of one link: hands bytes and the loss to the driver."""
-
-    def __init__(self, driver: PinPadDriver) -> None:
-        self._driver = driver
-
-    def data_received(self, data: bytes) -> None:
-        self._driver._on_data(data)  # noqa: SLF001 (the driver's own link)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._driver._on_lost(exc)  # noqa: SLF001
 
 
 class PinPadDriver:
@@ -232,7 +219,9 @@ class PinPadDriver:
         self._client.reset()
         self._lost = asyncio.Event()
         try:
-            transport, _ = await open_link(url, lambda: _Link(self), baudrate=self._baudrate)
+            transport, _ = await open_link(
+                url, lambda: LinkProtocol(self._on_data, self._on_lost), baudrate=self._baudrate
+            )
         except LinkError as exc:
             self._lost.set()
             raise PinPadOfflineError(url, exc.reason) from exc

@@ -31,7 +31,7 @@ from devices.printer.errors import (
     PrinterTimeoutError,
     device_error,
 )
-from devices.serial import LinkError, close_link, is_serial_url, open_link
+from devices.serial import LinkError, LinkProtocol, close_link, is_serial_url, open_link
 from protocols.printer import commands
 from protocols.printer.decoder import Discarded, NeedData
 from protocols.printer.errors import PrinterProtocolError
@@ -48,19 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["PrinterDriver"]
 
 log = structlog.get_logger(__name__)
-
-
-class _Link(asyncio.Protocol):
-    """asyncio side of one link: hands bytes and the loss to the driver."""
-
-    def __init__(self, driver: PrinterDriver) -> None:
-        self._driver = driver
-
-    def data_received(self, data: bytes) -> None:
-        self._driver._on_data(data)  # noqa: SLF001 (the driver's own link)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._driver._on_lost(exc)  # noqa: SLF001
 
 
 class PrinterDriver:
@@ -141,7 +128,9 @@ class PrinterDriver:
         self._client.reset()
         self._lost = asyncio.Event()
         try:
-            transport, _ = await open_link(url, lambda: _Link(self), baudrate=self._baudrate)
+            transport, _ = await open_link(
+                url, lambda: LinkProtocol(self._on_data, self._on_lost), baudrate=self._baudrate
+            )
         except LinkError as exc:
             self._lost.set()
             raise PrinterConnectionError(url, exc.reason) from exc
