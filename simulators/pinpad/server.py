@@ -49,6 +49,7 @@ from protocols.pinpad.frames import (
 )
 from security.errors import SecurityError
 from simulators.pinpad.model import Fault, KeyRefusedError, PadKeys, PinPadSimConfig
+from simulators.pty_io import write_to_pty
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -401,28 +402,7 @@ class PinPadSimulator:
             self._faults.discard(Fault.NOISE)
             data = NOISE + data
         async with self._write_lock:
-            view = memoryview(data)
-            while view:
-                master = self._master
-                if master is None:
-                    return
-                try:
-                    written = os.write(master, view)
-                except BlockingIOError:
-                    await self._wait_writable(master)
-                    continue
-                except OSError:
-                    return
-                view = view[written:]
-
-    async def _wait_writable(self, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_writer(fd, ready.set_result, None)
-        try:
-            await ready
-        finally:
-            loop.remove_writer(fd)
+            await write_to_pty(lambda: self._master, data)
 
 
 def _remove_link(link: Path) -> None:

@@ -30,6 +30,7 @@ import structlog
 from protocols.printer.decoder import Discarded, NeedData, RequestDecoder
 from protocols.printer.frames import ErrorCode, Request
 from simulators.printer.model import Fault, PrinterModel, PrinterSimConfig
+from simulators.pty_io import write_to_pty
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -216,28 +217,7 @@ class PrinterSimulator:
         self._dropping = asyncio.ensure_future(self.drop_link())
 
     async def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            master = self._master
-            if master is None:
-                return
-            try:
-                written = os.write(master, view)
-            except BlockingIOError:
-                await self._wait_writable(master)
-                continue
-            except OSError:
-                return
-            view = view[written:]
-
-    async def _wait_writable(self, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_writer(fd, ready.set_result, None)
-        try:
-            await ready
-        finally:
-            loop.remove_writer(fd)
+        await write_to_pty(lambda: self._master, data)
 
 
 def _point_link(link: Path, target: str) -> None:
