@@ -1,4 +1,4 @@
-"""Writing to the master side of a simulator's pseudo-terminal, without blocking the loop.
+"""The simulators' pseudo-terminals: opening them, stable links, writing without blocking.
 
 The simulators (printer, PIN pad) keep the master file descriptor non-blocking and
 may replace it at any moment (a dropped and restored link), so every chunk asks
@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
+import tty
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
-__all__ = ["write_to_pty"]
+__all__ = ["open_pty", "point_link", "write_to_pty"]
+
+
+def open_pty() -> tuple[int, int, str]:
+    """A raw pty pair: the non-blocking master, the slave (kept open), the slave's path."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+def point_link(link: Path, target: str) -> None:
+    """Make ``link`` point at ``target`` atomically (a rename over the old link)."""
+    tmp = link.with_name(link.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(link)
 
 
 async def write_to_pty(master: Callable[[], int | None], data: bytes) -> None:

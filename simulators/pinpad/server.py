@@ -21,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pty
 import sys
-import tty
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
@@ -49,7 +47,7 @@ from protocols.pinpad.frames import (
 )
 from security.errors import SecurityError
 from simulators.pinpad.model import Fault, KeyRefusedError, PadKeys, PinPadSimConfig
-from simulators.pty_io import write_to_pty
+from simulators.pty_io import open_pty, point_link, write_to_pty
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -152,17 +150,14 @@ class PinPadSimulator:
 
     async def start(self) -> str:
         """Open a pty and serve it; return the slave device path."""
-        master, slave = pty.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
+        master, slave, self._path = open_pty()
         self._master, self._slave = master, slave
-        self._path = os.ttyname(slave)
         self._decoder = RequestDecoder()
         self._queue = asyncio.Queue(MAX_QUEUED_REQUESTS)
         asyncio.get_running_loop().add_reader(master, self._on_readable)
         self._worker = asyncio.create_task(self._serve(), name="pinpad-sim-serve")
         if self.config.link:
-            _point_link(Path(self.config.link), self._path)
+            point_link(Path(self.config.link), self._path)
         log.info("pinpad_sim_started", path=self._path)
         return self._path
 
@@ -407,14 +402,6 @@ class PinPadSimulator:
 
 def _remove_link(link: Path) -> None:
     link.unlink(missing_ok=True)
-
-
-def _point_link(link: Path, target: str) -> None:
-    """Make ``link`` point at ``target`` atomically (a rename over the old link)."""
-    tmp = link.with_name(link.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    tmp.replace(link)
 
 
 async def run_pinpad_simulator(

@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pty
 import sys
-import tty
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -30,7 +28,7 @@ import structlog
 from protocols.printer.decoder import Discarded, NeedData, RequestDecoder
 from protocols.printer.frames import ErrorCode, Request
 from simulators.printer.model import Fault, PrinterModel, PrinterSimConfig
-from simulators.pty_io import write_to_pty
+from simulators.pty_io import open_pty, point_link, write_to_pty
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -107,18 +105,15 @@ class PrinterSimulator:
 
     async def start(self) -> str:
         """Open a pty and serve it; return the slave device path."""
-        master, slave = pty.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
+        master, slave, self._path = open_pty()
         self._master, self._slave = master, slave
-        self._path = os.ttyname(slave)
         self._decoder = RequestDecoder()
         self._queue = asyncio.Queue(MAX_QUEUED_REQUESTS)
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._on_readable)
         self._worker = asyncio.create_task(self._serve(), name="printer-sim-serve")
         if self.config.link:
-            _point_link(Path(self.config.link), self._path)
+            point_link(Path(self.config.link), self._path)
         log.info("printer_sim_started", path=self._path)
         return self._path
 
@@ -218,14 +213,6 @@ class PrinterSimulator:
 
     async def _write(self, data: bytes) -> None:
         await write_to_pty(lambda: self._master, data)
-
-
-def _point_link(link: Path, target: str) -> None:
-    """Make ``link`` point at ``target`` atomically (a rename over the old link)."""
-    tmp = link.with_name(link.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    tmp.replace(link)
 
 
 def _remove_link(link: Path) -> None:
