@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Final
 
 from PIL import Image, UnidentifiedImageError
 
+from gateway.business.catalogue import Material
+
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from gateway.business.catalogue import Case, Channel, Material, OperationSpec
+    from gateway.business.catalogue import Case, Channel, OperationSpec
 
 __all__ = ["Deficiency", "check_completeness", "check_photo"]
 
@@ -73,6 +75,10 @@ def check_completeness(
     )
     if photo is not None:
         found.extend(check_photo(photo))
+    elif Material.PHOTO in given:
+        found.append(
+            _photo("photo-image-missing", "已申报照片但未提交影像", "Photo declared but not sent")
+        )
     return found
 
 

@@ -67,6 +67,7 @@ def test_online_adult_proxy_refused() -> None:
         Case.ADULT_PROXY,
         Channel.ONLINE,
         {M.APPLICANT_ID_CARD, M.PHOTO, M.AGENT_ID_CARD},
+        photo(),
     )
     assert codes(found) == ["case-not-allowed"]
     assert Case.MINOR_PROXY in spec.allowed_cases(Channel.ONLINE)
@@ -162,3 +163,10 @@ def test_each_failed_photo_rule_is_its_own_item(
 def test_unreadable_photo(data: bytes) -> None:
     """Bytes that are no image give one clear item, never an exception."""
     assert codes(check_photo(data)) == ["photo:photo-unreadable"]
+
+
+def test_a_declared_photo_must_be_sent() -> None:
+    """Declaring the photo without sending the image is a deficiency of its own."""
+    spec = CATALOGUE[Operation.APPLY]
+    found = check_completeness(spec, Case.SELF, Channel.WINDOW, {M.APPLICANT_ID_CARD, M.PHOTO})
+    assert codes(found) == ["photo:photo-image-missing"]
