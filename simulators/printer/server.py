@@ -187,26 +187,36 @@ class PrinterSimulator:
     async def _serve(self) -> None:
         while True:
             item = await self._queue.get()
-            if isinstance(item, ErrorCode):
-                await self._write(self.model.fail(item))
-                continue
-            self.received.append(item.label)
-            if Fault.LINK_DROP in self._link_faults:
-                self._link_faults.discard(Fault.LINK_DROP)
-                asyncio.get_running_loop().call_soon(self._drop_soon)
-                return
-            reply, seconds = self.model.handle(item)
-            if seconds and self.config.time_scale:
-                await self._sleep(seconds * self.config.time_scale)
-            if self._before_reply is not None:
-                await self._before_reply()
-            if Fault.GARBLED in self._link_faults:
-                self._link_faults.discard(Fault.GARBLED)
-                reply = NOISE[:2] + bytes(b | 0x80 for b in reply)
-            elif Fault.NOISE in self._link_faults:
-                self._link_faults.discard(Fault.NOISE)
-                reply = NOISE + reply
-            await self._write(reply)
+            try:
+                if not await self._answer(item):
+                    return
+            except Exception:
+                # A simulator fault must not silence the printer: log it, answer the next.
+                log.exception("printer_sim_request_failed")
+
+    async def _answer(self, item: Request | ErrorCode) -> bool:
+        """Answer one request; ``False`` when the link is being dropped."""
+        if isinstance(item, ErrorCode):
+            await self._write(self.model.fail(item))
+            return True
+        self.received.append(item.label)
+        if Fault.LINK_DROP in self._link_faults:
+            self._link_faults.discard(Fault.LINK_DROP)
+            asyncio.get_running_loop().call_soon(self._drop_soon)
+            return False
+        reply, seconds = self.model.handle(item)
+        if seconds and self.config.time_scale:
+            await self._sleep(seconds * self.config.time_scale)
+        if self._before_reply is not None:
+            await self._before_reply()
+        if Fault.GARBLED in self._link_faults:
+            self._link_faults.discard(Fault.GARBLED)
+            reply = NOISE[:2] + bytes(b | 0x80 for b in reply)
+        elif Fault.NOISE in self._link_faults:
+            self._link_faults.discard(Fault.NOISE)
+            reply = NOISE + reply
+        await self._write(reply)
+        return True
 
     def _drop_soon(self) -> None:
         self._dropping = asyncio.ensure_future(self.drop_link())

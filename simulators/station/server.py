@@ -124,11 +124,21 @@ class ReaderCard:
     file then).
     """
 
-    def __init__(self, card: StationCard, on_write: Callable[[], None]) -> None:
-        """Wrap the chip of ``card``."""
+    def __init__(
+        self,
+        card: StationCard,
+        on_write: Callable[[], None],
+        lock: threading.RLock | None = None,
+    ) -> None:
+        """Wrap the chip of ``card``; ``lock`` is held while the chip works.
+
+        The reader's thread (vpcd) changes the chip while the station's loop
+        reads it for the status file: both hold the station's lock.
+        """
         self.card = card
         self._chip: SimulatedCard | FaultyCard = card.chip
         self._on_write = on_write
+        self._lock = lock if lock is not None else threading.RLock()
 
     @property
     def atr(self) -> bytes:
@@ -137,19 +147,23 @@ class ReaderCard:
 
     def power_on(self) -> None:
         """Power the chip."""
-        self._chip.power_on()
+        with self._lock:
+            self._chip.power_on()
 
     def power_off(self) -> None:
         """Remove power."""
-        self._chip.power_off()
+        with self._lock:
+            self._chip.power_off()
 
     def reset(self) -> None:
         """Warm reset."""
-        self._chip.reset()
+        with self._lock:
+            self._chip.reset()
 
     def transmit(self, apdu: bytes) -> bytes:
         """Answer one command APDU."""
-        answer = self._chip.transmit(apdu)
+        with self._lock:
+            answer = self._chip.transmit(apdu)
         if len(apdu) > 1 and apdu[1] == _INS_UPDATE_RECORD and answer[-2:] == _SW_OK:
             self._on_write()
         return answer
@@ -199,6 +213,8 @@ class StationSimulator:
             else None
         )
         self._contact: ReaderCard | None = None
+        #: Held by the reader's thread while a chip works, and by the loop while it reads chips.
+        self._chip_lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._written = -1
@@ -245,7 +261,8 @@ class StationSimulator:
 
     def snapshot(self) -> dict[str, Any]:
         """The station's state for test oracles (JSON-ready; shape in docs/simulators.md)."""
-        state = self.path.snapshot()
+        with self._chip_lock:
+            state = self.path.snapshot()
         state["device"] = self.printer.path if self.printer.link_up else None
         state["link"] = self.config.link
         state["vpcd_port"] = self.config.vpcd_port
@@ -296,7 +313,7 @@ class StationSimulator:
             self.write_status()
 
     async def _chip_in(self, card: StationCard) -> None:
-        chip = self._contact = ReaderCard(card, self._chip_written)
+        chip = self._contact = ReaderCard(card, self._chip_written, self._chip_lock)
         log.info("station_chip_in", ordinal=card.ordinal, serial=card.serial)
         if self.on_card_in is not None:
             self.on_card_in(chip)
