@@ -45,6 +45,7 @@ __all__ = ["pcscd"]
 
 CARDS = int(os.environ.get("BRANCHD_CRASH_CARDS", "50"))
 KILLS = int(os.environ.get("BRANCHD_CRASH_KILLS", "10"))
+STALL_SECONDS = 45.0  # no card made for this long: the operator power-cycles the printer
 VPCD_PORT = 35964  # the second vpcd reader ("Virtual PCD 00 01")
 
 
@@ -191,9 +192,19 @@ async def _until_all_issued(teller: Teller, receipts: list[str]) -> dict[str, di
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 600
     jobs: dict[str, dict[str, Any]] = {}
+    progress, since = 0, loop.time()
     while len(jobs) < len(receipts):
         assert loop.time() < deadline, f"{len(jobs)} of {len(receipts)} issued"
         await _resume_paused(teller)  # an operator clears what a kill left in the printer
+        if len(jobs) != progress:
+            progress, since = len(jobs), loop.time()
+        elif loop.time() - since > STALL_SECONDS:
+            # Nothing made for a long while: the operator power-cycles the printer (the
+            # daemon must take a printer that comes back on another link in its stride).
+            station = teller.world.station
+            assert station is not None
+            await station.printer.restore_link()
+            since = loop.time()
         for receipt in receipts:
             if receipt in jobs:
                 continue
