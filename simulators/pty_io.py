@@ -11,13 +11,13 @@ import asyncio
 import os
 import pty
 import tty
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
-__all__ = ["open_pty", "point_link", "write_to_pty"]
+__all__ = ["close_pty", "open_pty", "point_link", "write_to_pty"]
 
 
 def open_pty() -> tuple[int, int, str]:
@@ -26,6 +26,22 @@ def open_pty() -> tuple[int, int, str]:
     tty.setraw(slave)
     os.set_blocking(master, False)
     return master, slave, os.ttyname(slave)
+
+
+def close_pty(master: int | None, slave: int | None, link: str | None) -> bool:
+    """Stop reading ``master`` and close both sides; remove the stable ``link``.
+
+    A closed pty's number is reused by the next pty anyone opens, so the link
+    must not outlive it. Returns whether a master was open.
+    """
+    if master is not None:
+        asyncio.get_running_loop().remove_reader(master)
+        os.close(master)
+    if slave is not None:
+        os.close(slave)
+    if link:
+        Path(link).unlink(missing_ok=True)
+    return master is not None
 
 
 def point_link(link: Path, target: str) -> None:

@@ -47,7 +47,7 @@ from protocols.pinpad.frames import (
 )
 from security.errors import SecurityError
 from simulators.pinpad.model import Fault, KeyRefusedError, PadKeys, PinPadSimConfig
-from simulators.pty_io import open_pty, point_link, write_to_pty
+from simulators.pty_io import close_pty, open_pty, point_link, write_to_pty
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -176,15 +176,8 @@ class PinPadSimulator:
         self._entry = self._worker = None
         master, slave = self._master, self._slave
         self._master = self._slave = None
-        if master is not None:
-            asyncio.get_running_loop().remove_reader(master)
-            os.close(master)
+        if close_pty(master, slave, self.config.link):
             log.info("pinpad_sim_link_dropped", path=self._path)
-        if slave is not None:
-            os.close(slave)
-        if self.config.link:
-            # A closed pty's number is reused by the next pty anyone opens.
-            _remove_link(Path(self.config.link))
 
     async def restore_link(self) -> str:
         """Open a new pty after a drop; return its path (it usually differs)."""
@@ -398,10 +391,6 @@ class PinPadSimulator:
             data = NOISE + data
         async with self._write_lock:
             await write_to_pty(lambda: self._master, data)
-
-
-def _remove_link(link: Path) -> None:
-    link.unlink(missing_ok=True)
 
 
 async def run_pinpad_simulator(

@@ -28,7 +28,7 @@ import structlog
 from protocols.printer.decoder import Discarded, NeedData, RequestDecoder
 from protocols.printer.frames import ErrorCode, Request
 from simulators.printer.model import Fault, PrinterModel, PrinterSimConfig
-from simulators.pty_io import open_pty, point_link, write_to_pty
+from simulators.pty_io import close_pty, open_pty, point_link, write_to_pty
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -130,15 +130,8 @@ class PrinterSimulator:
                 await worker
         master, slave = self._master, self._slave
         self._master = self._slave = None
-        if master is not None:
-            asyncio.get_running_loop().remove_reader(master)
-            os.close(master)
+        if close_pty(master, slave, self.config.link):
             log.info("printer_sim_link_dropped", path=self._path)
-        if slave is not None:
-            os.close(slave)
-        if self.config.link:
-            # A closed pty's number is reused by the next pty anyone opens.
-            _remove_link(Path(self.config.link))
 
     async def restore_link(self) -> str:
         """Open a new pty after a drop; return its path (it usually differs)."""
@@ -223,10 +216,6 @@ class PrinterSimulator:
 
     async def _write(self, data: bytes) -> None:
         await write_to_pty(lambda: self._master, data)
-
-
-def _remove_link(link: Path) -> None:
-    link.unlink(missing_ok=True)
 
 
 async def run_printer_simulator(
