@@ -12,6 +12,7 @@ The default font has no Chinese glyphs: a branch sets
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -22,6 +23,7 @@ from protocols.printer.frames import PANEL_HEIGHT, PANEL_WIDTH, Depth, Panel, pa
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Callable
 
 __all__ = ["CardFace", "CardLayout", "render_panels", "render_preview"]
 
@@ -84,7 +86,21 @@ class CardLayout:
     )
 
 
+_fonts = threading.local()  # a FreeType face is not shared between threads
+
+
 def _font(layout: CardLayout) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The layout's font, loaded once per thread (a CJK face takes about 1 ms to open)."""
+    cache: dict[tuple[Path | None, int], ImageFont.FreeTypeFont | ImageFont.ImageFont]
+    cache = _fonts.__dict__.setdefault("cache", {})
+    key = (layout.font_path, layout.font_size)
+    font = cache.get(key)
+    if font is None:
+        font = cache[key] = _load_font(layout)
+    return font
+
+
+def _load_font(layout: CardLayout) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     candidates = [layout.font_path] if layout.font_path else list(_DEFAULT_FONTS)
     for path in candidates:
         if path is not None and path.exists():
@@ -92,42 +108,65 @@ def _font(layout: CardLayout) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(layout.font_size)
 
 
-def render_preview(face: CardFace, layout: CardLayout) -> Image.Image:
-    """The card front as a greyscale image (white card, black ink)."""
-    image = Image.new("L", (PANEL_WIDTH, PANEL_HEIGHT), 255)
-    draw = ImageDraw.Draw(image)
-    font = _font(layout)
+def _texts(face: CardFace, layout: CardLayout) -> tuple[tuple[tuple[int, int], str], ...]:
     labels = layout.labels
-    texts = (
+    return (
         (layout.name_at, labels.get("name", "") + face.name),
         (layout.ssn_at, labels.get("ssn", "") + face.ssn),
         (layout.card_number_at, labels.get("card_number", "") + face.card_number),
         (layout.issue_date_at, labels.get("issue_date", "") + face.issue_date.strftime("%Y.%m")),
     )
-    for position, text in texts:
-        draw.text(position, text, fill=0, font=font)
+
+
+def _photo(face: CardFace, size: tuple[int, int]) -> Image.Image | None:
+    """The holder's photo in greyscale, cropped and scaled to ``size``; ``None`` if unreadable."""
+    if not face.photo:
+        return None
+    try:
+        with Image.open(io.BytesIO(face.photo)) as raw:
+            raw.draft("L", size)  # a JPEG decodes straight to grey (and smaller when it can)
+            return ImageOps.fit(raw.convert("L"), size)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _draw_face(
+    image: Image.Image,
+    face: CardFace,
+    layout: CardLayout,
+    ink: int,
+    photo_ink: Callable[[Image.Image], Image.Image],
+) -> Image.Image:
+    """Draw the texts and the photo (through ``photo_ink``) on ``image`` in ``ink``."""
+    draw = ImageDraw.Draw(image)
+    font = _font(layout)
+    for position, text in _texts(face, layout):
+        draw.text(position, text, fill=ink, font=font)
     left, top, right, bottom = layout.photo_box
-    if face.photo:
-        try:
-            with Image.open(io.BytesIO(face.photo)) as raw:
-                photo = ImageOps.fit(raw.convert("L"), (right - left, bottom - top))
-        except (UnidentifiedImageError, OSError, ValueError):
-            photo = None
-        if photo is not None:
-            image.paste(photo, (left, top))
-    else:
-        draw.rectangle(layout.photo_box, outline=0, width=3)
+    photo = _photo(face, (right - left, bottom - top))
+    if photo is not None:
+        image.paste(photo_ink(photo), (left, top))
+    elif not face.photo:  # an unreadable photo leaves the box blank
+        draw.rectangle(layout.photo_box, outline=ink, width=3)
     return image
+
+
+def render_preview(face: CardFace, layout: CardLayout) -> Image.Image:
+    """The card front as a greyscale image (white card, black ink)."""
+    blank = Image.new("L", (PANEL_WIDTH, PANEL_HEIGHT), 255)
+    return _draw_face(blank, face, layout, 0, lambda photo: photo)
 
 
 def render_panels(face: CardFace, layout: CardLayout) -> list[tuple[Panel, Depth, bytes]]:
     """The panels to print: black at 1 bit (dithered photo and text), full overlay.
 
     Each panel is packed most significant bit first, 1016 pixels per row,
-    a set bit meaning ink.
+    a set bit meaning ink. Text is drawn at 1 bit (resin prints no grey) and
+    only the photo is dithered, which is also what keeps this cheap: the
+    dither runs over the photo, not the whole card.
     """
-    preview = render_preview(face, layout)
-    ink = ImageOps.invert(preview).convert("1")  # dithers the photo; ink is white (1)
+    blank = Image.new("1", (PANEL_WIDTH, PANEL_HEIGHT), 0)
+    ink = _draw_face(blank, face, layout, 1, lambda photo: ImageOps.invert(photo).convert("1"))
     black = ink.tobytes()
     overlay = b"\xff" * panel_size(Depth.LEVELS_2)
     return [(Panel.BLACK, Depth.LEVELS_2, black), (Panel.OVERLAY, Depth.LEVELS_2, overlay)]

@@ -70,17 +70,20 @@ async def test_reconciliation_mismatch_raises_an_alert() -> None:
     assert alerts == [bad]
 
 
-@pytest.mark.parametrize("photo", [None, b"not an image", "png"])
-def test_surface_panels(photo: bytes | str | None) -> None:
-    """The surface is a black 1-bit panel with ink and a full overlay, whatever the photo."""
-    face = CardFace(
-        name="ZHANG San",
+def _face(name: str, photo: bytes | str | None) -> CardFace:
+    return CardFace(
+        name=name,
         ssn="33010619900101123X",
         card_number="B00000001",
         issue_date=dt.date(2026, 11, 23),
         photo=photo_png() if photo == "png" else photo,  # type: ignore[arg-type]
     )
-    panels = render_panels(face, CardLayout())
+
+
+@pytest.mark.parametrize("photo", [None, b"not an image", "png"])
+def test_surface_panels(photo: bytes | str | None) -> None:
+    """The surface is a black 1-bit panel with ink and a full overlay, whatever the photo."""
+    panels = render_panels(_face("ZHANG San", photo), CardLayout())
     assert [(p, d) for p, d, _ in panels] == [
         (Panel.BLACK, Depth.LEVELS_2),
         (Panel.OVERLAY, Depth.LEVELS_2),
@@ -112,3 +115,34 @@ async def test_migration_matches_the_journal_models(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+def _ink_in(black: bytes, box: tuple[int, int, int, int]) -> int:
+    """Set bits (ink) of the packed 1-bit panel inside ``box`` (left, top, right, bottom)."""
+    left, top, right, bottom = box
+    row_bytes = 1016 // 8 + (1 if 1016 % 8 else 0)
+    return sum(
+        (black[y * row_bytes + x // 8] >> (7 - x % 8)) & 1
+        for y in range(top, bottom)
+        for x in range(left, right)
+    )
+
+
+@pytest.mark.parametrize("photo", [None, b"not an image", "png"])
+def test_surface_puts_ink_where_the_layout_says(photo: bytes | str | None) -> None:
+    """Text at its place, the photo dithered in its box, a frame only when no photo is given."""
+    layout = CardLayout()
+    black = render_panels(_face("张三", photo), layout)[0][2]
+    x, y = layout.name_at
+    assert _ink_in(black, (x, y, x + 400, y + 60)) > 0
+    left, top, right, bottom = layout.photo_box
+    inside = _ink_in(black, (left + 10, top + 10, right - 10, bottom - 10))
+    frame = _ink_in(black, (left, top, right, top + 3))
+    area = (right - left - 20) * (bottom - top - 20)
+    if photo == "png":  # grey 100 of 255: about 60 % ink, dithered
+        assert 0.4 * area < inside < 0.8 * area
+    elif photo is None:
+        assert (inside, frame) == (0, (right - left) * 3)
+    else:  # an unreadable photo leaves the box blank
+        assert (inside, frame) == (0, 0)
+    assert _ink_in(black, (700, 560, 1016, 648)) == 0  # nothing outside the layout
