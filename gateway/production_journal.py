@@ -38,6 +38,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -671,10 +672,11 @@ class SqlJournal:
     # ------------------------------------------------------------ Journal
 
     async def add_job(self, job: JobRecord, event: StepEvent) -> JobRecord:
-        """Store a new job; if its application already has one, return that one."""
-        existing = await self._by_application(job.order.application_id)
-        if existing is not None:
-            return existing
+        """Store a new job; if its application already has one, return that one.
+
+        The unique application id finds the existing job: a second submission
+        fails its insert (its transaction alone) and reads the first.
+        """
         try:
             await self._submit("add_job", job=job, event=event)
         except (IntegrityError, sqlite3.IntegrityError):
@@ -749,6 +751,18 @@ class SqlJournal:
     async def add_stock(self, entries: Sequence[StockEntry]) -> None:
         """Store stock entries (known keys are skipped), in one transaction."""
         await self._submit("stock", stock=entries)
+
+    async def stock_totals(self) -> dict[str, dict[StockKind, int]]:
+        """Per feeder, the sums by kind (one grouped query, not every entry)."""
+        await self._flushed()
+        query = select(_STOCK.c.feeder, _STOCK.c.kind, func.sum(_STOCK.c.quantity)).group_by(
+            _STOCK.c.feeder, _STOCK.c.kind
+        )
+        totals: dict[str, dict[StockKind, int]] = {}
+        async with self._engine.connect() as conn:
+            for feeder, kind, quantity in await conn.execute(query):
+                totals.setdefault(feeder, {})[StockKind(kind)] = int(quantity)
+        return totals
 
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
         """Stock entries (of one feeder), oldest first."""

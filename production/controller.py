@@ -335,8 +335,8 @@ class ProductionController:
         if not usable:
             raise DeviceOfflineError(reasons)
         feeders = sorted({s.station.feeder_id for s in usable})
-        entries = await self._journal.stock_entries()
-        remaining = sum(StockBalance.of(f, entries).remaining for f in feeders)
+        totals = await self._journal.stock_totals()
+        remaining = sum(StockBalance.from_totals(f, totals.get(f, {})).remaining for f in feeders)
         waiting = sum(
             1
             for job in self._jobs.values()

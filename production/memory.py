@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from production.model import JobRecord, StepEvent, StockEntry
+    from production.model import JobRecord, StepEvent, StockEntry, StockKind
 
 __all__ = ["MemoryJournal"]
 
@@ -69,3 +69,11 @@ class MemoryJournal:
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
         """Stock entries (of one feeder) in insertion order."""
         return [e for e in self.stock.values() if feeder is None or e.feeder == feeder]
+
+    async def stock_totals(self) -> dict[str, dict[StockKind, int]]:
+        """Per feeder, the sums by kind."""
+        totals: dict[str, dict[StockKind, int]] = {}
+        for entry in self.stock.values():
+            kinds = totals.setdefault(entry.feeder, {})
+            kinds[entry.kind] = kinds.get(entry.kind, 0) + entry.quantity
+        return totals

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from devices.encoder.channel import CardChannel
-    from production.model import JobRecord, Order, StepEvent, StockEntry
+    from production.model import JobRecord, Order, StepEvent, StockEntry, StockKind
     from protocols.printer.commands import PrinterStatus
     from protocols.printer.frames import Depth, Panel
     from protocols.sscard import CardAlgorithm
@@ -232,4 +232,8 @@ class Journal(Protocol):
 
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
         """Stock entries (of one feeder), oldest first."""
+        ...
+
+    async def stock_totals(self) -> dict[str, dict[StockKind, int]]:
+        """Per feeder, the sum of the stored entries' quantities by kind."""
         ...

@@ -82,14 +82,20 @@ class StockBalance:
         for entry in entries:
             if entry.feeder == feeder:
                 sums[entry.kind] += entry.quantity
+        return cls.from_totals(feeder, sums)
+
+    @classmethod
+    def from_totals(cls, feeder: str, sums: Mapping[StockKind, int]) -> StockBalance:
+        """The balance of ``feeder`` from its sums by kind (missing kinds are 0)."""
+        counts = Counter(sums)
         return cls(
             feeder=feeder,
-            loaded=sums[StockKind.LOADED],
-            adjusted=sums[StockKind.ADJUSTED],
-            taken=sums[StockKind.TAKEN],
-            issued=sums[StockKind.ISSUED],
-            spoiled=sums[StockKind.SPOILED],
-            destroyed=sums[StockKind.DESTROYED],
+            loaded=counts[StockKind.LOADED],
+            adjusted=counts[StockKind.ADJUSTED],
+            taken=counts[StockKind.TAKEN],
+            issued=counts[StockKind.ISSUED],
+            spoiled=counts[StockKind.SPOILED],
+            destroyed=counts[StockKind.DESTROYED],
         )
 
 
@@ -240,13 +246,14 @@ class StockLedger:
 
     async def balance(self, feeder: str) -> StockBalance:
         """One feeder's totals."""
-        return StockBalance.of(feeder, await self._journal.stock_entries(feeder))
+        totals = await self._journal.stock_totals()
+        return StockBalance.from_totals(feeder, totals.get(feeder, {}))
 
     async def balances(self) -> dict[str, StockBalance]:
         """Every feeder's totals."""
-        entries = await self._journal.stock_entries()
-        feeders = sorted({entry.feeder for entry in entries})
-        return {feeder: StockBalance.of(feeder, entries) for feeder in feeders}
+        totals = await self._journal.stock_totals()
+        ordered = sorted(totals.items())
+        return {feeder: StockBalance.from_totals(feeder, sums) for feeder, sums in ordered}
 
     async def reconcile(
         self,

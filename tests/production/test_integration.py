@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from production import JobRecord, StepEvent, StockEntry
+    from production import JobRecord, StepEvent, StockEntry, StockKind
     from protocols.printer.commands import CardPosition
 
 pytestmark = pytest.mark.integration
@@ -120,6 +120,10 @@ class CrashingJournal:
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
         """Read through."""
         return await self.inner.stock_entries(feeder)
+
+    async def stock_totals(self) -> dict[str, dict[StockKind, int]]:
+        """Read through."""
+        return await self.inner.stock_totals()
 
 
 @pytest.fixture

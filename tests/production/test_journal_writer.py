@@ -166,3 +166,33 @@ async def test_a_failed_done_write_stops_its_own_job_only(engine: AsyncEngine) -
     stored = await journal.load_job("job-2")
     assert stored is not None
     assert stored.step is StepName.FEED
+
+
+async def test_stock_totals_are_the_sums_of_the_entries(engine: AsyncEngine) -> None:
+    """The grouped totals the controller and the ledger read agree with the entries."""
+    journal = SqlJournal(engine, SealerForTests())
+    moves = [
+        ("s1", StockKind.LOADED, 100),
+        ("s1", StockKind.TAKEN, 1),
+        ("s1", StockKind.TAKEN, 1),
+        ("s1", StockKind.ISSUED, 1),
+        ("s1", StockKind.ADJUSTED, -2),
+        ("s2", StockKind.LOADED, 50),
+        ("s2", StockKind.SPOILED, 1),
+    ]
+    await journal.add_stock(
+        [
+            StockEntry(f"k{n}", feeder, kind, quantity, NOW, "op-1")
+            for n, (feeder, kind, quantity) in enumerate(moves)
+        ]
+    )
+    totals = await journal.stock_totals()
+    assert totals == {
+        "s1": {
+            StockKind.LOADED: 100,
+            StockKind.TAKEN: 2,
+            StockKind.ISSUED: 1,
+            StockKind.ADJUSTED: -2,
+        },
+        "s2": {StockKind.LOADED: 50, StockKind.SPOILED: 1},
+    }
