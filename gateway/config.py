@@ -265,6 +265,9 @@ class ProductionConfig(_Section):
     reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 7)
     #: A CJK font for names on the card face (e.g. Noto Sans CJK from fonts-noto-cjk).
     font: Path | None = None
+    #: Where card faces are drawn: ``process`` (one process of their own, started on the
+    #: first card; Pillow holds the GIL while drawing) or ``thread`` (the daemon's threads).
+    render: Literal["process", "thread"] = "process"
     #: Retried platform and bank calls: first and largest spacing, seconds.
     upstream_backoff_initial: float = Field(default=1.0, gt=0, le=600)
     upstream_backoff_max: float = Field(default=60.0, gt=0, le=3600)

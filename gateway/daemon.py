@@ -52,6 +52,7 @@ from gateway.production_service import (
     ProductionService,
     TellerQualityCheck,
 )
+from gateway.render_pool import SurfacePool, surface_pool
 from gateway.supervisor import Supervisor
 from gateway.upstream.assembly import Upstream, build_upstream
 from gateway.upstream.identity import load_or_create_identity
@@ -110,6 +111,7 @@ class Daemon:
         self._encoder_overrides = dict(encoder_overrides or {})
         #: Instant issuance (with ``[production]``).
         self.production: ProductionService | None = None
+        self._render_pool: SurfacePool | None = None
         #: The branch reports (telemetry and the /ops page).
         self.reports: BranchReports | None = None
         self.metrics = Metrics()
@@ -311,6 +313,8 @@ class Daemon:
         ledger = StockLedger(journal, self.clock, on_alert=self._stock_alert)
         quality = TellerQualityCheck(automatic=settings.quality_check == "automatic")
         layout = CardLayout(font_path=settings.font) if settings.font else CardLayout()
+        if settings.render == "process":
+            self._render_pool = surface_pool()
         controller = ProductionController(
             journal=journal,
             stations=stations,
@@ -328,6 +332,7 @@ class Daemon:
                     maximum=max(settings.upstream_backoff_max, settings.upstream_backoff_initial),
                 ),
                 layout=layout,
+                renderer=self._render_pool,
             ),
             on_station_paused=self._station_paused,
         )
@@ -442,6 +447,9 @@ class Daemon:
                 await self.production.stop()
             except Exception:
                 log.exception("production_stop_failed")
+        if self._render_pool is not None:
+            self._render_pool.shutdown(wait=False, cancel_futures=True)
+            self._render_pool = None
         await self.supervisor.stop(self.config.supervisor.stop_timeout)
         if self.upstream is not None:
             try:

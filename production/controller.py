@@ -88,6 +88,7 @@ from protocols.sscard import SscardError
 if TYPE_CHECKING:
     import random
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
+    from concurrent.futures import Executor
 
     from devices.clock import Clock
     from production.model import ChipFacts
@@ -157,6 +158,9 @@ class ProductionSettings:
         cards_per_job: Blanks a job may use before it fails.
         upstream_backoff: Spacing of retried platform and bank calls.
         layout: The card surface layout.
+        renderer: Where surfaces are drawn: ``None`` for the event loop's default
+            thread pool; the daemon gives a process (``gateway.render_pool``), as
+            Pillow holds the GIL while it draws text.
     """
 
     chip_write_attempts: int = 3
@@ -165,6 +169,7 @@ class ProductionSettings:
         default_factory=lambda: BackoffPolicy(initial=1.0, maximum=60.0)
     )
     layout: CardLayout = field(default_factory=CardLayout)
+    renderer: Executor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,9 +613,7 @@ class ProductionController:
         if job.order.card_number is None or job.status.finished:
             return
         face = self._face(job)
-        drawing = asyncio.ensure_future(
-            asyncio.to_thread(render_panels, face, self._settings.layout)
-        )
+        drawing = self._render(face)
         drawing.add_done_callback(_retrieve)
         self._renders[job.job_id] = (face, drawing)
 
@@ -619,8 +622,16 @@ class ProductionController:
         face = self._face(job)
         drawn = self._renders.pop(job.job_id, None)
         if drawn is not None and drawn[0] == face:
-            return await drawn[1]
-        return await asyncio.to_thread(render_panels, face, self._settings.layout)
+            try:
+                return await drawn[1]
+            except Exception:
+                log.warning("surface_drawn_again", job_id=job.job_id, exc_info=True)
+        return await self._render(face)
+
+    def _render(self, face: CardFace) -> asyncio.Future[Panels]:
+        loop = asyncio.get_running_loop()
+        settings = self._settings
+        return loop.run_in_executor(settings.renderer, render_panels, face, settings.layout)
 
     @staticmethod
     def _chip_args(station: Station) -> tuple[EncoderPort, str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -55,7 +58,7 @@ class Rig:
     encoder: InProcessEncoder
     paused: list[tuple[str, str]] = field(default_factory=list)
 
-    def controller(self, **settings: int) -> ProductionController:
+    def controller(self, **settings: object) -> ProductionController:
         """A controller over this rig."""
         return ProductionController(
             journal=self.journal,
@@ -272,3 +275,36 @@ async def test_platform_outage_is_retried_with_backoff() -> None:
     await controller.stop()
     assert done.status is JobStatus.ISSUED
     assert len(rig.clock.sleeps) >= 3
+
+
+class _FailsOnce(ThreadPoolExecutor):
+    """A renderer whose first face fails (as when the surface process dies)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.faces = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:  # noqa: ANN401
+        self.faces += 1
+        if self.faces == 1:
+            failed: Future[Any] = Future()
+            failed.set_exception(BrokenProcessPool("the surface process died"))
+            return failed
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_a_face_that_failed_to_draw_is_drawn_again() -> None:
+    """The face drawn ahead failed: it is drawn again at print and the card is issued."""
+    rig = await make_rig([blank_card(i) for i in range(1, 3)])
+    renderer = _FailsOnce()
+    controller = rig.controller(renderer=renderer)
+    await controller.start()
+    try:
+        job = await controller.submit(make_order())
+        done = await controller.wait(job.job_id)
+    finally:
+        await controller.stop()
+        renderer.shutdown()
+    assert done.status is JobStatus.ISSUED
+    assert renderer.faces == 2
+    assert rig.printer.commands.count("print") == 1
