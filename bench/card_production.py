@@ -5,18 +5,20 @@ Two measurements, each against a baseline measured in the same run.
 (a) **Storage-bound.** ``--cards`` applications go through the real
 :class:`~production.ProductionController` with the real
 :class:`~gateway.production_journal.SqlJournal` on a file SQLite database made
-by :func:`gateway.persistence.create_engine` with the daemon's pragmas (WAL,
-``synchronous=NORMAL``: durable at checkpoints, not at each commit), then
-again with ``synchronous=FULL`` (an fsync at every commit: durable mode).
+by :func:`gateway.persistence.create_engine` with the daemon's pragmas (WAL),
+once with ``synchronous=NORMAL`` (durable at checkpoints, not at each commit)
+and once with ``synchronous=FULL`` (an fsync at every commit: the daemon's
+default).
 Devices and upstream systems answer at once: printers and the in-process
 encoder with simulated blank cards, the local key service (real card
 cryptography), a platform and a bank without latency, a teller who passes
-every card. Personal data is sealed by the daemon's ``PersonalDataVault``; the
+every card. Personal data is sealed by the daemon's ``PersonalDataVault``; card
+faces are drawn in the daemon's surface process (``gateway.render_pool``); the
 daemon's JSON logging runs at ``info`` into ``/dev/null``. Three stations; all
 applications are submitted at once (batch priority). Measured: cards per
 second from the first submission until the last card is enabled, CPU time per
-card (every thread), journal writes per card (step rows) and journal commits
-per card (``SqlJournal.commits``: concurrent writes share a transaction).
+card (every thread, and the surface process), journal writes per card (step
+rows) and journal commits per card (``SqlJournal.commits``: concurrent writes share a transaction).
 Baseline, same file system and pragmas: a loop of one small INSERT and a
 COMMIT through bare ``sqlite3`` (what the journal's writer thread runs; the
 strictest baseline), and for reference through aiosqlite and through
@@ -29,7 +31,7 @@ writes per card instead: the limit of a journal committing every write alone.
 times divided by ``--scale`` (100): feed 2 s, chip read 0.5 s, authenticate
 and write 3 s (key service included), verify 1 s, print 25 s, eject 1 s, each
 platform or bank call 0.3 s (pre-open, return data, bind, enable); the journal
-as in (a) with the daemon's pragmas. The controller releases a station at
+as in (a), with ``synchronous=NORMAL`` and with ``FULL``. The controller releases a station at
 eject (quality check and the upstream calls run after it), and pre-opens every
 queued application while the stations work, so a station's time per card is
 feed + read + write + verify + print + eject, and the best any controller can
@@ -45,9 +47,9 @@ shows what the machine's timers make of the derived makespan. This part
 sleeps for real.
 
 Usage: ``.venv/bin/python bench/card_production.py [--cards 300] [--line-cards 150]
-[--scale 100] [--stations 3] [--only a|b] [--full] [--reference]``
-(``--full``: (b) also with ``synchronous=FULL``; ``--reference``: (b) also with
-:class:`~production.MemoryJournal`, the controller without storage.)
+[--scale 100] [--stations 3] [--only a|b] [--reference]``
+(``--reference``: (b) also with :class:`~production.MemoryJournal`, the
+controller without storage.)
 
 The script is not called ``production.py``: run as a script its folder comes
 first on ``sys.path``, and that name would hide the ``production`` package.
@@ -57,8 +59,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import math
+import multiprocessing
 import os
 import random
 import sqlite3
@@ -66,7 +70,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import aiosqlite
 from _production_fakes import (
@@ -80,7 +84,7 @@ from _production_fakes import (
     TimedEncoder,
     holder_photo,
 )
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from devices.clock import SystemClock
 from devices.encoder import InProcessEncoder
@@ -88,15 +92,20 @@ from gateway.keys import PersonalDataVault
 from gateway.logs import configure_logging
 from gateway.persistence import create_engine, upgrade
 from gateway.production_journal import SqlJournal
+from gateway.render_pool import surface_pool
 from production import (
+    CardFace,
+    CardLayout,
     JobStatus,
     LocalKeyService,
     MemoryJournal,
     Order,
     Priority,
     ProductionController,
+    ProductionSettings,
     Station,
     StockLedger,
+    render_panels,
 )
 from security.keystore import MasterKey, SoftwareKeyStore
 
@@ -174,17 +183,8 @@ async def _raw_sqlalchemy(path: Path, sync: Sync, seconds: float) -> float:
 
 
 def _engine(path: Path, sync: Sync) -> AsyncEngine:
-    """The daemon's engine; with ``FULL``, ``synchronous=FULL`` set after its own pragmas."""
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    if sync == "FULL":
-
-        def full(dbapi_connection: Any, _record: Any) -> None:  # noqa: ANN401 - SQLAlchemy event
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.close()
-
-        event.listen(engine.sync_engine, "connect", full)
-    return engine
+    """The daemon's engine with ``synchronous`` set to ``sync``."""
+    return create_engine(f"sqlite+aiosqlite:///{path}", sqlite_synchronous=sync)
 
 
 # ---------------------------------------------------------------- the line
@@ -217,6 +217,17 @@ def _order(n: int) -> Order:
         region="330100",
         name_extension="张三丰",
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's live children (the surface process), from ``/proc``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(") ", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 async def run_line(  # noqa: PLR0913 - one run's whole configuration
@@ -255,6 +266,9 @@ async def run_line(  # noqa: PLR0913 - one run's whole configuration
         name = f"s{i + 1}"
         line.append(Station(name, BenchPrinter(inner, reader, blanks, times), encoder, reader))
         await ledger.load(name, cards, box=f"BOX-{i}", operator="op-bench")
+    renderer = surface_pool()  # the daemon's: card faces are drawn in a process
+    warm = CardFace("-", "-", "-", dt.date(2026, 1, 1))
+    await asyncio.get_running_loop().run_in_executor(renderer, render_panels, warm, CardLayout())
     controller = ProductionController(
         journal=journal,
         stations=line,
@@ -264,17 +278,19 @@ async def run_line(  # noqa: PLR0913 - one run's whole configuration
         quality_check=PassingQc(),
         clock=clock,
         rng=random.Random(1),
+        settings=ProductionSettings(renderer=renderer),
     )
     await controller.start()
     commits = journal.commits
-    cpu = time.process_time()
+    cpu = time.process_time() + _children_cpu()
     start = time.perf_counter()
     jobs = [await controller.submit(_order(n), Priority.BATCH) for n in range(cards)]
     done = await asyncio.gather(*(controller.wait(job.job_id) for job in jobs))
     elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu
+    cpu = time.process_time() + _children_cpu() - cpu
     commits = journal.commits - commits
     await controller.stop()
+    renderer.shutdown()
     issued = sum(1 for job in done if job.status is JobStatus.ISSUED)
     if isinstance(journal, MemoryJournal):
         step_rows = len(journal.events)
@@ -396,7 +412,6 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=3)
     parser.add_argument("--scale", type=float, default=100.0, help="device times divided by")
     parser.add_argument("--only", choices=("a", "b"), default=None)
-    parser.add_argument("--full", action="store_true", help="(b) also with synchronous=FULL")
     parser.add_argument(
         "--reference", action="store_true", help="(b) also with the journal in memory"
     )
@@ -408,7 +423,7 @@ def main() -> None:
             if args.only in {None, "a"}:
                 asyncio.run(storage_bound(workdir, args.cards, args.stations))
             if args.only in {None, "b"}:
-                syncs: list[Sync] = ["NORMAL", "FULL"] if args.full else ["NORMAL"]
+                syncs: list[Sync] = ["NORMAL", "FULL"]
                 asyncio.run(
                     device_bound(
                         workdir,
