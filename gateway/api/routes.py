@@ -492,6 +492,7 @@ async def catalogue(_request: web.Request) -> web.Response:
                 "fee_yuan": spec.fee_yuan,
                 "needs_approval": spec.needs_approval,
                 "holder_only": spec.holder_only,
+                "needs_card": spec.needs_card,
                 "live_only": spec.live_only,
                 "time_limit_workdays": spec.time_limit.workdays,
                 "archive": sorted(a.value for a in spec.archive),

@@ -90,6 +90,7 @@ APPROVAL_INVALID: Final = register(
 )
 PERSON_NOT_FOUND: Final = register("person-not-found", 404, "Person not found", "未找到该人员")
 CARD_NOT_FOUND: Final = register("card-not-found", 404, "Card not found", "未找到社保卡")
+CARD_CANCELLED: Final = register("card-cancelled", 409, "The card is cancelled", "社保卡已注销")
 CARD_EXISTS: Final = register(
     "card-exists", 409, "The person already has a card", "申办人已有社保卡，请办理补换卡"
 )
@@ -500,14 +501,10 @@ class BusinessService:
             session.add(card)
             await session.flush()
             live = [card]
-        candidates = [c for c in (live or cards) if body.card_number in {None, c.card_number}]
-        if not candidates:
-            if spec.application_event is None and spec.card_event is None:
-                return None, None, None
-            raise ProblemError(
-                CARD_NOT_FOUND, "No such card for this person.", "该人员无此社保卡。"
-            )
-        card = candidates[-1]
+        chosen = _choose_card(spec, live, cards, body.card_number)
+        if chosen is None:
+            return None, None, None
+        card = chosen
         before = _States(card.application_state, card.card_state, card.bank_state)
         social, bank = scope_parts(spec.operation, body.scope)
         if (
@@ -605,3 +602,24 @@ def is_overdue(deadline: date | None, status: str, today: date) -> bool:
 def local_day(moment: datetime) -> date:
     """The business day (Beijing time) of ``moment``."""
     return moment.astimezone(BUSINESS_TZ).date()
+
+
+def _choose_card(
+    spec: OperationSpec, live: list[CardRow], cards: list[CardRow], card_number: str | None
+) -> CardRow | None:
+    """The card the operation acts on: the newest match, preferring cards not cancelled.
+
+    ``None`` when the operation changes no card state and the person has none.
+    """
+    candidates = [c for c in (live or cards) if card_number in {None, c.card_number}]
+    if spec.needs_card and candidates and not live:
+        raise ProblemError(
+            CARD_CANCELLED,
+            "This operation is for the holder of a card that is not cancelled.",
+            "此业务仅限持有未注销社保卡的人员办理。",
+        )
+    if candidates:
+        return candidates[-1]
+    if spec.application_event is None and spec.card_event is None and not spec.needs_card:
+        return None
+    raise ProblemError(CARD_NOT_FOUND, "No such card for this person.", "该人员无此社保卡。")

@@ -259,6 +259,9 @@ class OperationSpec:
     #: Makes a new card record (and the person's record when new); refused while
     #: the person has a card that is not cancelled.
     new_card: bool = False
+    #: Only for the holder of a card that is not cancelled (持卡人: information
+    #: change; the electronic card is linked to the physical one).
+    needs_card: bool = False
     #: Needs a supervisor's approval bound to the exact request.
     needs_approval: bool = False
     #: Fee in yuan (工本费); a waiver needs a supervisor's approval.
@@ -426,6 +429,7 @@ _SPECS: Final = [
         "Change address or phone",
         requirements={_C.SELF: (APPLICANT_CARD_OR_ID,)},
         channels={_CH.WINDOW: _SELF_ONLY},
+        needs_card=True,
         upstream=("change_info",),
         sources=("001 §4",),
     ),
@@ -547,6 +551,7 @@ _SPECS: Final = [
         channels={_CH.WINDOW: _SELF_ONLY, _CH.KIOSK: _SELF_ONLY, _CH.ONLINE: _SELF_ONLY},
         roles=_KIOSK_TOO,
         holder_only=True,
+        needs_card=True,
         upstream=("electronic_card",),
         sources=("DESIGN 电子社保卡",),
     ),

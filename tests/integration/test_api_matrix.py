@@ -746,3 +746,17 @@ async def test_deadline_beyond_the_calendar_is_refused(tmp_path: Path) -> None:
         body = request(CATALOGUE[Operation.APPLY], Case.SELF, Channel.WINDOW, id_number)
         status, result = await branch.operation(Operation.APPLY, body)  # due today: fine
         assert status == 200, str(result)
+
+
+@pytest.mark.parametrize("operation", [o for o in Operation if CATALOGUE[o].needs_card], ids=str)
+async def test_a_cancelled_card_is_not_enough(counter: Counter, operation: Operation) -> None:
+    """Information change and the electronic card are for a holder: 409 card-cancelled."""
+    spec = CATALOGUE[operation]
+    id_number = adult()
+    first = await counter.holder(id_number, "cancelled")
+    status, problem = await counter.operation(
+        operation, request(spec, Case.SELF, Channel.WINDOW, id_number)
+    )
+    assert (status, problem["code"]) == (409, "card-cancelled"), problem
+    assert await counter.cards(id_number) == [SITUATIONS["cancelled"]]
+    assert await counter.applications_of(first) == 1
