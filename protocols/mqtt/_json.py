@@ -21,12 +21,16 @@ def _refuse_constant(_name: str) -> Any:  # noqa: ANN401 - json hook signature
     raise PayloadError("NaN and Infinity are not JSON")
 
 
+#: One decoder for every payload (``json.loads`` with a hook builds one per call).
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def load_object(
     payload: bytes, versions: frozenset[int] = frozenset({SCHEMA_VERSION})
 ) -> dict[str, Any]:
     """Parse ``payload`` as a UTF-8 JSON object whose ``"v"`` is one of ``versions``."""
     try:
-        data = json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
+        data = _DECODER.decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise PayloadError("not a UTF-8 JSON document") from None
     if not isinstance(data, dict):
