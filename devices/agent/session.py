@@ -28,7 +28,7 @@ from security.pki import client_context
 if TYPE_CHECKING:
     import random
     import ssl
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     from devices.agent.settings import BrokerSettings
     from devices.clock import Clock
@@ -62,6 +62,37 @@ def publish_properties(
     if expiry is not None:
         properties.MessageExpiryInterval = max(1, math.ceil(expiry))
     return properties
+
+
+@contextlib.contextmanager
+def _keep_cancellation() -> Iterator[None]:
+    """Raise the cancellation that ``asyncio.wait_for`` dropped inside the block.
+
+    aiomqtt waits for CONNACK, PUBACK and SUBACK with ``asyncio.wait_for``,
+    which on Python 3.11 returns the acknowledgement instead of raising
+    ``CancelledError`` when both arrive in the same turn of the loop (fixed in
+    3.12, cpython gh-86296). The task then runs on as if it had never been
+    cancelled: a cancelled device agent waited forever for its next state
+    change. The task's count of cancellation requests still shows it.
+    """
+    requested = _cancel_requests()
+    try:
+        yield
+    except Exception:
+        _raise_dropped(requested)  # the cancellation comes first
+        raise
+    _raise_dropped(requested)
+
+
+def _cancel_requests() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_dropped(requested: int) -> None:
+    """Raise ``CancelledError`` if this task was cancelled since it had ``requested``."""
+    if _cancel_requests() > requested:
+        raise asyncio.CancelledError
 
 
 class MqttSession:
@@ -160,17 +191,21 @@ class MqttSession:
             await self._clock.sleep(next(delays))
 
     async def _session(self) -> None:
+        connecting = _cancel_requests()
         async with self._new_client() as client:
+            _raise_dropped(connecting)  # by the wait for CONNACK
             self._client = client
             self.connected.set()
             self.connections += 1
             log.info("mqtt_connected", client=self._identifier, host=self._settings.host)
             if self._on_connect is not None:
-                await self._on_connect()
+                with _keep_cancellation():
+                    await self._on_connect()
             try:
                 async for message in client.messages:
                     if self._on_message is not None:
-                        await self._on_message(message)
+                        with _keep_cancellation():
+                            await self._on_message(message)
             except asyncio.CancelledError:
                 if self._on_close is not None:
                     with contextlib.suppress(BrokerConnectionError, TimeoutError):
@@ -186,7 +221,8 @@ class MqttSession:
         """
         client = self._require()
         try:
-            await client.subscribe(topic, qos=1)
+            with _keep_cancellation():
+                await client.subscribe(topic, qos=1)
         except aiomqtt.MqttError as exc:
             raise BrokerConnectionError(type(exc).__name__) from exc
 
@@ -205,7 +241,8 @@ class MqttSession:
         """
         client = self._require()
         try:
-            await client.publish(topic, payload, qos=1, retain=retain, properties=properties)
+            with _keep_cancellation():
+                await client.publish(topic, payload, qos=1, retain=retain, properties=properties)
         except aiomqtt.MqttError as exc:
             raise BrokerConnectionError(type(exc).__name__) from exc
 

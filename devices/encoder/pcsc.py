@@ -97,7 +97,8 @@ async def _on(executor: ThreadPoolExecutor, limit: float, fn: Callable[[], T], r
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(executor, fn)
     try:
-        return await asyncio.wait_for(future, limit)
+        async with asyncio.timeout(limit):  # not wait_for: on 3.11 it can drop a cancellation
+            return await future
     except TimeoutError:
         msg = f"PC/SC call did not finish within {limit} s"
         raise EncoderTimeoutError(msg, reader=reader) from None
