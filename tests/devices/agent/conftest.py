@@ -13,7 +13,7 @@ import random
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import pytest
 
@@ -162,6 +162,10 @@ async def proxy(broker: Mosquitto) -> AsyncIterator[TcpProxy]:
         await relay.stop()
 
 
+#: A cancelled task that has not ended by then never will (a guard, not a wait).
+CLOSE_SECONDS: Final = 10
+
+
 class Tasks:
     """Background tasks of one test, cancelled and awaited at its end."""
 
@@ -176,10 +180,15 @@ class Tasks:
         return task
 
     async def close(self) -> None:
-        """Cancel and await every task."""
+        """Cancel and await every task; one that will not end fails the test, by name."""
+        if not self.tasks:
+            return
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        _, pending = await asyncio.wait(self.tasks, timeout=CLOSE_SECONDS)
+        assert not pending, (
+            f"not ended {CLOSE_SECONDS} s after cancel: {sorted(t.get_name() for t in pending)}"
+        )
 
 
 @pytest.fixture
