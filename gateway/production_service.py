@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -268,6 +269,10 @@ class ProductionService:
         #: Where an old card's cancellation goes when its successor is issued.
         self.outbox = outbox
         self._watchers: set[asyncio.Task[None]] = set()
+        #: One lock per application being issued or settled (dropped when unused).
+        self._receipts: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         #: Set once :meth:`start` has recovered the journal (submit only after it).
         self.started = asyncio.Event()
         #: The newest stock reconciliation.
@@ -349,12 +354,30 @@ class ProductionService:
     ) -> JobRecord:
         """Start (or find) the production job of the application ``receipt``.
 
+        Calls for one application are taken one at a time, and only once
+        :meth:`start` has recovered the journal: a call that fails puts the card
+        back only if no job was journaled for it, and a concurrent call's job
+        must not be in flight while it counts.
+
         Raises:
             IssueRefusedError: No such application, not one a card is made for, or
                 its card is in a state production cannot start from.
             PreconditionError: From the controller (no station, no blanks, ...);
                 nothing was changed then.
         """
+        await self.started.wait()
+        async with self._lock(receipt):
+            return await self._issue(receipt, terminal, ethnicity=ethnicity, priority=priority)
+
+    def _lock(self, receipt: str) -> asyncio.Lock:
+        lock = self._receipts.get(receipt)
+        if lock is None:
+            lock = self._receipts[receipt] = asyncio.Lock()
+        return lock
+
+    async def _issue(
+        self, receipt: str, terminal: str, *, ethnicity: str, priority: Priority
+    ) -> JobRecord:
         try:
             attempt, order = await self._begin(receipt, ethnicity)
         except IssueRefusedError as exc:
@@ -469,6 +492,10 @@ class ProductionService:
     async def _settle(self, job: JobRecord) -> None:
         """Bring the card record in line with the ended job (idempotent)."""
         receipt = receipt_of(job.order.application_id)
+        async with self._lock(receipt):
+            await self._settle_card(job, receipt)
+
+    async def _settle_card(self, job: JobRecord, receipt: str) -> None:
         async with self._sessions.begin() as session:
             found = (
                 await session.execute(

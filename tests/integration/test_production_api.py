@@ -289,3 +289,44 @@ async def test_a_reissue_after_formal_loss_makes_a_new_card_and_cancels_the_old(
     assert status == 200, found
     states = {c["card_number"]: c["card_state"] for c in found["cards"]}
     assert states == {first["card_number"]: "09", second["card_number"]: "03"}
+
+
+async def test_asks_for_one_application_are_taken_one_at_a_time(
+    make_world: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two asks at once: one job, and never two submissions of the application in flight.
+
+    Taken together, one ask failing its precondition put the card back (``00``)
+    while the other's job was being journaled, and the next ask made a second
+    job, and a second card, for the same application.
+    """
+    teller: Teller = await make_world(quality_check="automatic")
+    await teller.load(2)
+    receipt = await teller.apply(8, "钱多")
+    assert teller.world.daemon is not None
+    production = teller.world.daemon.production
+    assert production is not None
+    real_submit = production.controller.submit
+    in_flight = most = 0
+
+    async def submit(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            for _ in range(20):  # give the other ask every chance to come in
+                await asyncio.sleep(0)
+            return await real_submit(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(production.controller, "submit", submit)
+    body = {"receipt_number": receipt}
+    answers = await asyncio.gather(
+        teller.call("POST", "/v1/production/jobs", body),
+        teller.call("POST", "/v1/production/jobs", body),
+    )
+    assert [status for status, _ in answers] == [202, 202]
+    assert answers[0][1]["job_id"] == answers[1][1]["job_id"]
+    assert most == 1
+    await teller.until(answers[0][1]["job_id"], lambda j: j["status"] == "issued")
