@@ -18,7 +18,8 @@ daemon's JSON logging runs at ``info`` into ``/dev/null``. Three stations; all
 applications are submitted at once (batch priority). Measured: cards per
 second from the first submission until the last card is enabled, CPU time per
 card (every thread, and the surface process), journal writes per card (step
-rows) and journal commits per card (``SqlJournal.commits``: concurrent writes share a transaction).
+rows) and journal commits per card (``SqlJournal.commits``: concurrent writes
+share a transaction).
 Baseline, same file system and pragmas: a loop of one small INSERT and a
 COMMIT through bare ``sqlite3`` (what the journal's writer thread runs; the
 strictest baseline), and for reference through aiosqlite and through
@@ -31,11 +32,11 @@ writes per card instead: the limit of a journal committing every write alone.
 times divided by ``--scale`` (100): feed 2 s, chip read 0.5 s, authenticate
 and write 3 s (key service included), verify 1 s, print 25 s, eject 1 s, each
 platform or bank call 0.3 s (pre-open, return data, bind, enable); the journal
-as in (a), with ``synchronous=NORMAL`` and with ``FULL``. The controller releases a station at
-eject (quality check and the upstream calls run after it), and pre-opens every
-queued application while the stations work, so a station's time per card is
-feed + read + write + verify + print + eject, and the best any controller can
-do with S stations and N cards is
+as in (a), with ``synchronous=NORMAL`` and with ``FULL``. The controller
+releases a station at eject (quality check and the upstream calls run after
+it), and pre-opens every queued application while the stations work, so a
+station's time per card is feed + read + write + verify + print + eject, and
+the best any controller can do with S stations and N cards is
 
     makespan = pre_open + ceil(N / S) × station time + (return data + bind + enable)
 
@@ -92,7 +93,7 @@ from gateway.keys import PersonalDataVault
 from gateway.logs import configure_logging
 from gateway.persistence import create_engine, upgrade
 from gateway.production_journal import SqlJournal
-from gateway.render_pool import surface_pool
+from gateway.render_pool import SurfacePool
 from production import (
     CardFace,
     CardLayout,
@@ -266,7 +267,7 @@ async def run_line(  # noqa: PLR0913 - one run's whole configuration
         name = f"s{i + 1}"
         line.append(Station(name, BenchPrinter(inner, reader, blanks, times), encoder, reader))
         await ledger.load(name, cards, box=f"BOX-{i}", operator="op-bench")
-    renderer = surface_pool()  # the daemon's: card faces are drawn in a process
+    renderer = SurfacePool()  # the daemon's: card faces are drawn in a process
     warm = CardFace("-", "-", "-", dt.date(2026, 1, 1))
     await asyncio.get_running_loop().run_in_executor(renderer, render_panels, warm, CardLayout())
     controller = ProductionController(

@@ -52,7 +52,7 @@ from gateway.production_service import (
     ProductionService,
     TellerQualityCheck,
 )
-from gateway.render_pool import SurfacePool, surface_pool
+from gateway.render_pool import SurfacePool
 from gateway.supervisor import Supervisor
 from gateway.upstream.assembly import Upstream, build_upstream
 from gateway.upstream.identity import load_or_create_identity
@@ -314,7 +314,7 @@ class Daemon:
         quality = TellerQualityCheck(automatic=settings.quality_check == "automatic")
         layout = CardLayout(font_path=settings.font) if settings.font else CardLayout()
         if settings.render == "process":
-            self._render_pool = surface_pool()
+            self._render_pool = SurfacePool()
         controller = ProductionController(
             journal=journal,
             stations=stations,

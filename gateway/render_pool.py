@@ -2,7 +2,7 @@
 
 Pillow holds the GIL while it draws text, so a surface drawn in a thread
 stops the event loop for milliseconds at a time, and with it every station's
-next journal commit and chip exchange. :func:`surface_pool` gives a pool of
+next journal commit and chip exchange. :class:`SurfacePool` is a pool of
 one process (started on its first card, by ``spawn``: the daemon has threads,
 so it does not fork) that :class:`~production.ProductionSettings` takes as
 its ``renderer``. A face and its photo go in (tens of kilobytes pickled), two
@@ -30,7 +30,7 @@ import structlog
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["SurfacePool", "surface_pool"]
+__all__ = ["SurfacePool"]
 
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
@@ -66,11 +66,6 @@ class SurfacePool(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: D102, FBT001, FBT002 - Executor.shutdown
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-
-def surface_pool() -> SurfacePool:
-    """The daemon's surface process for :func:`production.render_panels` (started lazily)."""
-    return SurfacePool()
 
 
 def _one_process() -> ProcessPoolExecutor:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.render_pool import surface_pool
+from gateway.render_pool import SurfacePool
 from production import CardFace, CardLayout, render_panels
 from tests.production.conftest import photo_png
 
@@ -32,7 +32,7 @@ async def test_the_process_draws_what_a_thread_draws() -> None:
         issue_date=dt.date(2026, 11, 23),
         photo=photo_png(),
     )
-    pool = surface_pool()
+    pool = SurfacePool()
     try:
         loop = asyncio.get_running_loop()
         drawn = await loop.run_in_executor(pool, render_panels, face, CardLayout())
@@ -44,7 +44,7 @@ async def test_the_process_draws_what_a_thread_draws() -> None:
 async def test_a_dead_process_is_started_again() -> None:
     """Killed, the surface process fails the face it held; the next face gets a new one."""
     face = CardFace("A", "1", "2", dt.date(2026, 1, 1))
-    pool = surface_pool()
+    pool = SurfacePool()
     loop = asyncio.get_running_loop()
     try:
         await loop.run_in_executor(pool, render_panels, face, CardLayout())
@@ -74,11 +74,11 @@ def test_the_process_dies_when_the_daemon_is_killed() -> None:
     script = textwrap.dedent(
         """
         import datetime as dt, multiprocessing, sys
-        from gateway.render_pool import surface_pool
+        from gateway.render_pool import SurfacePool
         from production import CardFace, CardLayout, render_panels
 
         if __name__ == "__main__":
-            pool = surface_pool()
+            pool = SurfacePool()
             face = CardFace("A", "1", "2", dt.date(2026, 1, 1))
             pool.submit(render_panels, face, CardLayout()).result()
             print(*(p.pid for p in multiprocessing.active_children()), flush=True)
