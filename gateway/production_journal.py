@@ -395,10 +395,10 @@ class SqlJournal:
     Writes go through one writer per journal, which stores every write waiting
     at that moment in one transaction (group commit), in the order they were
     made. A caller of :meth:`add_job`, :meth:`add_stock`, or :meth:`record`
-    with a ``begun`` event (or the state finishing a job) returns once the
-    transaction holding its write has committed, so a step is durable before
-    the controller acts on it; a ``done`` or ``failed`` event is only queued
-    (see :meth:`record`), and every read waits for the writes queued before it.
+    (``durable``) returns once the transaction holding its write has committed,
+    so a step is durable before the controller acts on it; another write is only
+    queued (see :meth:`record`), and every read waits for the writes queued
+    before it.
     Concurrent jobs share a commit instead of queueing for SQLite's write lock.
     A write whose batch fails is stored again alone, and only its own error
     reaches its caller. A job's sealed personal data is written only when its
@@ -695,20 +695,28 @@ class SqlJournal:
             return None if row is None else self._job(row)
 
     async def record(
-        self, job: JobRecord, event: StepEvent, stock: Sequence[StockEntry] = ()
+        self,
+        job: JobRecord,
+        event: StepEvent,
+        stock: Sequence[StockEntry] = (),
+        *,
+        durable: bool,
     ) -> None:
         """Store the job's new state, the step event and the stock entries at once.
 
-        A ``begun`` event, and the state that finishes a job, are committed when
-        this returns: the controller acts (or reports the job) next. Another
-        ``done`` or ``failed`` event is queued and this returns at once: it is
-        committed before any later write of this journal (writes commit in
-        order, often in the same transaction as the next step's ``begun``) and
-        before any read of this journal returns. Lost in a crash, it is the
-        crash between an action and its ``done`` that recovery settles anyway.
+        With ``durable`` they are committed when this returns: the controller
+        acts (or reports the job) next. Otherwise they are queued and this
+        returns at once: they are committed before any later write of this
+        journal (writes commit in order, often in the same transaction as the
+        next step's) and before any read of this journal returns. Lost in a
+        crash, they are a crash before they were made, which recovery settles
+        anyway (docs/production.md, "Crash recovery").
         """
-        wait = event.phase is Phase.BEGUN or job.status.finished
-        await self._submit("record", job=job, event=event, stock=stock, wait=wait)
+        await self._submit("record", job=job, event=event, stock=stock, wait=durable)
+
+    async def flush(self) -> None:
+        """Return once every write queued so far is committed."""
+        await self._flushed()
 
     async def load_job(self, job_id: str) -> JobRecord | None:
         """The job, or ``None``."""

@@ -114,6 +114,14 @@ _NOTHING_MOVED: Final = frozenset(
 )
 #: Steps that hold a card (for reconciliation), in any phase but as noted.
 _HOLDING: Final = CARD_STEPS | {_S.QUALITY_CHECK, _S.REJECT}
+#: Steps whose ``begun`` is stored before they act: recovery settles each of them
+#: differently from the step before (it looks for the blank taken, spoils a card
+#: whose print was interrupted, looks for the card ejected or rejected). Recovery
+#: repeats every other step whether or not its ``begun`` was stored (the chip is
+#: read and written again, the teller asked again, an upstream call made again
+#: with the same message id), so that ``begun`` is journaled in order and the
+#: job goes on without waiting for its commit.
+_STORED_BEFORE_ACTING: Final = frozenset({_S.FEED, _S.PRINT, _S.EJECT, _S.REJECT})
 Outcome = Literal["ejected", "requeue", "pinned", "failed"]
 T = TypeVar("T")
 Panels = list[tuple["Panel", "Depth", bytes]]
@@ -263,13 +271,20 @@ class ProductionController:
         log.info("production_started", stations=len(self._stations), recovered=len(self._jobs))
 
     async def stop(self) -> None:
-        """Cancel every task (in-flight steps stay ``begun`` in the journal) and wait."""
+        """Cancel every task (in-flight steps stay ``begun`` in the journal) and wait.
+
+        Then the journal commits what it still holds queued.
+        """
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._started = False
+        try:
+            await self._journal.flush()
+        except Exception:  # lost like the queued writes of a crash: recovery settles them
+            log.exception("production_journal_flush_failed")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -462,7 +477,7 @@ class ProductionController:
     async def _begin(self, job: JobRecord, step: StepName, station: str | None) -> JobRecord:
         job = replace(job, step=step, phase=Phase.BEGUN, station=station, status=JobStatus.RUNNING)
         event = StepEvent(job.job_id, step, Phase.BEGUN, job.card_seq, self._clock.now(), station)
-        await self._journal.record(job, event)
+        await self._journal.record(job, event, durable=step in _STORED_BEFORE_ACTING)
         self._jobs[job.job_id] = job
         return job
 
@@ -481,7 +496,7 @@ class ProductionController:
         event = StepEvent(
             job.job_id, step, phase, event_seq, self._clock.now(), job.station, detail
         )
-        await self._journal.record(job, event, stock)
+        await self._journal.record(job, event, stock, durable=job.status.finished)
         self._jobs[job.job_id] = job
         if job.status.finished:
             self._finished[job.job_id].set()
@@ -538,7 +553,6 @@ class ProductionController:
         while True:
             job_id = await self._take(state)
             state.job_id = job_id
-            self._prerender(self._jobs[job_id])
             try:
                 outcome = await self._run_on_station(self._jobs[job_id], state)
             finally:
@@ -557,6 +571,8 @@ class ProductionController:
         try:
             job = await self._settle(job, state)
             step = next_step(job.step)
+            if step is not _S.FEED:
+                self._prerender(job)  # resumed after the feed
             while job.status is not JobStatus.FAILED and step in CARD_STEPS:
                 job = await self._card_step(job, step, state)
                 step = next_step(job.step)
@@ -574,6 +590,7 @@ class ProductionController:
             await self._reject_orphan(state)
             job = replace(job, feeder=station.feeder_id)
             job = await self._begin(job, _S.FEED, station.name)
+            self._prerender(job)  # drawn while the blank is fed and encoded
             await self._printer(job, state, station.printer.insert_card())
             taken = self._stock(job, StockKind.TAKEN, station.feeder_id)
             return await self._end(job, _S.FEED, Phase.DONE, stock=[taken])
@@ -609,8 +626,12 @@ class ProductionController:
         )
 
     def _prerender(self, job: JobRecord) -> None:
-        """Start drawing the surface in a thread while the station feeds and encodes."""
-        if job.order.card_number is None or job.status.finished:
+        """Start drawing the surface while the station feeds and encodes.
+
+        Not before the feed's ``begun`` is stored: drawing takes a core for a few
+        milliseconds, which that commit would share.
+        """
+        if job.order.card_number is None or job.status.finished or job.job_id in self._renders:
             return
         face = self._face(job)
         drawing = self._render(face)

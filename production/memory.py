@@ -38,7 +38,12 @@ class MemoryJournal:
         return job
 
     async def record(
-        self, job: JobRecord, event: StepEvent, stock: Sequence[StockEntry] = ()
+        self,
+        job: JobRecord,
+        event: StepEvent,
+        stock: Sequence[StockEntry] = (),
+        *,
+        durable: bool,  # noqa: ARG002 - everything here is stored at once
     ) -> None:
         """Store the job, the event and new stock entries."""
         self.jobs[job.job_id] = job
@@ -69,6 +74,9 @@ class MemoryJournal:
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
         """Stock entries (of one feeder) in insertion order."""
         return [e for e in self.stock.values() if feeder is None or e.feeder == feeder]
+
+    async def flush(self) -> None:
+        """Everything is stored at once."""
 
     async def stock_totals(self) -> dict[str, dict[StockKind, int]]:
         """Per feeder, the sums by kind."""

@@ -209,9 +209,19 @@ class Journal(Protocol):
         ...
 
     async def record(
-        self, job: JobRecord, event: StepEvent, stock: Sequence[StockEntry] = ()
+        self,
+        job: JobRecord,
+        event: StepEvent,
+        stock: Sequence[StockEntry] = (),
+        *,
+        durable: bool,
     ) -> None:
-        """Store the job's new record, the event and the stock entries at once."""
+        """Store the job's new record, the event and the stock entries at once.
+
+        With ``durable`` this returns once they are stored for good (the caller
+        acts on them next); without, they may only be queued, to be stored
+        before any later write or read of this journal, in order.
+        """
         ...
 
     async def load_job(self, job_id: str) -> JobRecord | None:
@@ -232,6 +242,10 @@ class Journal(Protocol):
 
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
         """Stock entries (of one feeder), oldest first."""
+        ...
+
+    async def flush(self) -> None:
+        """Store every write made so far for good."""
         ...
 
     async def stock_totals(self) -> dict[str, dict[StockKind, int]]:

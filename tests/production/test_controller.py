@@ -6,7 +6,7 @@ import random
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +19,7 @@ from production import (
     NoBlanksError,
     NoEncoderError,
     NoStationError,
+    Phase,
     Priority,
     ProductionController,
     ProductionSettings,
@@ -29,6 +30,12 @@ from production import (
 from protocols.printer.frames import ErrorCode
 from simulators.card.blanks import FaultyCard, blank_card
 from tests.fakes import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from production import JobRecord, StepEvent, StockEntry
+
 from tests.production.conftest import (
     READER,
     AutoQc,
@@ -74,9 +81,11 @@ class Rig:
         )
 
 
-async def make_rig(blanks: list[Card], qc: AutoQc | None = None) -> Rig:
+async def make_rig(
+    blanks: list[Card], qc: AutoQc | None = None, journal: MemoryJournal | None = None
+) -> Rig:
     """Build the rig and load the blanks into the ledger."""
-    journal = MemoryJournal()
+    journal = journal or MemoryJournal()
     clock = FakeClock()
     printer = FakePrinter(feeder=len(blanks))
     encoder = InProcessEncoder()
@@ -130,6 +139,46 @@ async def test_instant_issuance_end_to_end() -> None:
     report = await rig.ledger.reconcile(counted={"s1": 4}, held_by_jobs=controller.cards_held())
     assert report.ok, report.problems
     assert report.balances["s1"].issued == 1
+
+
+class _DurabilityJournal(MemoryJournal):
+    """Notes which records the controller asked to be durable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[StepName, Phase, bool]] = []
+
+    async def record(
+        self,
+        job: JobRecord,
+        event: StepEvent,
+        stock: Sequence[StockEntry] = (),
+        *,
+        durable: bool,
+    ) -> None:
+        self.asked.append((event.step, event.phase, durable))
+        await super().record(job, event, stock, durable=durable)
+
+
+async def test_only_steps_recovery_cannot_repeat_wait_for_their_begun() -> None:
+    """Feed, print and eject wait for ``begun`` to be stored; the steps recovery repeats do not."""
+    journal = _DurabilityJournal()
+    rig = await make_rig([blank_card(1)], journal=journal)
+    controller = rig.controller()
+    await controller.start()
+    job = await controller.submit(make_order())
+    await controller.wait(job.job_id)
+    await controller.stop()
+    waited = [(step, phase) for step, phase, durable in journal.asked if durable]
+    assert waited == [
+        (StepName.FEED, Phase.BEGUN),
+        (StepName.PRINT, Phase.BEGUN),
+        (StepName.EJECT, Phase.BEGUN),
+        (StepName.ENABLE, Phase.DONE),  # the job is issued: reported next
+    ]
+    queued = [(step, phase) for step, phase, durable in journal.asked if not durable]
+    assert (StepName.WRITE, Phase.BEGUN) in queued
+    assert (StepName.RETURN_DATA, Phase.BEGUN) in queued
 
 
 async def test_submitting_an_application_twice_gives_one_job() -> None:

@@ -12,7 +12,7 @@ import os
 import pty
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -48,7 +48,7 @@ from tests.production.conftest import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -66,7 +66,12 @@ class Crash(BaseException):
 
 
 class CrashingJournal:
-    """A journal that dies at its n-th write, before or after storing it."""
+    """A journal that dies at its n-th write, before or after making it.
+
+    A write that is not durable is held back and passed on, in order, before
+    the next durable write or read; a crash loses what is held, as a power cut
+    loses the writes the journal had queued but not committed.
+    """
 
     def __init__(self, inner: SqlJournal, crash_at: int, *, after: bool) -> None:
         """Count writes to ``inner``; die at ``crash_at``."""
@@ -75,20 +80,32 @@ class CrashingJournal:
         self.after = after
         self.writes = 0
         self.crashed = asyncio.Event()
+        self.held: list[Coroutine[Any, Any, None]] = []
 
-    async def _write(self, action: Any) -> None:  # noqa: ANN401 - a journal coroutine
+    def _die(self, action: Coroutine[Any, Any, Any] | None = None) -> NoReturn:
+        for lost in (*self.held, *([action] if action else [])):
+            lost.close()
+        self.held.clear()
+        self.crashed.set()
+        raise Crash
+
+    async def _flush(self) -> None:
+        while self.held:
+            await self.held.pop(0)
+
+    async def _write(self, action: Coroutine[Any, Any, Any], *, durable: bool = True) -> None:
         if self.crashed.is_set():
-            action.close()
-            raise Crash
+            self._die(action)
         self.writes += 1
         if self.writes == self.crash_at and not self.after:
-            action.close()
-            self.crashed.set()
-            raise Crash
-        await action
+            self._die(action)
+        if durable:
+            await self._flush()
+            await action
+        else:
+            self.held.append(action)
         if self.writes == self.crash_at:
-            self.crashed.set()
-            raise Crash
+            self._die()
 
     async def add_job(self, job: JobRecord, event: StepEvent) -> JobRecord:
         """Add, or die."""
@@ -96,33 +113,49 @@ class CrashingJournal:
         return job
 
     async def record(
-        self, job: JobRecord, event: StepEvent, stock: Sequence[StockEntry] = ()
+        self,
+        job: JobRecord,
+        event: StepEvent,
+        stock: Sequence[StockEntry] = (),
+        *,
+        durable: bool,
     ) -> None:
-        """Record, or die."""
-        await self._write(self.inner.record(job, event, stock))
+        """Record (held back unless durable), or die."""
+        await self._write(self.inner.record(job, event, stock, durable=durable), durable=durable)
 
     async def add_stock(self, entries: Sequence[StockEntry]) -> None:
         """Add stock, or die."""
         await self._write(self.inner.add_stock(entries))
 
     async def load_job(self, job_id: str) -> JobRecord | None:
-        """Read through."""
+        """Read through, after what is held."""
+        await self._flush()
         return await self.inner.load_job(job_id)
 
     async def unfinished_jobs(self) -> list[JobRecord]:
-        """Read through."""
+        """Read through, after what is held."""
+        await self._flush()
         return await self.inner.unfinished_jobs()
 
     async def step_events(self, job_id: str) -> list[StepEvent]:
-        """Read through."""
+        """Read through, after what is held."""
+        await self._flush()
         return await self.inner.step_events(job_id)
 
     async def stock_entries(self, feeder: str | None = None) -> list[StockEntry]:
-        """Read through."""
+        """Read through, after what is held."""
+        await self._flush()
         return await self.inner.stock_entries(feeder)
 
+    async def flush(self) -> None:
+        """Pass on what is held and flush, unless dead."""
+        if not self.crashed.is_set():
+            await self._flush()
+            await self.inner.flush()
+
     async def stock_totals(self) -> dict[str, dict[StockKind, int]]:
-        """Read through."""
+        """Read through, after what is held."""
+        await self._flush()
         return await self.inner.stock_totals()
 
 

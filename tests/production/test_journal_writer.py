@@ -64,7 +64,9 @@ async def test_concurrent_writes_share_transactions(engine: AsyncEngine) -> None
     jobs = [_job(n) for n in range(40)]
     await asyncio.gather(*(journal.add_job(job, first) for job, first in jobs))
     before = journal.commits
-    await asyncio.gather(*(journal.record(*_feed(job, Phase.BEGUN)) for job, _ in jobs))
+    await asyncio.gather(
+        *(journal.record(*_feed(job, Phase.BEGUN), durable=True) for job, _ in jobs)
+    )
     assert 0 < journal.commits - before < len(jobs)
     for job, _ in jobs:
         stored = await journal.load_job(job.job_id)
@@ -87,10 +89,10 @@ async def test_a_done_write_is_seen_by_the_next_read_and_a_new_journal(
     job, first = _job(1)
     await journal.add_job(job, first)
     begun, event = _feed(job, Phase.BEGUN)
-    await journal.record(begun, event)
+    await journal.record(begun, event, durable=True)
     done, event = _feed(begun, Phase.DONE)
     taken = StockEntry("job-1:1:taken", "s1", StockKind.TAKEN, 1, NOW, job_id="job-1")
-    await journal.record(done, event, [taken])
+    await journal.record(done, event, [taken], durable=False)
     assert [e.key for e in await journal.stock_entries("s1")] == ["job-1:1:taken"]
     assert (await journal.step_events("job-1"))[-1].phase is Phase.DONE
     stored = await SqlJournal(engine, sealer).unfinished_jobs()
@@ -104,7 +106,9 @@ async def test_the_state_finishing_a_job_is_committed_on_return(engine: AsyncEng
     job, first = _job(1)
     await journal.add_job(job, first)
     issued = replace(job, step=StepName.ENABLE, phase=Phase.DONE, status=JobStatus.ISSUED)
-    await journal.record(issued, StepEvent("job-1", StepName.ENABLE, Phase.DONE, 1, NOW))
+    await journal.record(
+        issued, StepEvent("job-1", StepName.ENABLE, Phase.DONE, 1, NOW), durable=True
+    )
     assert journal._queue == []
     assert not await SqlJournal(engine, sealer).unfinished_jobs()
 
@@ -157,11 +161,13 @@ async def test_a_failed_done_write_stops_its_own_job_only(engine: AsyncEngine) -
     await journal.add_job(job, first)
     await journal.add_job(other, other_first)
     opened = replace(job, order=replace(job.order, card_number="B00000001"), phase=Phase.DONE)
-    await journal.record(opened, StepEvent("job-1", StepName.PRE_OPEN, Phase.DONE, 1, NOW))
+    await journal.record(
+        opened, StepEvent("job-1", StepName.PRE_OPEN, Phase.DONE, 1, NOW), durable=False
+    )
     assert [e.phase for e in await journal.step_events("job-1")] == [Phase.BEGUN]
-    await journal.record(*_feed(other, Phase.BEGUN))  # another job goes on
+    await journal.record(*_feed(other, Phase.BEGUN), durable=True)  # another job goes on
     with pytest.raises(JournalWriteError) as caught:
-        await journal.record(*_feed(opened, Phase.BEGUN))
+        await journal.record(*_feed(opened, Phase.BEGUN), durable=True)
     assert isinstance(caught.value.__cause__, OSError)
     stored = await journal.load_job("job-2")
     assert stored is not None
