@@ -4,10 +4,15 @@ Implements :class:`production.ports.Journal` with SQLAlchemy. Tables (migration
 ``0006``):
 
 - ``production_jobs``: one row per job (one per application: unique), where it
-  stands, and what its chip said; the holder's personal data (social security
-  number, name, sex, ethnicity, birth date, name extension, photo) is one
-  sealed blob (``personal_enc``), sealed by the :class:`FieldSealer` given
-  (the daemon passes its ``PersonalDataVault``);
+  stands, and what its chip said;
+- ``production_job_personal`` (migration ``0008``): the holder's personal data
+  (social security number, name, sex, ethnicity, birth date, name extension,
+  photo) as one sealed blob (``personal_enc``) per job, sealed by the
+  :class:`FieldSealer` given (the daemon passes its ``PersonalDataVault``). It
+  is a table of its own because it is written only when the order changes (at
+  submission and at pre-open), while the job's row is rewritten at every step:
+  in SQLite an update rewrites the whole row, and the photo makes the blob some
+  30 KB;
 - ``production_steps``: the step journal, one row per begun/done/failed step;
 - ``production_stock``: stock movements, keyed so that recording twice counts once.
 
@@ -45,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.persistence.db import session_factory
 from gateway.persistence.models import Base, UTCDateTime
@@ -71,6 +76,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FieldSealer",
     "JournalWriterStoppedError",
+    "ProductionJobPersonalRow",
     "ProductionJobRow",
     "ProductionStepRow",
     "SqlJournal",
@@ -119,6 +125,15 @@ class ProductionJobRow(Base):
     chip_serial: Mapped[str | None] = mapped_column(String(32))
     spec_version: Mapped[str | None] = mapped_column(String(8))
     failure: Mapped[str | None] = mapped_column(String(128))
+    personal: Mapped[ProductionJobPersonalRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class ProductionJobPersonalRow(Base):
+    """A job's sealed personal data (see the module's docstring)."""
+
+    __tablename__ = "production_job_personal"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("production_jobs.job_id"), primary_key=True)
     personal_enc: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -210,7 +225,9 @@ def _settle(write: _Write, error: BaseException | None) -> None:
 _JOBS: Final = cast("Table", ProductionJobRow.__table__)
 _STEPS: Final = cast("Table", ProductionStepRow.__table__)
 _STOCK: Final = cast("Table", StockEntryRow.__table__)
+_PERSONAL: Final = cast("Table", ProductionJobPersonalRow.__table__)
 _UPDATE_JOB: Final = update(_JOBS).where(_JOBS.c.job_id == bindparam("b_job_id"))
+_UPDATE_PERSONAL: Final = update(_PERSONAL).where(_PERSONAL.c.job_id == bindparam("b_job_id"))
 #: Columns an update leaves alone.
 _SET_ONCE: Final = frozenset({"job_id", "application_id", "created_at"})
 #: The connection settings the SQLite writer copies from the engine's connections.
@@ -222,33 +239,36 @@ class _Plan:
     """One transaction's rows, computed (and sealed) before it starts."""
 
     new_jobs: list[dict[str, Any]] = field(default_factory=list)
-    unknown: dict[str, dict[str, Any]] = field(default_factory=dict)
-    with_personal: list[dict[str, Any]] = field(default_factory=list)
-    without_personal: list[dict[str, Any]] = field(default_factory=list)
+    new_personal: list[dict[str, Any]] = field(default_factory=list)
+    #: Jobs whose row may be missing (inserted if so): the row and its personal data.
+    unknown: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    personal: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     stock: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         """Nothing to store."""
-        return not (
-            self.new_jobs or self.with_personal or self.without_personal or self.steps or self.stock
-        )
+        return not (self.new_jobs or self.unknown or self.updates or self.steps or self.stock)
 
 
 def _store(conn: Connection, plan: _Plan) -> None:
     """Execute ``plan`` on ``conn`` (inside its transaction); a sync function for both paths."""
     if plan.new_jobs:
         conn.execute(insert(_JOBS), plan.new_jobs)
+        conn.execute(insert(_PERSONAL), plan.new_personal)
     if plan.unknown:
         query = select(_JOBS.c.job_id).where(_JOBS.c.job_id.in_(plan.unknown))
         found = set(conn.scalars(query))
-        missing = [row for job_id, row in plan.unknown.items() if job_id not in found]
+        missing = [rows for job_id, rows in plan.unknown.items() if job_id not in found]
         if missing:
-            conn.execute(insert(_JOBS), missing)
-    for group in (plan.with_personal, plan.without_personal):
-        if group:
-            conn.execute(_UPDATE_JOB, group)
+            conn.execute(insert(_JOBS), [job for job, _ in missing])
+            conn.execute(insert(_PERSONAL), [personal for _, personal in missing])
+    if plan.updates:
+        conn.execute(_UPDATE_JOB, plan.updates)
+    if plan.personal:
+        conn.execute(_UPDATE_PERSONAL, plan.personal)
     if plan.steps:
         conn.execute(insert(_STEPS), plan.steps)
     if plan.stock:
@@ -322,11 +342,12 @@ class _SqliteWriter:
         job_columns = [c.key for c in _JOBS.columns]
         changing = [k for k in job_columns if k not in _SET_ONCE]
         self._insert_job = _Statement(insert(_JOBS), _JOBS, job_columns, dialect)
-        without = [k for k in changing if k != "personal_enc"]
-        self._update = {
-            True: _Statement(_UPDATE_JOB, _JOBS, [*changing, "b_job_id"], dialect),
-            False: _Statement(_UPDATE_JOB, _JOBS, [*without, "b_job_id"], dialect),
-        }
+        self._update = _Statement(_UPDATE_JOB, _JOBS, [*changing, "b_job_id"], dialect)
+        personal_columns = [c.key for c in _PERSONAL.columns]
+        self._insert_personal = _Statement(insert(_PERSONAL), _PERSONAL, personal_columns, dialect)
+        self._update_personal = _Statement(
+            _UPDATE_PERSONAL, _PERSONAL, ["personal_enc", "b_job_id"], dialect
+        )
         step_columns = [c.key for c in _STEPS.columns if c.key != "id"]
         self._insert_step = _Statement(insert(_STEPS), _STEPS, step_columns, dialect)
         ignore = sqlite.insert(_STOCK).on_conflict_do_nothing(index_elements=["key"])
@@ -353,19 +374,21 @@ class _SqliteWriter:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if plan.new_jobs:
-                conn.executemany(self._insert_job.sql, self._insert_job.rows(plan.new_jobs))
             missing = [
-                row
-                for job_id, row in plan.unknown.items()
+                rows
+                for job_id, rows in plan.unknown.items()
                 if conn.execute(self._exists.sql, (job_id,)).fetchone() is None
             ]
-            if missing:
-                conn.executemany(self._insert_job.sql, self._insert_job.rows(missing))
-            for personal, group in ((True, plan.with_personal), (False, plan.without_personal)):
-                if group:
-                    update = self._update[personal]
-                    conn.executemany(update.sql, update.rows(group))
+            jobs = [*plan.new_jobs, *(job for job, _ in missing)]
+            personal = [*plan.new_personal, *(personal for _, personal in missing)]
+            if jobs:
+                conn.executemany(self._insert_job.sql, self._insert_job.rows(jobs))
+                conn.executemany(self._insert_personal.sql, self._insert_personal.rows(personal))
+            if plan.updates:
+                conn.executemany(self._update.sql, self._update.rows(plan.updates))
+            if plan.personal:
+                update = self._update_personal
+                conn.executemany(update.sql, update.rows(plan.personal))
             if plan.steps:
                 conn.executemany(self._insert_step.sql, self._insert_step.rows(plan.steps))
             if plan.stock:
@@ -431,9 +454,8 @@ class SqlJournal:
 
     # ------------------------------------------------------------ rows
 
-    def _job_values(
-        self, job: JobRecord, at: dt.datetime, *, personal: bool = True
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _job_values(job: JobRecord, at: dt.datetime) -> dict[str, Any]:
         chip = job.chip
         values: dict[str, Any] = {
             "job_id": job.job_id,
@@ -456,12 +478,15 @@ class SqlJournal:
             "spec_version": chip.spec_version if chip else None,
             "failure": job.failure,
         }
-        if personal:
-            values["personal_enc"] = self._sealer.seal(_PERSONAL_FIELD, _personal(job.order))
         return values
 
+    def _personal_values(self, job: JobRecord) -> dict[str, Any]:
+        sealed = self._sealer.seal(_PERSONAL_FIELD, _personal(job.order))
+        return {"job_id": job.job_id, "personal_enc": sealed}
+
     def _job(self, row: ProductionJobRow) -> JobRecord:
-        personal: dict[str, Any] = json.loads(self._sealer.open(_PERSONAL_FIELD, row.personal_enc))
+        sealed = row.personal.personal_enc
+        personal: dict[str, Any] = json.loads(self._sealer.open(_PERSONAL_FIELD, sealed))
         photo = personal.get("photo")
         order = Order(
             application_id=row.application_id,
@@ -634,6 +659,7 @@ class SqlJournal:
                 touched.append(write.job)
                 if write.kind == "add_job":
                     plan.new_jobs.append(self._job_values(write.job, write.event.at))
+                    plan.new_personal.append(self._personal_values(write.job))
                     sealed[write.job.job_id] = write.job.order
                 else:
                     states[write.job.job_id] = (write.job, write.event.at)
@@ -643,15 +669,20 @@ class SqlJournal:
                 plan.stock.setdefault(entry.key, self._stock_values(entry))
         for job_id, (job, at) in states.items():
             last = sealed.get(job_id, self._sealed.get(job_id))
-            personal = last is None or (last is not job.order and last != job.order)
-            values = self._job_values(job, at, personal=personal)
-            if job_id not in self._known and job_id not in sealed:  # inserted if missing
-                plan.unknown[job_id] = values if personal else self._job_values(job, at)
-            values = {k: v for k, v in values.items() if k not in _SET_ONCE}
-            values["b_job_id"] = job_id
-            if personal:
+            changed = last is None or (last is not job.order and last != job.order)
+            unknown = job_id not in self._known and job_id not in sealed  # inserted if missing
+            values = self._job_values(job, at)
+            personal = self._personal_values(job) if changed or unknown else None
+            if unknown:
+                assert personal is not None  # noqa: S101 - sealed just above
+                plan.unknown[job_id] = (values, personal)
+            update = {k: v for k, v in values.items() if k not in _SET_ONCE}
+            update["b_job_id"] = job_id
+            plan.updates.append(update)
+            if changed:
+                assert personal is not None  # noqa: S101 - sealed just above
+                plan.personal.append({"personal_enc": personal["personal_enc"], "b_job_id": job_id})
                 sealed[job_id] = job.order
-            (plan.with_personal if personal else plan.without_personal).append(values)
         return plan, sealed, touched
 
     async def _sqlite_writer(self) -> _SqliteWriter | None:

@@ -270,9 +270,11 @@ class SealerForTests:
     def __init__(self) -> None:
         """A fresh key."""
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        self.sealed = 0  # texts sealed so far
 
     def seal(self, field: str, text: str) -> bytes:
         """Encrypt."""
+        self.sealed += 1
         nonce = os.urandom(12)
         return nonce + self._aead.encrypt(nonce, text.encode(), field.encode())
 

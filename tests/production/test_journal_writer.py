@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import column, insert, table
 
 from gateway.persistence import create_engine
 from gateway.persistence.migrate import upgrade
@@ -202,3 +203,44 @@ async def test_stock_totals_are_the_sums_of_the_entries(engine: AsyncEngine) -> 
         },
         "s2": {StockKind.LOADED: 50, StockKind.SPOILED: 1},
     }
+
+
+async def test_personal_data_is_written_only_when_the_order_changes(engine: AsyncEngine) -> None:
+    """Steps rewrite the job's row, not its sealed personal data (its own table)."""
+    sealer = SealerForTests()
+    journal = SqlJournal(engine, sealer)
+    job, first = _job(1)
+    await journal.add_job(job, first)
+    before = sealer.sealed
+    begun, event = _feed(job, Phase.BEGUN)
+    await journal.record(begun, event, durable=True)
+    await journal.record(*_feed(begun, Phase.DONE), durable=True)
+    assert sealer.sealed == before
+    opened = replace(begun, order=replace(job.order, card_number="B00000001"))
+    await journal.record(
+        opened, StepEvent("job-1", StepName.FEED, Phase.DONE, 1, NOW), durable=True
+    )
+    assert sealer.sealed == before + 1
+    stored = await SqlJournal(engine, sealer).load_job("job-1")
+    assert stored is not None
+    assert stored.order == opened.order
+
+
+async def test_jobs_stored_before_0008_keep_their_personal_data(database_url: str) -> None:
+    """Migration 0008 moves each job's sealed blob, as it is, to its own table."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0007")
+        sealer = SealerForTests()
+        job, _ = _job(1)
+        values = SqlJournal._job_values(job, NOW)
+        values["personal_enc"] = SqlJournal(engine, sealer)._personal_values(job)["personal_enc"]
+        at_0007 = table("production_jobs", *(column(name) for name in values))
+        async with engine.begin() as conn:
+            await conn.execute(insert(at_0007).values(values))
+        await upgrade(engine)
+        stored = await SqlJournal(engine, sealer).load_job("job-1")
+        assert stored is not None
+        assert stored.order == job.order
+    finally:
+        await engine.dispose()
