@@ -1,7 +1,7 @@
 """The production journal in the database: jobs, their steps, and stock movements.
 
-Implements :class:`production.ports.Journal` with SQLAlchemy. Tables (migration
-``0006``):
+Implements :class:`production.ports.Journal` with SQLAlchemy. Tables (migrations
+``0006`` and ``0008``):
 
 - ``production_jobs``: one row per job (one per application: unique), where it
   stands, and what its chip said;
@@ -672,17 +672,17 @@ class SqlJournal:
             changed = last is None or (last is not job.order and last != job.order)
             unknown = job_id not in self._known and job_id not in sealed  # inserted if missing
             values = self._job_values(job, at)
-            personal = self._personal_values(job) if changed or unknown else None
-            if unknown:
-                assert personal is not None  # noqa: S101 - sealed just above
-                plan.unknown[job_id] = (values, personal)
+            if changed or unknown:
+                personal = self._personal_values(job)
+                if unknown:
+                    plan.unknown[job_id] = (values, personal)
+                if changed:
+                    sealed_blob = personal["personal_enc"]
+                    plan.personal.append({"personal_enc": sealed_blob, "b_job_id": job_id})
+                    sealed[job_id] = job.order
             update = {k: v for k, v in values.items() if k not in _SET_ONCE}
             update["b_job_id"] = job_id
             plan.updates.append(update)
-            if changed:
-                assert personal is not None  # noqa: S101 - sealed just above
-                plan.personal.append({"personal_enc": personal["personal_enc"], "b_job_id": job_id})
-                sealed[job_id] = job.order
         return plan, sealed, touched
 
     async def _sqlite_writer(self) -> _SqliteWriter | None:
