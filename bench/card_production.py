@@ -43,12 +43,19 @@ the best any controller can do with S stations and N cards is
 (the first card cannot start before its pre-open, the last is enabled three
 upstream calls after its eject). Device-bound throughput = N / makespan; the
 ratio is achieved cards/s over it (goal ≥ 0.98). Printed too: the same device
-waits slept on this event loop without a controller ("devices alone"), which
-shows what the machine's timers make of the derived makespan. This part
-sleeps for real.
+waits without a controller ("devices alone"), which shows what the machine's
+timers make of the derived makespan. This part sleeps for real.
+
+Device time runs on a thread of its own (``_production_fakes.DEVICES``), as a
+real device's runs outside the daemon: a device finishes when its time is up and
+wakes the event loop through a file descriptor, as a printer's status bytes on
+the serial line or pcscd's answer on its socket do. ``--loop-timers`` takes the
+times with ``asyncio.sleep`` on the daemon's loop instead, which ends up to a
+millisecond late at every wait (epoll waits whole milliseconds) and later when
+the loop is busy: a slower device than the one specified.
 
 Usage: ``.venv/bin/python bench/card_production.py [--cards 300] [--line-cards 150]
-[--scale 100] [--stations 3] [--only a|b] [--reference]``
+[--scale 100] [--stations 3] [--only a|b] [--reference] [--loop-timers]``
 (``--reference``: (b) also with :class:`~production.MemoryJournal`, the
 controller without storage.)
 
@@ -76,6 +83,7 @@ from typing import TYPE_CHECKING, Literal
 import aiosqlite
 from _production_fakes import (
     DEMO_MASTER_KEYS,
+    DEVICES,
     BenchBank,
     BenchPlatform,
     BenchPrinter,
@@ -307,25 +315,26 @@ async def run_line(  # noqa: PLR0913 - one run's whole configuration
 
 
 async def devices_alone(cards: int, stations: int, times: DeviceTimes) -> float:
-    """Seconds the same device waits take on this event loop without a controller.
+    """Seconds the same device waits take without a controller.
 
     Each station sleeps feed, chip read, authenticate-and-write, verify, print and
     eject for its share of the cards, after one pre-open and before three
-    upstream calls: the derived makespan as this machine's timers realize it.
+    upstream calls, on the devices' clock: the derived makespan as this machine's
+    timers and thread wakeups realize it.
     """
     phases = (times.feed, times.chip_read, times.auth_write, times.verify, times.print, times.eject)
 
     async def station(share: int) -> None:
         for _ in range(share):
             for seconds in phases:
-                await asyncio.sleep(seconds)
+                await DEVICES.take(seconds)
 
     start = time.perf_counter()
-    await asyncio.sleep(times.upstream)
+    await DEVICES.take(times.upstream)
     shares = [cards // stations + (1 if i < cards % stations else 0) for i in range(stations)]
     await asyncio.gather(*(station(share) for share in shares))
     for _ in range(3):
-        await asyncio.sleep(times.upstream)
+        await DEVICES.take(times.upstream)
     return time.perf_counter() - start
 
 
@@ -416,7 +425,13 @@ def main() -> None:
     parser.add_argument(
         "--reference", action="store_true", help="(b) also with the journal in memory"
     )
+    parser.add_argument(
+        "--loop-timers",
+        action="store_true",
+        help="(b) device times as asyncio.sleep on the daemon's loop, as earlier runs took them",
+    )
     args = parser.parse_args()
+    DEVICES.on_loop = args.loop_timers
     with open(os.devnull, "w", encoding="utf-8") as sink:  # noqa: PTH123 - a stream
         configure_logging("info", "json", sink)
         with tempfile.TemporaryDirectory(prefix="bench-production-") as tmp:
