@@ -92,6 +92,18 @@ class Teller:
                         assert status == 200
             await asyncio.sleep(0.05)
 
+    async def until_settled(self, receipt: str) -> dict[str, Any]:
+        """Poll the application until its card record is settled (just after its job ends)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while True:
+            status, application = await self.call("GET", f"/v1/applications/{receipt}")
+            assert status == 200, application
+            if application["status"] == "completed":
+                return dict(application)
+            assert loop.time() < deadline, application
+            await asyncio.sleep(0.05)
+
     async def qc(self, job_id: str, *, passed: bool, reason: str = "") -> None:
         """The teller's verdict, once the card waits for it."""
         await self.until(job_id, lambda j: bool(j["waiting_for_quality_check"]))

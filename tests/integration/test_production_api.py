@@ -108,8 +108,7 @@ async def test_qc_refusal_jam_and_faulty_chip_are_spoiled_and_the_stock_reconcil
         assert on_platform.aaz501 == card["card_id_code"]
         assert on_platform.aaz502 == "1"
 
-    status, application = await teller.call("GET", f"/v1/applications/{first}")
-    assert (status, application["status"]) == (200, "completed")
+    await teller.until_settled(first)
 
 
 async def test_refusals_change_nothing(make_world: Callable[..., Any]) -> None:
@@ -180,6 +179,7 @@ async def test_a_non_card_application_is_not_producible(make_world: Callable[...
     status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
     assert status == 202
     await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    await teller.until_settled(receipt)  # the loss report needs the card issued
     loss = {
         "case": "self",
         "channel": "window",
@@ -208,11 +208,7 @@ async def test_branch_reports_on_the_ops_page_and_over_mqtt(
     status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
     assert status == 202
     await teller.until(job["job_id"], lambda j: j["status"] == "issued")
-    for _ in range(200):  # the card record is settled just after the job ends
-        _, application = await teller.call("GET", f"/v1/applications/{receipt}")
-        if application["status"] == "completed":
-            break
-        await asyncio.sleep(0.05)
+    await teller.until_settled(receipt)
     daemon = teller.world.daemon
     assert daemon is not None
     assert daemon.reports is not None
@@ -253,6 +249,7 @@ async def test_a_reissue_after_formal_loss_makes_a_new_card_and_cancels_the_old(
     status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
     assert status == 202
     first = await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    await teller.until_settled(receipt)
     holder = {"id_number": demo_id_number(7), "name": "秦岚"}
     for operation in ("report-formal-loss", "reissue"):
         body = {
@@ -261,11 +258,7 @@ async def test_a_reissue_after_formal_loss_makes_a_new_card_and_cancels_the_old(
             "applicant": holder,
             "materials": ["applicant-id-card"],
         }
-        for _ in range(200):  # the first card's record is settled just after its job
-            status, result = await teller.call("POST", f"/v1/operations/{operation}", body)
-            if status != 409:
-                break
-            await asyncio.sleep(0.05)
+        status, result = await teller.call("POST", f"/v1/operations/{operation}", body)
         assert status == 200, result
     assert result["card_state"] == "07"
     status, job = await teller.call(

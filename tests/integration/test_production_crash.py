@@ -221,6 +221,5 @@ async def _until_all_issued(teller: Teller, receipts: list[str]) -> dict[str, di
     assert status == 200, result
     assert result["ok"], result["problems"]
     for receipt in receipts:
-        status, application = await teller.call("GET", f"/v1/applications/{receipt}")
-        assert (status, application["status"]) == (200, "completed"), application
+        await teller.until_settled(receipt)
     return jobs
