@@ -179,10 +179,6 @@ DEVICES = DeviceClock()
 """The clock every device of this module takes its time from."""
 
 
-async def _take(seconds: float) -> None:
-    await DEVICES.take(seconds)
-
-
 def blank_card(serial: int, *, generation: int = 3) -> SimulatedCard:
     """A blank as it comes from the card maker: card id code, spec version, keys."""
     issuer = demo_issuer(generation, serial)
@@ -261,7 +257,7 @@ class BenchPrinter:
 
     async def insert_card(self) -> None:
         """A blank (or the card inside) to the contact station, into the reader."""
-        await _take(self._times.feed)
+        await DEVICES.take(self._times.feed)
         if self.card is CardPosition.NONE:
             self._encoder.insert(self._reader, self._blanks.take())
         elif not self._encoder.card_present(self._reader):
@@ -280,20 +276,20 @@ class BenchPrinter:
             raise ValueError(msg)
         self._leave_reader()
         self.card = CardPosition.PRINT
-        await _take(self._times.print)
+        await DEVICES.take(self._times.print)
         self.printed += 1
 
     async def eject_card(self) -> None:
         """To the output."""
         self._leave_reader()
-        await _take(self._times.eject)
+        await DEVICES.take(self._times.eject)
         self.card = CardPosition.NONE
         self.ejected += 1
 
     async def reject_card(self) -> None:
         """To the reject box."""
         self._leave_reader()
-        await _take(self._times.reject)
+        await DEVICES.take(self._times.reject)
         self.card = CardPosition.NONE
         self.rejected += 1
 
@@ -346,7 +342,7 @@ class _TimedChannel:
         else:
             seconds = self._times.verify
         try:
-            await _take(self._opened + seconds - time.monotonic())
+            await DEVICES.take(self._opened + seconds - time.monotonic())
         finally:
             await self._inner.close()
 
@@ -377,7 +373,7 @@ class BenchPlatform:
     async def pre_open(self, order: Order, *, message_id: str) -> PreOpened:
         """A card number per application (stable) and the holder's photo."""
         del message_id
-        await _take(self.times.upstream)
+        await DEVICES.take(self.times.upstream)
         self.calls += 1
         if self.numbers is None:
             self.numbers = {}
@@ -387,13 +383,13 @@ class BenchPlatform:
     async def return_data(self, data: ReturnData, *, message_id: str) -> None:
         """Accept the return data."""
         del data, message_id
-        await _take(self.times.upstream)
+        await DEVICES.take(self.times.upstream)
         self.calls += 1
 
     async def enable(self, card_number: str, card_id_code: str, *, message_id: str) -> None:
         """Enable the card."""
         del card_number, card_id_code, message_id
-        await _take(self.times.upstream)
+        await DEVICES.take(self.times.upstream)
         self.calls += 1
 
 
@@ -407,7 +403,7 @@ class BenchBank:
     async def bind_account(self, order: Order, card_number: str, *, message_id: str) -> None:
         """Bind the account."""
         del order, card_number, message_id
-        await _take(self.times.upstream)
+        await DEVICES.take(self.times.upstream)
         self.calls += 1
 
 
