@@ -42,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run every test that uses ``db_backend`` once per selected backend."""
     if "db_backend" in metafunc.fixturenames:
-        chosen = [b.strip() for b in str(metafunc.config.getoption("--db")).split(",") if b.strip()]
+        chosen = selected_backends(metafunc.config)
         unknown = set(chosen) - set(BACKENDS)
         if unknown:
             raise pytest.UsageError(f"unknown --db backend(s): {', '.join(sorted(unknown))}")
@@ -131,13 +131,16 @@ def _plain_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-@pytest.fixture
-async def database_url(
-    db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+@contextlib.asynccontextmanager
+async def fresh_database(
+    db_backend: str, directory: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[str]:
-    """An empty database on ``db_backend``: a fresh SQLite file or a new PostgreSQL database."""
+    """An empty database on ``db_backend``, removed at the end.
+
+    SQLite: a new file in ``directory``; PostgreSQL: a new database on the session's server.
+    """
     if db_backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'branchd.db'}"
+        yield f"sqlite+aiosqlite:///{directory / 'branchd.db'}"
         return
     server: str = request.getfixturevalue("postgres_server")
     name = f"branchd_test_{uuid.uuid4().hex[:12]}"
@@ -154,6 +157,20 @@ async def database_url(
         with contextlib.suppress(asyncpg.PostgresError):
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    """The database backends chosen with ``--db``."""
+    return [b.strip() for b in str(config.getoption("--db")).split(",") if b.strip()]
+
+
+@pytest.fixture
+async def database_url(
+    db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """An empty database on ``db_backend``: a fresh SQLite file or a new PostgreSQL database."""
+    async with fresh_database(db_backend, tmp_path, request) as url:
+        yield url
 
 
 @pytest.fixture

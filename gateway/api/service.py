@@ -3,6 +3,14 @@
 One request is one database transaction: the checks (role, channel, one-time
 notice, approval), the person and card, the state transitions, the receipt
 number, the application row and the audit entry commit together or not at all.
+
+Requests for one holder are taken one at a time. The transaction is a write
+transaction (``BEGIN IMMEDIATE`` on SQLite) and, on PostgreSQL, locks the
+holder's person row before it reads the cards, so a second request reads the
+state the first one left, and is refused by the state machine. The person is
+inserted or fetched (never overwritten), and the database's unique indexes
+(migration ``0009``) refuse any second card or open application that slipped
+past: that, too, is a 409 ``state-conflict``, never a 500.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from gateway.business.states import (
     IllegalTransition,
 )
 from gateway.business.workdays import CalendarError
+from gateway.persistence.db import insert_or_ignore
 from gateway.persistence.models import (
     ApplicationRow,
     ApprovalRow,
@@ -93,6 +102,12 @@ CARD_NOT_FOUND: Final = register("card-not-found", 404, "Card not found", "未�
 CARD_CANCELLED: Final = register("card-cancelled", 409, "The card is cancelled", "社保卡已注销")
 CARD_EXISTS: Final = register(
     "card-exists", 409, "The person already has a card", "申办人已有社保卡，请办理补换卡"
+)
+STATE_CONFLICT: Final = register(
+    "state-conflict",
+    409,
+    "Another request for this holder changed the same record",
+    "该申办人的另一笔业务已变更同一记录",
 )
 ILLEGAL_TRANSITION: Final = register(
     "illegal-transition", 409, "Not allowed in the card's current state", "卡片当前状态不允许此业务"
@@ -262,24 +277,38 @@ class BusinessService:
         fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
         deadline = self._deadline(spec, body.channel, today)
         queued: bool | None = None
-        async with self._sessions.begin() as session:
-            if spec.needs_approval or (body.fee_waived and fee):
-                await self._use_approval(session, operation, digest, approval_id, terminal)
-            person = await self._person(session, body.applicant, create=spec.new_card)
-            card, before, after = await self._card(session, spec, person, body)
-            receipt = await self.next_receipt(session, today)
-            completed = spec.completes_at_counter
-            queued = await self._enqueue(session, operation, card, body.scope)
-            now = self._clock.now()
-            session.add(
-                ApplicationRow(
-                    receipt_number=receipt, operation=operation.value, case=body.case.value,
-                    channel=body.channel.value, status="completed" if completed else "accepted",
-                    person_id=person.id, card_id=card.id if card else None,
-                    terminal_id=terminal.id, fee_yuan=fee, fee_waived=body.fee_waived and bool(fee),
-                    accepted_at=now, deadline=deadline, completed_at=now if completed else None,
-                )
-            )  # fmt: skip
+        try:
+            async with self._sessions.begin() as session:
+                if spec.needs_approval or (body.fee_waived and fee):
+                    await self._use_approval(session, operation, digest, approval_id, terminal)
+                person = await self._person(session, body.applicant, create=spec.new_card)
+                card, before, after = await self._card(session, spec, person, body)
+                receipt = await self.next_receipt(session, today)
+                completed = spec.completes_at_counter
+                queued = await self._enqueue(session, operation, card, body.scope)
+                now = self._clock.now()
+                session.add(
+                    ApplicationRow(
+                        receipt_number=receipt, operation=operation.value, case=body.case.value,
+                        channel=body.channel.value, status="completed" if completed else "accepted",
+                        person_id=person.id, card_id=card.id if card else None,
+                        terminal_id=terminal.id, fee_yuan=fee,
+                        fee_waived=body.fee_waived and bool(fee), accepted_at=now,
+                        deadline=deadline, completed_at=now if completed else None,
+                    )
+                )  # fmt: skip
+                await session.flush()
+        except IntegrityError as exc:
+            # The database refused a second card or open application: another request
+            # for this holder came first. Nothing of this one was committed.
+            log.warning("operation_conflict", operation=operation.value, error=type(exc).__name__)
+            raise ProblemError(
+                STATE_CONFLICT,
+                "Another request for this holder changed the same card or application "
+                "first; nothing of this request was changed. Query the holder's cards "
+                "and applications before trying again.",
+                "该申办人的另一笔业务已先变更同一社保卡或申请，本次请求未做任何更改；请先查询后再办理。",
+            ) from None
         if queued is not None and self._upstream is not None:
             self._upstream.relay.wake()  # committed: the relay can see the messages now
         await self._audit.append(
@@ -449,28 +478,40 @@ class BusinessService:
             )
 
     async def _person(self, session: AsyncSession, data: PersonIn, *, create: bool) -> PersonRow:
+        """The holder, locked until commit; inserted first when new and ``create``.
+
+        The insert is ``ON CONFLICT DO NOTHING`` on the blind index: a holder stored
+        by a concurrent request is fetched, and a stored holder's fields are never
+        overwritten from a request.
+        """
         index = self._vault.index(data.id_number)
+        if create:
+            await insert_or_ignore(
+                session,
+                PersonRow,
+                {
+                    "id_index": index,
+                    "id_number_enc": self._vault.seal("id_number", data.id_number.upper()),
+                    "name_enc": self._vault.seal("name", data.name),
+                    "phone_enc": self._vault.seal("phone", data.phone) if data.phone else None,
+                    "address_enc": (
+                        self._vault.seal("address", data.address) if data.address else None
+                    ),
+                    "id_masked": mask_personal_numbers(data.id_number.upper()),
+                    "birth_date": ric.get_birth_date(data.id_number),
+                    "created_at": self._clock.now(),
+                },
+                key="id_index",
+            )
         person = (
-            await session.scalars(select(PersonRow).where(PersonRow.id_index == index))
+            await session.scalars(
+                select(PersonRow).where(PersonRow.id_index == index).with_for_update()
+            )
         ).first()
-        if person is not None:
-            return person
-        if not create:
+        if person is None:
             raise ProblemError(
                 PERSON_NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
             )
-        person = PersonRow(
-            id_index=index,
-            id_number_enc=self._vault.seal("id_number", data.id_number.upper()),
-            name_enc=self._vault.seal("name", data.name),
-            phone_enc=self._vault.seal("phone", data.phone) if data.phone else None,
-            address_enc=self._vault.seal("address", data.address) if data.address else None,
-            id_masked=mask_personal_numbers(data.id_number.upper()),
-            birth_date=ric.get_birth_date(data.id_number),
-            created_at=self._clock.now(),
-        )
-        session.add(person)
-        await session.flush()
         return person
 
     async def _card(
@@ -479,7 +520,10 @@ class BusinessService:
         cards = list(
             (
                 await session.scalars(
-                    select(CardRow).where(CardRow.person_id == person.id).order_by(CardRow.id)
+                    select(CardRow)
+                    .where(CardRow.person_id == person.id)
+                    .order_by(CardRow.id)
+                    .with_for_update()
                 )
             ).all()
         )

@@ -6,6 +6,25 @@ the writer), foreign keys enforced, a busy timeout instead of an immediate
 it returns, so a power cut loses nothing a teller was told was done (``NORMAL``,
 consistent but losing the last commits on power loss, is a configuration
 choice). PostgreSQL gets a bounded pool and a connect timeout.
+
+Write transactions hold what they read
+--------------------------------------
+A state change reads the row and writes it in one transaction that nobody else
+can change underneath it:
+
+* ``sessions.begin()`` is a **write transaction**. On SQLite it starts with
+  ``BEGIN IMMEDIATE``: it takes the database's one write lock before its first
+  read, so two of them run one after the other and the second reads what the
+  first committed (Python's sqlite3 would otherwise begin only at the first
+  INSERT or UPDATE, after the reads). On PostgreSQL the code reads the rows it
+  changes with ``SELECT ... FOR UPDATE`` (``with_for_update()``, which SQLite's
+  compiler leaves out), and a per-holder lock row serialises a holder's
+  operations (see ``gateway/api/service.py``).
+* ``sessions()`` without ``begin()`` reads: on SQLite it takes no write lock and
+  never waits for a writer (WAL).
+* The database forbids the duplicate as well (unique and partial unique
+  indexes, migration ``0009``), so a path that forgets to lock fails with an
+  integrity error instead of storing a second effect.
 """
 
 from __future__ import annotations
@@ -14,14 +33,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import DeclarativeBase
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["create_engine", "is_sqlite", "session_factory"]
+__all__ = ["create_engine", "insert_or_ignore", "is_sqlite", "session_factory"]
 
 
 def is_sqlite(url: str) -> bool:
@@ -75,6 +100,49 @@ def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:  # noqa: ANN
     return on_connect
 
 
+class _BranchSession(Session):
+    """A session whose explicit ``begin()`` is a write transaction on SQLite."""
+
+
+@event.listens_for(_BranchSession, "after_begin")
+def _begin_immediate(
+    _session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    """Take SQLite's write lock before the first read of a ``begin()`` transaction.
+
+    Python's sqlite3 (in its default, legacy transaction mode) sends no BEGIN
+    of its own until the first INSERT/UPDATE/DELETE, so nothing has begun yet
+    when this runs; commit and rollback end the transaction as usual.
+    """
+    if transaction.origin is SessionTransactionOrigin.BEGIN and connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for one unit of work each; objects stay usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions for one unit of work each; objects stay usable after commit.
+
+    ``factory.begin()`` (or ``session.begin()`` on a fresh session) is a write
+    transaction, ``factory()`` alone a read: see the module's docstring.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_BranchSession)
+
+
+async def insert_or_ignore(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    values: Mapping[str, object],
+    *,
+    key: str,
+) -> bool:
+    """Insert one row unless a row with the same unique ``key`` exists; True if inserted.
+
+    ``INSERT ... ON CONFLICT (key) DO NOTHING`` on both backends: a concurrent
+    insert of the same key waits for the other transaction and then does
+    nothing, instead of failing the request with an integrity error; the stored
+    row keeps its fields.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(dict(values)).on_conflict_do_nothing(index_elements=[key])
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))

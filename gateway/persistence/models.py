@@ -7,24 +7,27 @@ attaches UTC on the way out and refuses naive datetimes on the way in.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
+    from sqlalchemy.sql.elements import TextClause
 
 __all__ = [
     "ApplicationRow",
@@ -157,10 +160,40 @@ class PersonRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+#: Card states of a card that is neither cancelled (``09``) nor waiting for its
+#: successor (``07`` reissue, ``08`` replacement under way): at most one per holder.
+CURRENT_CARD_STATES: Final = ("00", "01", "02", "03", "04", "05", "06", "17")
+#: Card states of a card whose successor is being made: at most one per holder.
+REPLACED_CARD_STATES: Final = ("07", "08")
+#: Operations of which a holder has at most one open (``accepted``) application.
+ONE_OPEN_APPLICATION: Final = ("reissue", "replace", "renew")
+
+
+def _in(column: str, values: tuple[str, ...]) -> TextClause:
+    """A partial index's condition, the same text on SQLite and PostgreSQL."""
+    return text(f"{column} IN ({', '.join(repr(v) for v in values)})")
+
+
 class CardRow(Base):
-    """One card of a person, with its three independent states."""
+    """One card of a person, with its three independent states.
+
+    The database keeps a holder to one current card and one card being replaced
+    (partial unique indexes), whatever the code above it does.
+    """
 
     __tablename__ = "cards"
+    __table_args__ = (
+        Index(
+            "uq_cards_current_per_person", "person_id", unique=True,
+            sqlite_where=_in("card_state", CURRENT_CARD_STATES),
+            postgresql_where=_in("card_state", CURRENT_CARD_STATES),
+        ),
+        Index(
+            "uq_cards_replaced_per_person", "person_id", unique=True,
+            sqlite_where=_in("card_state", REPLACED_CARD_STATES),
+            postgresql_where=_in("card_state", REPLACED_CARD_STATES),
+        ),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
@@ -175,9 +208,21 @@ class CardRow(Base):
 
 
 class ApplicationRow(Base):
-    """One accepted business request (受理), found by its receipt number."""
+    """One accepted business request (受理), found by its receipt number.
+
+    A holder has at most one open reissue, replacement and renewal each.
+    """
 
     __tablename__ = "applications"
+    __table_args__ = (
+        Index(
+            "uq_applications_open_per_person", "person_id", "operation", unique=True,
+            sqlite_where=text(f"status = 'accepted' AND {_in('operation', ONE_OPEN_APPLICATION)}"),
+            postgresql_where=text(
+                f"status = 'accepted' AND {_in('operation', ONE_OPEN_APPLICATION)}"
+            ),
+        ),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     receipt_number: Mapped[str] = mapped_column(String(32), unique=True)
