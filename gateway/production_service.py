@@ -415,6 +415,9 @@ class ProductionService:
                     .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
                     .join(CardRow, CardRow.id == ApplicationRow.card_id, isouter=True)
                     .where(ApplicationRow.receipt_number == receipt)
+                    # The holder's lock, which the business service takes too: a
+                    # cancellation at the window waits for this, or this for it.
+                    .with_for_update(of=PersonRow)
                 )
             ).one_or_none()
             if found is None:

@@ -68,6 +68,7 @@ from security.redaction import mask_personal_numbers
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Mapping
     from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -82,7 +83,13 @@ if TYPE_CHECKING:
     from gateway.upstream.assembly import Upstream
     from gateway.upstream.outbox import QueueableCommand
 
-__all__ = ["INCOMPLETE", "PIN_SERVICES_UNAVAILABLE", "UPSTREAM_UNAVAILABLE", "BusinessService"]
+__all__ = [
+    "INCOMPLETE",
+    "PIN_SERVICES_UNAVAILABLE",
+    "UPSTREAM_UNAVAILABLE",
+    "BusinessService",
+    "hold_person",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -478,36 +485,10 @@ class BusinessService:
             )
 
     async def _person(self, session: AsyncSession, data: PersonIn, *, create: bool) -> PersonRow:
-        """The holder, locked until commit; inserted first when new and ``create``.
-
-        The insert is ``ON CONFLICT DO NOTHING`` on the blind index: a holder stored
-        by a concurrent request is fetched, and a stored holder's fields are never
-        overwritten from a request.
-        """
-        index = self._vault.index(data.id_number)
-        if create:
-            await insert_or_ignore(
-                session,
-                PersonRow,
-                {
-                    "id_index": index,
-                    "id_number_enc": self._vault.seal("id_number", data.id_number.upper()),
-                    "name_enc": self._vault.seal("name", data.name),
-                    "phone_enc": self._vault.seal("phone", data.phone) if data.phone else None,
-                    "address_enc": (
-                        self._vault.seal("address", data.address) if data.address else None
-                    ),
-                    "id_masked": mask_personal_numbers(data.id_number.upper()),
-                    "birth_date": ric.get_birth_date(data.id_number),
-                    "created_at": self._clock.now(),
-                },
-                key="id_index",
-            )
-        person = (
-            await session.scalars(
-                select(PersonRow).where(PersonRow.id_index == index).with_for_update()
-            )
-        ).first()
+        new = {"name": data.name, "phone": data.phone, "address": data.address}
+        person = await hold_person(
+            session, self._vault, data.id_number, now=self._clock.now(), new=new if create else None
+        )
         if person is None:
             raise ProblemError(
                 PERSON_NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
@@ -609,6 +590,49 @@ class BusinessService:
                 assert row is not None  # noqa: S101 - it exists: the insert just collided
         row.last += 1
         return str(make_receipt_number(self._region, day, row.last))
+
+
+async def hold_person(
+    session: AsyncSession,
+    vault: PersonalDataVault,
+    id_number: str,
+    *,
+    now: datetime,
+    new: Mapping[str, str | None] | None = None,
+) -> PersonRow | None:
+    """The holder of ``id_number``, locked until commit (the holder's lock).
+
+    With ``new`` (``name``, and ``phone`` and ``address`` when known), a holder not
+    yet stored is inserted first, sealed field by field. The insert is ``ON
+    CONFLICT DO NOTHING`` on the blind index: a holder stored by a concurrent
+    request is fetched instead, and a stored holder's fields are never overwritten
+    from a request. ``None`` when there is no such holder and ``new`` is not given.
+    """
+    id_number = id_number.upper()
+    index = vault.index(id_number)
+    if new is not None:
+        phone, address = new.get("phone"), new.get("address")
+        await insert_or_ignore(
+            session,
+            PersonRow,
+            {
+                "id_index": index,
+                "id_number_enc": vault.seal("id_number", id_number),
+                "name_enc": vault.seal("name", new["name"] or ""),
+                "phone_enc": vault.seal("phone", phone) if phone else None,
+                "address_enc": vault.seal("address", address) if address else None,
+                "id_masked": mask_personal_numbers(id_number),
+                "birth_date": ric.get_birth_date(id_number),
+                "created_at": now,
+            },
+            key="id_index",
+        )
+    found: PersonRow | None = (
+        await session.scalars(
+            select(PersonRow).where(PersonRow.id_index == index).with_for_update()
+        )
+    ).first()
+    return found
 
 
 def _platform_commands(operation: Operation, ref: CardRef) -> list[QueueableCommand]:

@@ -52,7 +52,7 @@ import structlog
 from sqlalchemy import case, func, select, update
 
 from gateway.api.auth import require_role
-from gateway.api.service import INCOMPLETE
+from gateway.api.service import INCOMPLETE, hold_person
 from gateway.archive import ArchiveKind
 from gateway.audit import BUSINESS_TZ
 from gateway.business.batch import (
@@ -420,11 +420,7 @@ class BatchService:
 
     async def _queue_row(self, session: AsyncSession, item: BatchItemRow, now: datetime) -> bool:
         personal = self._personal(item)
-        person = await self._person_by_index(session, item.id_index)
-        if person is None:
-            person = self._new_person(personal, now)
-            session.add(person)
-            await session.flush()
+        person = await self._holder(session, personal, now)
         live = (
             await session.scalars(
                 select(CardRow.id).where(
@@ -912,34 +908,25 @@ class BatchService:
         return (await session.scalars(select(PersonRow).where(PersonRow.id_index == index))).first()
 
     async def _person(self, session: AsyncSession, data: PersonIn) -> PersonRow:
-        """The person with this identity number, created if new (the handler)."""
-        found = await self._person_by_index(session, self._vault.index(data.id_number))
-        if found is not None:
-            return found
-        person = self._new_person(
+        """The person with this identity number, inserted if new (the handler), locked."""
+        return await self._holder(
+            session,
             {"id_number": data.id_number, "name": data.name, "phone": data.phone or "",
              "address": data.address or ""},
             self._clock.now(),
         )  # fmt: skip
-        session.add(person)
-        await session.flush()
-        return person
 
-    def _new_person(self, personal: Mapping[str, str], now: datetime) -> PersonRow:
-        id_number = personal["id_number"].upper()
-        vault = self._vault
-        return PersonRow(
-            id_index=vault.index(id_number),
-            id_number_enc=vault.seal("id_number", id_number),
-            name_enc=vault.seal("name", personal["name"]),
-            phone_enc=vault.seal("phone", personal["phone"]) if personal.get("phone") else None,
-            address_enc=(
-                vault.seal("address", personal["address"]) if personal.get("address") else None
-            ),
-            id_masked=mask_personal_numbers(id_number),
-            birth_date=_birth(id_number),
-            created_at=now,
-        )
+    async def _holder(
+        self, session: AsyncSession, personal: Mapping[str, str], now: datetime
+    ) -> PersonRow:
+        """The holder of a row's personal data: inserted if new (never overwritten), locked."""
+        person = await hold_person(
+            session, self._vault, personal["id_number"], now=now,
+            new={"name": personal["name"], "phone": personal.get("phone"),
+                 "address": personal.get("address")},
+        )  # fmt: skip
+        assert person is not None  # noqa: S101 - inserted or found just now
+        return person
 
 
 @dataclass(frozen=True, slots=True)

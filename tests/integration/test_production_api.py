@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import aiomqtt
 import pytest
+from sqlalchemy import text
 
 from gateway.demo_world import DEMO_BRANCH, DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number
 from protocols.mqtt.reports import StockReport, decode_report
@@ -323,3 +324,78 @@ async def test_asks_for_one_application_are_taken_one_at_a_time(
     assert answers[0][1]["job_id"] == answers[1][1]["job_id"]
     assert most == 1
     await teller.until(answers[0][1]["job_id"], lambda j: j["status"] == "issued")
+
+
+async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
+    make_world: Callable[..., Any],
+) -> None:
+    """20 concurrent reissues for one holder, then 20 concurrent production asks: one of each.
+
+    One receipt and one 20-yuan fee; one production job; one new card, issued on the
+    platform and bound in the bank once; the lost card cancelled.
+    """
+    teller: Teller = await make_world(quality_check="automatic")
+    await teller.load(4)
+    receipt = await teller.apply(9, "孙莉")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202, job
+    first = await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    await teller.until_settled(receipt)
+    body = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": demo_id_number(9), "name": "孙莉"},
+        "materials": ["applicant-id-card"],
+    }
+    status, result = await teller.call("POST", "/v1/operations/report-formal-loss", body)
+    assert status == 200, result
+    world = teller.world
+    assert world.platform is not None
+    assert world.bank is not None
+    assert world.daemon is not None
+    accounts_before = len(world.bank.accounts)
+
+    answers = await asyncio.gather(
+        *(teller.call("POST", "/v1/operations/reissue", body) for _ in range(20))
+    )
+    accepted = [answer for status, answer in answers if status == 200]
+    refused = [answer["code"] for status, answer in answers if status != 200]
+    assert len(accepted) == 1, answers
+    assert set(refused) <= {"illegal-transition", "state-conflict"}, refused
+    assert len(refused) == 19
+    reissue = accepted[0]["receipt_number"]
+    asks = await asyncio.gather(
+        *(
+            teller.call("POST", "/v1/production/jobs", {"receipt_number": reissue})
+            for _ in range(20)
+        )
+    )
+    assert {status for status, _ in asks} == {202}, asks
+    assert len({job["job_id"] for _, job in asks}) == 1  # the same job for every ask
+    second = await teller.until(asks[0][1]["job_id"], lambda j: j["status"] == "issued")
+    await teller.until_settled(reissue)
+
+    async with world.daemon.engine.connect() as conn:
+        fees = (
+            await conn.execute(
+                text("SELECT fee_yuan FROM applications WHERE operation = 'reissue'")
+            )
+        ).all()
+        jobs = (
+            await conn.execute(
+                text("SELECT count(*) FROM production_jobs WHERE application_id LIKE :r"),
+                {"r": f"{reissue}%"},
+            )
+        ).scalar_one()
+    assert [fee for (fee,) in fees] == [20]  # one receipt, one fee
+    assert jobs == 1
+    status, found = await teller.call(
+        "GET", "/v1/persons/cards", headers={"X-Identity-Number": demo_id_number(9)}
+    )
+    assert status == 200, found
+    states = {c["card_number"]: c["card_state"] for c in found["cards"]}
+    assert states == {first["card_number"]: "09", second["card_number"]: "03"}  # one new card
+    cards = world.platform.provinces[DEMO_PROVINCE].cards
+    holders = [c for c in cards.values() if c.aac002 == demo_id_number(9)]
+    assert sorted(c.aaz500 for c in holders) == sorted(states)  # the platform made one more
+    assert len(world.bank.accounts) == accounts_before + 1  # bound in the bank once
