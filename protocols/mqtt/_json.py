@@ -1,10 +1,16 @@
-"""Strict JSON helpers shared by the payload codecs (private)."""
+"""Strict JSON helpers shared by the payload codecs (private).
+
+Every payload is read by :func:`load_object`, through :mod:`protocols._strict_json`:
+a payload that holds ``NaN``, a number beyond a float or a lone surrogate is
+refused, so whatever decodes encodes again.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Final, TypeVar
 
+from protocols import _strict_json
 from protocols.mqtt.errors import PayloadError
 
 #: The version every message of the agent protocol and every telemetry kind of
@@ -17,21 +23,13 @@ TELEMETRY_VERSIONS: Final = frozenset({1, 2})
 _T = TypeVar("_T")
 
 
-def _refuse_constant(_name: str) -> Any:  # noqa: ANN401 - json hook signature
-    raise PayloadError("NaN and Infinity are not JSON")
-
-
-#: One decoder for every payload (``json.loads`` with a hook builds one per call).
-_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
-
-
 def load_object(
     payload: bytes, versions: frozenset[int] = frozenset({SCHEMA_VERSION})
 ) -> dict[str, Any]:
     """Parse ``payload`` as a UTF-8 JSON object whose ``"v"`` is one of ``versions``."""
     try:
-        data = _DECODER.decode(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = _strict_json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise PayloadError("not a UTF-8 JSON document") from None
     if not isinstance(data, dict):
         raise PayloadError("a payload is a JSON object")

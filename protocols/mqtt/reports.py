@@ -73,6 +73,16 @@ def _items(data: dict[str, Any], key: str, limit: int = _MAX_ITEMS) -> list[dict
     return value
 
 
+def _days(data: dict[str, Any]) -> float:
+    days = data.get("days_left")
+    if not isinstance(days, int | float) or isinstance(days, bool):
+        raise PayloadError("'days_left' must be a number")
+    try:
+        return float(days)
+    except OverflowError:  # an integer of hundreds of digits is valid JSON
+        raise PayloadError("'days_left' is out of range") from None
+
+
 def _load(payload: bytes) -> dict[str, Any]:
     return _json.load_object(payload, _json.TELEMETRY_VERSIONS)
 
@@ -346,20 +356,16 @@ class CertificatesReport:
     def from_bytes(cls, payload: bytes) -> CertificatesReport:
         """Decode; raises :class:`PayloadError` on anything else."""
         data = _load(payload)
-        entries = []
-        for c in _items(data, "certificates"):
-            days = c.get("days_left")
-            if not isinstance(days, int | float) or isinstance(days, bool):
-                raise PayloadError("'days_left' must be a number")
-            entries.append(
-                CertificateEntry(
-                    _text(c, "subject"),
-                    _text(c, "not_after"),
-                    float(days),
-                    _json.field(c, "expires_soon", bool),
-                )
+        entries = tuple(
+            CertificateEntry(
+                _text(c, "subject"),
+                _text(c, "not_after"),
+                _days(c),
+                _json.field(c, "expires_soon", bool),
             )
-        return cls(_json.field(data, "at", str), tuple(entries))
+            for c in _items(data, "certificates")
+        )
+        return cls(_json.field(data, "at", str), entries)
 
 
 Report = (

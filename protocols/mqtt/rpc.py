@@ -26,7 +26,16 @@ from protocols.mqtt import _json
 from protocols.mqtt.errors import PayloadError
 from protocols.printer.commands import CardPosition, PrinterStatus, Station
 from protocols.printer.errors import PrinterProtocolError
-from protocols.printer.frames import Ack, Depth, Nack, Panel, Reply, Request, TextReply
+from protocols.printer.frames import (
+    Ack,
+    Depth,
+    Nack,
+    Panel,
+    Reply,
+    Request,
+    TextReply,
+    panel_size,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -258,7 +267,7 @@ def panels_to_json(panels: Sequence[tuple[Panel, Depth, bytes]]) -> list[dict[st
 
 
 def panels_from_json(args: Mapping[str, Any]) -> list[tuple[Panel, Depth, bytes]]:
-    """The ``panels`` argument of ``printer.print_card``."""
+    """The ``panels`` argument of ``printer.print_card``: each bitmap one whole panel."""
     items = args.get("panels")
     if not isinstance(items, list):
         raise PayloadError("'panels' must be a list")
@@ -271,7 +280,10 @@ def panels_from_json(args: Mapping[str, Any]) -> list[tuple[Panel, Depth, bytes]
             depth = Depth(_json.field(item, "depth", int))
         except ValueError:
             raise PayloadError("unknown panel or depth") from None
-        panels.append((panel, depth, bytes_from_b64(item.get("data"))))
+        bitmap = bytes_from_b64(item.get("data"))
+        if len(bitmap) != panel_size(depth):  # else the Db request could not be framed
+            raise PayloadError("a bitmap is one whole panel at its depth")
+        panels.append((panel, depth, bitmap))
     return panels
 
 

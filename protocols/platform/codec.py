@@ -30,15 +30,22 @@ SOAP 1.1 (another speaks ``applyNewCard`` / ``getCardData`` / ``returnCardData``
     ... <responses><response msgId="M1"><resultCode>1</resultCode>
         <resultMsg>成功</resultMsg><data><AAZ500>...</AAZ500></data></response></responses> ...
 
-Documents with a DOCTYPE are refused before parsing (no entity expansion).
+Documents with a DOCTYPE are refused before parsing (no entity expansion). A
+JSON document must be RFC 8259 JSON (no ``NaN``, no number beyond a float, no
+lone surrogate: see :mod:`protocols._strict_json`). An XML document is UTF-8,
+as the dialect's content type says: one that declares another encoding is
+refused (``bad_encoding``), and the parser never looks a declared encoding up
+among Python's codecs (unknown names, ``rot13``, ``unicode_escape``...).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Final, Protocol
 from xml.etree import ElementTree as ET
 
+from protocols import _strict_json
 from protocols.platform.errors import MessageDecodeError, MessageEncodeError
 from protocols.platform.messages import (
     MAX_DOCUMENT_SIZE,
@@ -64,6 +71,12 @@ __all__ = [
 ]
 
 SOAP_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+#: The encoding an XML declaration names (it can only come first, after a BOM).
+_DECLARED_ENCODING: Final = re.compile(
+    rb"""\A(?:\xef\xbb\xbf)?<\?xml\s[^>]*?encoding\s*=\s*["']([^"']*)["']"""
+)
+#: A character XML 1.0 cannot carry, not even as a reference (section 2.2, ``Char``).
+_NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DECODE_ERRORS: Final = (ValueError, TypeError, RecursionError, ET.ParseError)
 
 
@@ -203,7 +216,7 @@ class JsonCodec:
     def _items(self, data: bytes, key: str) -> list[dict[str, object]]:
         _check_size(data)
         try:
-            doc = json.loads(bytes(data))
+            doc = _strict_json.loads_bytes(bytes(data))
         except _DECODE_ERRORS:
             raise MessageDecodeError("not_json") from None
         items = doc.get(key) if isinstance(doc, dict) else None
@@ -253,6 +266,13 @@ def _text(element: ET.Element) -> str:
     return element.text or ""
 
 
+def _xml_text(value: str) -> str:
+    """``value`` if XML 1.0 can carry it (no control characters, no lone surrogates)."""
+    if _NOT_XML_CHAR.search(value):
+        raise MessageEncodeError("text holds a character XML cannot carry")
+    return value
+
+
 class SoapCodec:
     """A SOAP 1.1 dialect: one ``requests`` element in the body, fields as elements."""
 
@@ -271,12 +291,14 @@ class SoapCodec:
         ET.SubElement(envelope, f"{{{SOAP_NS}}}Body").append(payload)
         ET.register_namespace("soap", SOAP_NS)
         data: bytes = ET.tostring(envelope, encoding="utf-8", xml_declaration=True)
-        return data
+        # ElementTree writes a CR in text as it is, and a parser reads it as LF
+        # (XML 1.0, 2.11); as a reference it stays a CR. No markup holds one.
+        return data.replace(b"\r", b"&#13;")
 
     @staticmethod
     def _fields(parent: ET.Element, fields: Mapping[str, str]) -> None:
         for key, value in fields.items():
-            ET.SubElement(parent, check_field_name(key)).text = value
+            ET.SubElement(parent, check_field_name(key)).text = _xml_text(value)
 
     def encode_requests(self, items: Sequence[Request]) -> bytes:
         """Encode request items."""
@@ -300,7 +322,7 @@ class SoapCodec:
         for item in items:
             element = ET.SubElement(root, "response", msgId=item.message_id)
             ET.SubElement(element, "resultCode").text = self._tables.codes[item.status]
-            ET.SubElement(element, "resultMsg").text = item.message
+            ET.SubElement(element, "resultMsg").text = _xml_text(item.message)
             self._fields(ET.SubElement(element, "data"), item.fields)
         return self._envelope(root)
 
@@ -310,8 +332,14 @@ class SoapCodec:
         raw = bytes(data)
         if b"<!" in raw:  # DOCTYPE, ENTITY, CDATA, comments: none are needed
             raise MessageDecodeError("forbidden_markup")
+        declared = _DECLARED_ENCODING.match(raw)
+        if declared is not None and declared.group(1).lower() != b"utf-8":
+            raise MessageDecodeError("bad_encoding")
+        # An explicit encoding overrides the declaration: expat reads UTF-8 (or
+        # UTF-16 after its BOM) itself and never asks Python for a codec by name.
+        parser = ET.XMLParser(encoding="utf-8")
         try:
-            root = ET.fromstring(raw)  # noqa: S314 - no DTD can reach the parser (above)
+            root = ET.fromstring(raw, parser)  # noqa: S314 - no DTD can reach the parser (above)
         except _DECODE_ERRORS:
             raise MessageDecodeError("not_xml") from None
         body = root.find(f"{{{SOAP_NS}}}Body") if root.tag == f"{{{SOAP_NS}}}Envelope" else None

@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
+from protocols import _strict_json
 from protocols.platform.errors import MessageDecodeError, MessageEncodeError
 
 if TYPE_CHECKING:
@@ -210,8 +211,8 @@ def decode_peer_keys(data: bytes) -> list[PeerKey]:
     if len(data) > _MAX_DOCUMENT:
         raise PeerKeysDecodeError("too_large")
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = _strict_json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise PeerKeysDecodeError("not_json") from None
     if (
         not isinstance(document, dict)

@@ -174,7 +174,8 @@ def encode_field(spec: FieldSpec, value: FieldValue) -> bytes:
     if isinstance(value, dt.date):
         if spec.kind != "bcd" or spec.length != 4:  # noqa: PLR2004 - YYYYMMDD
             raise SscardEncodeError(spec.name, "not a date field")
-        value = value.strftime("%Y%m%d")
+        # Not strftime: "%Y" is not zero-padded below year 1000 on every platform.
+        value = f"{value.year:04d}{value.month:02d}{value.day:02d}"
     raw = _raw_value(spec, value)
     if len(raw) != spec.length:
         raise SscardEncodeError(spec.name, f"must be {spec.length} bytes")
@@ -200,8 +201,9 @@ def decode_field(spec: FieldSpec, value: bytes) -> FieldValue:
         except ValueError:
             raise SscardDecodeError("not a calendar date", spec.tag) from None
     if spec.kind == "ascii":
-        if not value.isascii():
-            raise SscardDecodeError("not ASCII", spec.tag)
+        # What the encoder writes, and nothing else: a control byte would not encode again.
+        if not value.isascii() or not value.decode("ascii").isprintable():
+            raise SscardDecodeError("not printable ASCII", spec.tag)
         return value.decode("ascii")
     try:
         text = value.rstrip(_GBK_PADDING).decode("gbk")

@@ -113,3 +113,39 @@ def test_doctype_and_bad_input_are_refused() -> None:
         JSON_DIALECT.encode_requests([])
     unknown = b'{"responses":[{"msgId":"M","code":"E-NEW","msg":"?","data":{}}]}'
     assert JSON_DIALECT.decode_results(unknown)[0].status is Status.ERROR
+
+
+@pytest.mark.parametrize("encoding", ["x-nope", "rot13", "unicode_escape", "latin-1", "gbk"])
+def test_xml_declaring_another_encoding_is_refused(encoding: str) -> None:
+    """A SOAP document is UTF-8: another declared encoding is bad_encoding, never looked up."""
+    document = SOAP_DIALECT.encode_requests([Request(Operation.APPLY, "M1")])
+    odd = document.replace(b"encoding='utf-8'", f'encoding="{encoding}"'.encode())
+    with pytest.raises(MessageDecodeError) as info:
+        SOAP_DIALECT.decode_requests(odd)
+    assert info.value.reason == "bad_encoding"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"responses":[{"msgId":"M1","code":"0","msg":"\\ud800"}]}',
+        b'{"responses":[{"msgId":"M1","code":"0","msg":"\xed\xa0\x80"}]}',
+        b'{"responses":[{"msgId":"M1","code":"0","msg":"","data":{"AAZ500":"\\udfff"}}]}',
+        b'{"responses":[{"msgId":"M1","code":"0","msg":"","x":1e400}]}',
+    ],
+)
+def test_json_that_would_not_encode_again_is_refused(document: bytes) -> None:
+    """Lone surrogates (escaped or as UTF-8 bytes) and numbers beyond a float are not JSON."""
+    with pytest.raises(MessageDecodeError) as info:
+        JSON_DIALECT.decode_results(document)
+    assert info.value.reason == "not_json"
+
+
+def test_soap_text_keeps_carriage_returns_and_refuses_controls() -> None:
+    """A CR in text travels as a reference; a character XML cannot carry is refused."""
+    result = Result("M1", Status.OK, "第一行\r\n第二行", {"AAC003": "a\rb"})
+    document = SOAP_DIALECT.encode_results([result])
+    assert b"&#13;" in document
+    assert SOAP_DIALECT.decode_results(document) == [result]
+    with pytest.raises(MessageEncodeError):
+        SOAP_DIALECT.encode_results([Result("M1", Status.OK, "bell\x07")])

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from protocols.mqtt import (
     BranchTopics,
+    CertificatesReport,
     DeviceKind,
     DeviceState,
     DeviceStatus,
@@ -170,3 +171,38 @@ def test_structured_garbage_raises_only_their_error(data: dict[str, object]) -> 
         ):
             with contextlib.suppress(MqttProtocolError):
                 parse(args)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v":1,"state":"offline","reason":"\\ud800"}',
+        b'{"v":1,"state":"offline","reason":"\\udfff\\ud800"}',
+        b'{"v":1,"state":"offline","\\udc80":1}',
+        b'{"v":1,"state":"offline","reason":"\xed\xa0\x80"}',
+        b'{"v":1,"state":"offline","x":1e400}',
+    ],
+)
+def test_payloads_that_would_not_encode_again_are_refused(payload: bytes) -> None:
+    """Lone surrogates and numbers beyond a float are refused; an escaped pair is not."""
+    with pytest.raises(MqttProtocolError):
+        PresenceState.from_bytes(payload)
+    emoji = PresenceState.from_bytes(b'{"v":1,"state":"offline","reason":"\\ud83d\\ude00"}')
+    assert emoji.reason == "\U0001f600"
+
+
+def test_certificate_days_beyond_a_float_are_refused() -> None:
+    """An integer of 400 digits is JSON, but no number of days."""
+    entry = {"subject": "CN=x", "not_after": "2027-01-01", "expires_soon": False}
+    payload = json.dumps(
+        {"v": 1, "at": "now", "certificates": [{**entry, "days_left": 10**400}]}
+    ).encode()
+    with pytest.raises(MqttProtocolError):
+        CertificatesReport.from_bytes(payload)
+
+
+def test_panel_of_the_wrong_size_is_refused() -> None:
+    """A print_card bitmap must be one whole panel, or the Db request could not be framed."""
+    short = [(Panel.BLACK, Depth.LEVELS_2, bytes(10))]
+    with pytest.raises(MqttProtocolError):
+        rpc.panels_from_json({"panels": rpc.panels_to_json(short)})

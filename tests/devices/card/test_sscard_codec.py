@@ -184,3 +184,18 @@ def test_retail_mac_with_equal_halves_is_des_cbc_mac() -> None:
     encryptor = Cipher(TripleDES(half * 3), modes.CBC(challenge)).encryptor()
     expected = (encryptor.update(padded) + encryptor.finalize())[-8:][:4]
     assert cardcrypto.command_mac(half * 2, challenge, data, "3des") == expected
+
+
+def test_dates_before_year_1000_round_trip() -> None:
+    """A date field encodes with a four-digit year, whatever the platform's strftime does."""
+    spec = sscard.FIELDS[0x05]
+    record = sscard.encode_field(spec, dt.date(1, 1, 1))
+    assert record == bytes.fromhex("05040001" + "0101")
+    assert sscard.decode_field(spec, record[2:]) == dt.date(1, 1, 1)
+
+
+@pytest.mark.parametrize("value", [b"A1234567\x00", b"A\x1b2345678", b"A1234567\x7f"])
+def test_ascii_fields_with_control_bytes_are_refused(value: bytes) -> None:
+    """The decoder takes what the encoder writes: printable ASCII only."""
+    with pytest.raises(SscardDecodeError):
+        sscard.decode_field(sscard.FIELDS[0x07], value)
