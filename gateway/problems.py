@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "PROBLEMS",
@@ -98,6 +101,7 @@ class ProblemError(Exception):
         detail: English explanation of this occurrence.
         detail_zh: Chinese explanation of this occurrence.
         extra: additional members (for example the list of missing materials).
+        headers: HTTP headers the answer carries (for example ``WWW-Authenticate``).
     """
 
     def __init__(
@@ -105,13 +109,16 @@ class ProblemError(Exception):
         problem: Problem,
         detail: str | None = None,
         detail_zh: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,  # noqa: ANN401 - extension members are JSON values of any type
     ) -> None:
-        """Keep the problem, the bilingual detail and extension members."""
+        """Keep the problem, the bilingual detail, extension members and headers."""
         super().__init__(problem.code)
         self.problem = problem
         self.detail = detail
         self.detail_zh = detail_zh
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
@@ -142,9 +149,12 @@ def problem_response(
     if request_id is not None:
         body["request_id"] = request_id
     body.update(error.extra)
-    return web.Response(
+    response = web.Response(
         status=problem.status,
-        body=json.dumps(body, ensure_ascii=False).encode(),
+        # Lone surrogates (a path or value that came from undecodable bytes) are escaped.
+        body=json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace"),
         content_type=PROBLEM_CONTENT_TYPE,
         charset="utf-8",
     )
+    response.headers.update(error.headers)
+    return response

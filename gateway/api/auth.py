@@ -4,6 +4,11 @@ A terminal is identified by the common name of its TLS client certificate
 (production: mutual TLS, see ``[server.tls]``) or, for development, by a bearer
 token from the configuration. Tokens are compared as SHA-256 digests in
 constant time; they are never logged.
+
+aiohttp hands the bytes of a header that are not UTF-8 over as lone
+surrogates: such a header holds no registered token, and is answered like any
+unknown one (401). Every 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750
+section 3), with ``error="invalid_token"`` when credentials were offered.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ if TYPE_CHECKING:
 
     from gateway.config import TerminalConfig
 
-__all__ = ["FORBIDDEN", "UNAUTHENTICATED", "Terminal", "TerminalRegistry"]
+__all__ = ["FORBIDDEN", "UNAUTHENTICATED", "Terminal", "TerminalRegistry", "bearer_token"]
 
 UNAUTHENTICATED: Final = register(
     "unauthenticated", 401, "Terminal not recognised", "终端未登记或未认证"
 )
+#: RFC 6750 section 3: the challenge of every 401 (the realm names the service).
+CHALLENGE: Final = 'Bearer realm="sscard-branchd"'
 FORBIDDEN: Final = register(
     "forbidden", 403, "Not allowed for this terminal's role", "该终端角色无权办理此业务"
 )
@@ -62,20 +69,42 @@ class TerminalRegistry:
         common_name = _common_name(peer)
         if common_name is not None and common_name in self._by_cn:
             return self._by_cn[common_name]
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            offered = hashlib.sha256(header.removeprefix("Bearer ").strip().encode()).digest()
+        header = request.headers.get("Authorization")
+        token = bearer_token(header)
+        if token is not None:
+            offered = hashlib.sha256(token).digest()
             found = None
             for digest, terminal in self._by_token:
                 if hmac.compare_digest(digest, offered):
                     found = terminal
             if found is not None:
                 return found
+        challenge = CHALLENGE if header is None else f'{CHALLENGE}, error="invalid_token"'
         raise ProblemError(
             UNAUTHENTICATED,
             "Present a registered terminal certificate or token.",
             "请使用已登记的终端证书或令牌。",
+            headers={"WWW-Authenticate": challenge},
         )
+
+
+def bearer_token(header: str | None) -> bytes | None:
+    """The UTF-8 bytes of the token of an ``Authorization: Bearer <token>`` header, or ``None``.
+
+    The scheme is case-insensitive (RFC 9110 section 11.1). Another scheme, an
+    empty token, or bytes that were not UTF-8 (lone surrogates here) are no
+    token at all.
+    """
+    if header is None:
+        return None
+    scheme, _, token = header.strip(" \t").partition(" ")
+    token = token.strip(" \t")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return token.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by aiohttp as lone surrogates
+        return None
 
 
 def _common_name(peer: Any) -> str | None:  # noqa: ANN401 - ssl's getpeercert() dict

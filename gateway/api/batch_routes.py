@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import zipfile
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
@@ -27,7 +28,19 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from gateway.api.idempotency import request_digest
-from gateway.api.routes import API, INVALID_REQUEST, ApiSection, _json, _parse, _reader
+from gateway.api.routes import (
+    API,
+    APPROVAL_HEADER,
+    ID_SCHEMA,
+    INVALID_REQUEST,
+    ApiSection,
+    _json,
+    _parse,
+    _reader,
+    approval_header,
+    bad_parameter,
+    path_id,
+)
 from gateway.api.schemas import OperationRequest
 from gateway.batch.production import ControllerProduction
 from gateway.batch.schemas import (
@@ -39,7 +52,7 @@ from gateway.batch.schemas import (
     BatchRowOut,
     BatchRowsOut,
 )
-from gateway.batch.service import BatchService
+from gateway.batch.service import BATCH_NOT_FOUND, BatchService
 from gateway.business.catalogue import Operation
 from gateway.business.workdays import WorkCalendar
 from gateway.problems import ProblemError
@@ -54,6 +67,8 @@ __all__ = ["BATCHES", "SECTION", "add_batch_routes", "build_batch_service"]
 
 BATCHES: Final = web.AppKey("batches", BatchService)
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_LINE: Final = 2**31 - 1  # a row's line number is an INTEGER column
+_LINE: Final = re.compile(r"[1-9][0-9]{0,9}")
 
 
 class _QueuedAudit:
@@ -147,6 +162,21 @@ def _batch_out(progress: Progress) -> BatchOut:
     )
 
 
+def _batch_id(request: web.Request) -> str:
+    """The batch id of the path; ``batch-not-found`` when it cannot be one."""
+    return path_id(request, "batch", ProblemError(BATCH_NOT_FOUND, "No such batch.", "无此批次。"))
+
+
+def _line(request: web.Request) -> int:
+    """The row's line number of the path (1 and up), or 400."""
+    text = request.match_info["line"]
+    if _LINE.fullmatch(text) is None or int(text) > MAX_LINE:
+        raise bad_parameter(
+            "line", "line must be a row's line number (1 and up).", "行号须为正整数。"
+        )
+    return int(text)
+
+
 def _b64(text: str | None, what: str) -> bytes | None:
     if text is None:
         return None
@@ -209,7 +239,7 @@ async def get_batch(request: web.Request) -> web.Response:
     """The batch and its rows counted by status."""
     terminal = _reader(request)
     batches = request.app[BATCHES]
-    batch_id = request.match_info["batch"]
+    batch_id = _batch_id(request)
     await request.app[API].audit_reads.put(terminal.id, "query.batch", f"batch:{batch_id}")
     return _json(_batch_out(await batches.progress(batch_id)))
 
@@ -217,7 +247,7 @@ async def get_batch(request: web.Request) -> web.Response:
 async def get_rows(request: web.Request) -> web.Response:
     """Every row, in line order (masked holder, status, problems)."""
     terminal = _reader(request)
-    batch_id = request.match_info["batch"]
+    batch_id = _batch_id(request)
     await request.app[API].audit_reads.put(terminal.id, "query.batch-rows", f"batch:{batch_id}")
     import json  # noqa: PLC0415
 
@@ -246,7 +276,7 @@ async def get_rows(request: web.Request) -> web.Response:
 async def get_report(request: web.Request) -> web.Response:
     """The problem report (xlsx) to give back to the employer."""
     _reader(request)
-    batch_id = request.match_info["batch"]
+    batch_id = _batch_id(request)
     data = await request.app[BATCHES].report(batch_id)
     return web.Response(
         body=data,
@@ -259,8 +289,8 @@ async def submit(request: web.Request) -> web.Response:
     """Queue the batch's valid rows for production."""
     api = request.app[API]
     terminal = api.terminals.identify(request)
+    batch_id = _batch_id(request)
     body = await request.read()
-    batch_id = request.match_info["batch"]
 
     async def perform() -> web.Response:
         progress = await request.app[BATCHES].submit(batch_id, terminal)
@@ -273,12 +303,10 @@ async def to_single(request: web.Request) -> web.Response:
     """Batch-to-single: the holder in person, with a supervisor's approval of this request."""
     api = request.app[API]
     terminal = api.terminals.identify(request)
+    batch_id = _batch_id(request)
+    line = _line(request)
+    approval_id = approval_header(request)
     body = await request.read()
-    batch_id = request.match_info["batch"]
-    try:
-        line = int(request.match_info["line"])
-    except ValueError:
-        raise ProblemError(INVALID_REQUEST, "line must be a number", "行号须为数字。") from None
 
     async def perform() -> web.Response:
         parsed = _parse(OperationRequest, body)
@@ -291,7 +319,7 @@ async def to_single(request: web.Request) -> web.Response:
             parsed,
             terminal,
             digest=digest,
-            approval_id=request.headers.get("X-Approval-ID"),
+            approval_id=approval_id,
         )
         return _json(result)
 
@@ -306,8 +334,8 @@ async def pickup(request: web.Request) -> web.Response:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_IMPORT_BYTES, actual_size=request.content_length
         )
+    batch_id = _batch_id(request)
     body = await request.read()
-    batch_id = request.match_info["batch"]
 
     async def perform() -> web.Response:
         parsed = _parse(BatchPickupIn, body)
@@ -326,8 +354,13 @@ async def pickup(request: web.Request) -> web.Response:
 def batch_paths(kit: OpenApiKit) -> dict[str, Any]:
     """The batch API's part of the OpenAPI document."""
     ref, errors, idempotency = kit.ref, kit.errors, kit.idempotency_header
-    batch = {"name": "batch", "in": "path", "required": True, "schema": {"type": "string"}}
-    line = {"name": "line", "in": "path", "required": True, "schema": {"type": "integer"}}
+    batch = {"name": "batch", "in": "path", "required": True, "schema": ID_SCHEMA}
+    line = {
+        "name": "line",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LINE},
+    }
 
     def answer(code: str, schema: dict[str, Any], what: str) -> dict[str, Any]:
         return {code: {"description": what, "content": {"application/json": {"schema": schema}}}}
@@ -391,7 +424,7 @@ def batch_paths(kit: OpenApiKit) -> dict[str, Any]:
                     batch,
                     line,
                     idempotency,
-                    {"name": "X-Approval-ID", "in": "header", "schema": {"type": "string"}},
+                    APPROVAL_HEADER,
                 ],
                 "requestBody": body("OperationRequest"),
                 "responses": {**answer("200", ref("OperationResult"), "Accepted"), **errors},

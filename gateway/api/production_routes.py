@@ -25,7 +25,17 @@ from sqlalchemy import select, update
 
 from gateway.api.auth import require_role
 from gateway.api.idempotency import request_digest
-from gateway.api.routes import API, ApiSection, _json, _parse, _read
+from gateway.api.routes import (
+    API,
+    APPROVAL_HEADER,
+    ID_SCHEMA,
+    ApiSection,
+    _json,
+    _parse,
+    _read,
+    approval_header,
+    path_id,
+)
 from gateway.api.service import APPROVAL_INVALID, APPROVAL_REQUIRED
 from gateway.business.catalogue import Role
 from gateway.persistence.models import ApprovalRow
@@ -109,7 +119,8 @@ _PRECONDITION_ZH: Final = {
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _MAKERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 _WATCHERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR, Role.OPS})
-_Name = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+_NAME_PATTERN: Final = r"^[A-Za-z0-9._-]{1,64}$"  # a feeder's name, as in the configuration
+_Name = Field(pattern=_NAME_PATTERN)
 
 
 # ---------------------------------------------------------------------------- models
@@ -148,7 +159,7 @@ class QcIn(BaseModel):
 
     model_config = _STRICT
 
-    passed: bool
+    passed: bool = Field(strict=True)
     reason: str = Field(default="", max_length=64, pattern=r"^[a-z0-9_-]*$")
 
 
@@ -331,6 +342,11 @@ async def _find_job(api: Api, service: ProductionService, job_id: str) -> JobRec
     return record
 
 
+def _job_id(request: web.Request) -> str:
+    not_found = ProblemError(NOT_FOUND, "No production job with this id.", "未找到该制卡任务。")
+    return path_id(request, "job", not_found)
+
+
 def _identify(request: web.Request, roles: frozenset[Role], what: str) -> Terminal:
     terminal = request.app[API].terminals.identify(request)
     require_role(terminal, roles, what)
@@ -379,7 +395,7 @@ async def get_job(request: web.Request) -> web.Response:
     """One job."""
     terminal = _identify(request, _WATCHERS, "look at production")
     api, service = _service(request)
-    job_id = request.match_info["job"]
+    job_id = _job_id(request)
     job = await _find_job(api, service, job_id)
     await api.audit_reads.put(terminal.id, "query.production-job", f"job:{job_id}")
     return _json(_job_out(service, job))
@@ -409,7 +425,7 @@ async def quality_check(request: web.Request) -> web.Response:
     """The teller's verdict on a made card."""
     terminal = request.app[API].terminals.identify(request)
     api = request.app[API]
-    job_id = request.match_info["job"]
+    job_id = _job_id(request)
     body = await _read(request)
 
     async def perform() -> web.Response:
@@ -566,8 +582,8 @@ async def adjust(request: web.Request) -> web.Response:
     """A stock correction, with the supervisor's approval of exactly this request."""
     terminal = request.app[API].terminals.identify(request)
     api = request.app[API]
+    approval_id = approval_header(request)
     body = await _read(request)
-    approval_id = request.headers.get("X-Approval-ID")
 
     async def perform() -> web.Response:
         require_role(terminal, _MAKERS, "adjust the stock")
@@ -702,14 +718,14 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
             }
         }
 
-    job = {"name": "job", "in": "path", "required": True, "schema": {"type": "string"}}
-    station = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    approval = {
-        "name": "X-Approval-ID",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
+    job = {"name": "job", "in": "path", "required": True, "schema": ID_SCHEMA}
+    station = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": _NAME_PATTERN},
     }
+    approval = APPROVAL_HEADER
     station_post = {
         "parameters": [kit.idempotency_header, station],
         "responses": answer("200", "StationOut"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -41,11 +42,11 @@ from gateway.archive import ArchiveError, ArchiveKind
 from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.business.receipts import ReceiptNumber, ReceiptNumberError
 from gateway.persistence.models import ApplicationRow, CardRow, PersonRow
-from gateway.problems import NOT_FOUND, PROBLEMS, ProblemError, register
+from gateway.problems import BAD_REQUEST, NOT_FOUND, PROBLEMS, ProblemError, register
 from gateway.upstream.outbox import list_dead_letters
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -58,7 +59,21 @@ if TYPE_CHECKING:
     from gateway.pin import CardServices
     from gateway.production_service import ProductionService
 
-__all__ = ["API", "Api", "ApiSection", "OpenApiKit", "add_api_routes", "openapi_document"]
+__all__ = [
+    "API",
+    "APPROVAL_HEADER",
+    "ID_SCHEMA",
+    "Api",
+    "ApiSection",
+    "OpenApiKit",
+    "add_api_routes",
+    "approval_header",
+    "bad_parameter",
+    "decode_cursor",
+    "encode_cursor",
+    "openapi_document",
+    "path_id",
+]
 
 INVALID_REQUEST: Final = register(
     "invalid-request", 422, "Request body is not valid", "请求内容不符合要求"
@@ -70,6 +85,20 @@ MAX_BODY: Final = 4 * 1024 * 1024
 PAGE_MAX: Final = 100
 APPLICATION_STATUSES: Final = ("accepted", "completed")
 _READERS: Final = frozenset(Role) - {Role.OPS}
+_LIST_PARAMETERS: Final = ("status", "operation", "overdue", "limit", "cursor")
+#: Largest row id (INTEGER columns: PostgreSQL's int4); a cursor beyond it names no row.
+MAX_ROW_ID: Final = 2**31 - 1
+#: A page cursor: URL-safe base64 of a row id in decimal (what ``next_cursor`` gives).
+_CURSOR: Final = re.compile(r"[A-Za-z0-9_-]{2,16}={0,2}")
+_ROW_ID: Final = re.compile(r"[1-9][0-9]{0,9}")
+_LIMIT: Final = re.compile(r"[0-9]{1,3}")
+#: Ids the daemon makes (approvals, jobs, batches: UUIDs, hex or with dashes).
+_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+#: Resident identity numbers: 15 digits (first generation) or 17 digits and a check character.
+_IDENTITY_NUMBER: Final = re.compile(r"[0-9]{15}|[0-9]{17}[0-9Xx]")
+#: A NUL escaped in JSON text (``\u0000`` after an even run of backslashes): no text field
+#: may hold one (PostgreSQL refuses it in text and JSON columns).
+_JSON_NUL: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +120,17 @@ class Api:
 
 
 API: Final = web.AppKey("api", Api)
+#: The OpenAPI schema of an id the daemon made (in a path or ``X-Approval-ID``).
+ID_SCHEMA: Final = {"type": "string", "pattern": f"^{_ID.pattern}$"}
+#: The ``X-Approval-ID`` header parameter of the OpenAPI document.
+APPROVAL_HEADER: Final = {
+    "name": "X-Approval-ID",
+    "in": "header",
+    "required": False,
+    "schema": ID_SCHEMA,
+}
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +192,12 @@ def add_api_routes(app: web.Application, api: Api) -> None:
 
 
 def _parse(model: type[M], body: bytes) -> M:
+    """``body`` as ``model``, or 422 ``invalid-request`` listing every field problem.
+
+    Beyond the model: no text anywhere in the body (keys included) may hold NUL.
+    """
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
         raise ProblemError(
             INVALID_REQUEST,
@@ -170,6 +213,66 @@ def _parse(model: type[M], body: bytes) -> M:
                 for error in exc.errors(include_url=False, include_input=False)
             ],
         ) from None
+    if _JSON_NUL.search(body) is not None:
+        fields = _nul_fields(parsed.model_dump(mode="json"), ()) or ["(body)"]
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"{len(fields)} problem(s) in the request body; all are listed.",
+            f"请求内容有{len(fields)}处不符合要求，已全部列出。",
+            errors=[
+                {
+                    "field": field,
+                    "code": "string_nul",
+                    "title_en": "Text must not contain NUL (U+0000)",
+                    "title_zh": "文本中不得含有空字符（U+0000）",
+                }
+                for field in fields
+            ],
+        )
+    return parsed
+
+
+def _nul_fields(value: object, path: tuple[str, ...]) -> list[str]:
+    """The dotted paths of the text values (and keys) in ``value`` that hold NUL."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(".".join(path) or "(body)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                found.append(".".join(path) or "(body)")
+            found.extend(_nul_fields(item, (*path, str(key))))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(_nul_fields(item, (*path, str(index))))
+    return found
+
+
+def bad_parameter(name: str, detail: str, detail_zh: str) -> ProblemError:
+    """A 400 ``bad-request`` naming the query parameter, path parameter or header at fault."""
+    return ProblemError(BAD_REQUEST, detail, detail_zh, parameter=name)
+
+
+def path_id(request: web.Request, name: str, not_found: ProblemError) -> str:
+    """The id in path segment ``name``; ``not_found`` when it cannot be an id the daemon made."""
+    value = request.match_info[name]
+    if _ID.fullmatch(value) is None:
+        raise not_found
+    return value
+
+
+def approval_header(request: web.Request) -> str | None:
+    """The ``X-Approval-ID`` header (an approval's id), or 400 when it cannot be one."""
+    value = request.headers.get("X-Approval-ID")
+    if value is not None and _ID.fullmatch(value) is None:
+        raise bad_parameter(
+            "X-Approval-ID",
+            "X-Approval-ID must be the id of an approval (1-64 letters, digits, '.', '_', ':', "
+            "'-').",
+            "X-Approval-ID 须为授权编号（1-64个字母、数字或 . _ : -）。",
+        )
+    return value
 
 
 async def _read(request: web.Request) -> bytes:
@@ -188,6 +291,7 @@ def _operation_handler(operation: Operation) -> Any:  # noqa: ANN401 - an aiohtt
     async def handle(request: web.Request) -> web.Response:
         api = request.app[API]
         terminal = api.terminals.identify(request)
+        approval_id = approval_header(request)
         body = await _read(request)
 
         async def perform() -> web.Response:
@@ -197,7 +301,7 @@ def _operation_handler(operation: Operation) -> Any:  # noqa: ANN401 - an aiohtt
                 parsed,
                 terminal,
                 digest=_approval_digest(operation, parsed),
-                approval_id=request.headers.get("X-Approval-ID"),
+                approval_id=approval_id,
             )
             return _json(result)
 
@@ -359,28 +463,14 @@ async def list_applications(request: web.Request) -> web.Response:
     """Applications, newest first, filtered, with cursor pagination."""
     terminal = _reader(request)
     api = request.app[API]
-    await api.audit_reads.put(
-        terminal.id, "query.applications", "applications", {"query": dict(request.query)}
-    )
     query = request.query
-    try:
-        limit = int(query.get("limit", "20"))
-        before = (
-            int(base64.urlsafe_b64decode(query["cursor"]).decode()) if "cursor" in query else None
-        )
-        operation = Operation(query["operation"]) if "operation" in query else None
-        overdue = {"true": True, "false": False}[query.get("overdue", "false")]
-        statuses: dict[str | None, str | None] = {
-            None: None,
-            **{s: s for s in APPLICATION_STATUSES},
-        }
-        status = statuses[query.get("status")]
-    except (ValueError, KeyError, UnicodeDecodeError, binascii.Error) as exc:
-        raise ProblemError(
-            INVALID_REQUEST, f"invalid query parameter: {exc}", "查询参数无效。"
-        ) from None
-    if not 1 <= limit <= PAGE_MAX:
-        raise ProblemError(INVALID_REQUEST, "limit must be 1..100", "limit 须为 1 到 100。")
+    limit = _limit(query)
+    before = decode_cursor(query["cursor"]) if "cursor" in query else None
+    operation = _choice(query, "operation", {o.value: o for o in Operation})
+    overdue = _choice(query, "overdue", {"true": True, "false": False}) or False
+    status = _choice(query, "status", {s: s for s in APPLICATION_STATUSES})
+    asked = {k: query[k] for k in _LIST_PARAMETERS if k in query}  # checked: safe to keep
+    await api.audit_reads.put(terminal.id, "query.applications", "applications", {"query": asked})
     statement = (
         select(ApplicationRow, PersonRow)
         .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
@@ -402,8 +492,59 @@ async def list_applications(request: web.Request) -> web.Response:
     items = [_application_out(a, p, today).model_dump(mode="json") for a, p in rows[:limit]]
     cursor = None
     if len(rows) > limit:
-        cursor = base64.urlsafe_b64encode(str(rows[limit - 1][0].id).encode()).decode()
+        cursor = encode_cursor(rows[limit - 1][0].id)
     return web.json_response({"items": items, "next_cursor": cursor})
+
+
+def encode_cursor(row_id: int) -> str:
+    """The page cursor that continues below ``row_id``."""
+    return base64.urlsafe_b64encode(str(row_id).encode()).decode()
+
+
+def decode_cursor(text: str) -> int:
+    """The row id a cursor continues below; 400 unless :func:`encode_cursor` made it.
+
+    Checked before anything is decoded: URL-safe base64 of a decimal row id
+    from 1 to :data:`MAX_ROW_ID` (no sign, no spaces, no leading zero).
+    """
+    row_id = None
+    if _CURSOR.fullmatch(text) is not None:
+        try:
+            digits = base64.b64decode(text, altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError):
+            digits = b""
+        if _ROW_ID.fullmatch(digits.decode("ascii", "replace")) is not None:
+            row_id = int(digits)
+    if row_id is None or row_id > MAX_ROW_ID:
+        raise bad_parameter(
+            "cursor",
+            "cursor is not one this API gave (use next_cursor of the previous page).",
+            "cursor 无效，请使用上一页返回的 next_cursor。",
+        )
+    return row_id
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    text = query.get("limit", "20")
+    if _LIMIT.fullmatch(text) is None or not 1 <= int(text) <= PAGE_MAX:
+        raise bad_parameter(
+            "limit", f"limit must be a whole number from 1 to {PAGE_MAX}.", "limit 须为 1 到 100。"
+        )
+    return int(text)
+
+
+def _choice(query: Mapping[str, str], name: str, choices: Mapping[str, T]) -> T | None:
+    """Query parameter ``name`` (``None`` when absent); 400 unless one of ``choices``."""
+    if name not in query:
+        return None
+    found = choices.get(query[name])
+    if found is None:
+        raise bad_parameter(
+            name,
+            f"{name} must be one of: {', '.join(choices)}.",
+            f"查询参数 {name} 无效。",
+        )
+    return found
 
 
 async def person_cards(request: web.Request) -> web.Response:
@@ -411,11 +552,12 @@ async def person_cards(request: web.Request) -> web.Response:
     terminal = _reader(request)
     api = request.app[API]
     id_number = request.headers.get("X-Identity-Number", "")
-    if not 15 <= len(id_number) <= 18:  # noqa: PLR2004 - old and new identity numbers
-        raise ProblemError(
-            INVALID_REQUEST,
-            "Send the identity number in X-Identity-Number.",
-            "请在 X-Identity-Number 中提供身份证号码。",
+    if _IDENTITY_NUMBER.fullmatch(id_number) is None:
+        raise bad_parameter(
+            "X-Identity-Number",
+            "Send the identity number in X-Identity-Number (15 digits, or 17 digits and a "
+            "check digit or X).",
+            "请在 X-Identity-Number 中提供身份证号码（15位数字，或17位数字加校验位）。",
         )
     index = api.vault.index(id_number)
     async with api.sessions() as session:
@@ -591,6 +733,16 @@ def openapi_document() -> dict[str, Any]:
         "content": {"application/problem+json": {"schema": ref("Problem")}},
     }
     errors = {str(code): problem for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+    errors["401"] = {
+        **problem,
+        "headers": {
+            "WWW-Authenticate": {
+                "description": 'RFC 6750 challenge: Bearer realm="sscard-branchd"',
+                "required": True,
+                "schema": {"type": "string", "pattern": "^Bearer "},
+            }
+        },
+    }
     idempotency_header = {
         "name": "Idempotency-Key",
         "in": "header",
@@ -605,12 +757,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": f"{spec.title_zh} / {spec.title_en}",
                 "parameters": [
                     idempotency_header,
-                    {
-                        "name": "X-Approval-ID",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    },
+                    APPROVAL_HEADER,
                 ],
                 "requestBody": {
                     "required": True,
@@ -705,7 +852,11 @@ def openapi_document() -> dict[str, Any]:
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
                 },
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "schema": {"type": "string", "pattern": f"^{_CURSOR.pattern}$"},
+                },
             ],
             "responses": {
                 "200": {
@@ -736,7 +887,7 @@ def openapi_document() -> dict[str, Any]:
                     "name": "X-Identity-Number",
                     "in": "header",
                     "required": True,
-                    "schema": {"type": "string", "minLength": 15, "maxLength": 18},
+                    "schema": {"type": "string", "pattern": f"^({_IDENTITY_NUMBER.pattern})$"},
                 }
             ],
             "responses": {

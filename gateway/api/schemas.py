@@ -60,7 +60,7 @@ class OperationRequest(BaseModel):
         default=None, max_length=3_000_000, description="JPEG photo, base64 (358x441, 300 DPI)"
     )
     card_number: str | None = Field(default=None, max_length=16)
-    fee_waived: bool = False
+    fee_waived: bool = Field(default=False, strict=True)
     # -- loss scope (loss report and cancel loss only) --
     #: What a loss report or its cancellation is about: the social-security
     #: application, the bank account (frozen / unfrozen in the bank core), or both.
