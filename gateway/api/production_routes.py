@@ -10,6 +10,13 @@
   exact adjustment) then ``POST /v1/stock/adjustments`` with ``X-Approval-ID``.
 
 Every POST takes an ``Idempotency-Key``; every change is in the audit log.
+
+Stock counts are JSON integers, never booleans, strings or fractions: a load
+or destruction moves 1 to 10,000 cards, a counted feeder holds 0 or more. A
+feeder is one of the configured stations' (``[production] stations``, their
+``feeder`` or name); destructions, adjustments and counts may also name a
+feeder the ledger already holds (a station since removed). Any other name is
+refused with ``stock-unknown-feeder`` and nothing is written.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from aiohttp import web  # noqa: TC002 - handlers' annotations
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,6 +63,8 @@ from production import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from gateway.api.auth import Terminal
     from gateway.api.routes import Api, OpenApiKit
     from gateway.production_service import ProductionService
@@ -103,6 +112,9 @@ QC_NOT_WAITING: Final = register(
 STOCK_REFUSED: Final = register(
     "stock-refused", 422, "The stock movement is not possible", "库存操作不成立"
 )
+UNKNOWN_FEEDER: Final = register(
+    "stock-unknown-feeder", 422, "No such feeder at this branch", "本网点无此进卡器"
+)
 STOCK_APPROVAL: Final = "stock-adjustment"
 _PRECONDITIONS: Final = {
     NoStationError: NO_STATION,
@@ -121,6 +133,12 @@ _MAKERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 _WATCHERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR, Role.OPS})
 _NAME_PATTERN: Final = r"^[A-Za-z0-9._-]{1,64}$"  # a feeder's name, as in the configuration
 _Name = Field(pattern=_NAME_PATTERN)
+MAX_MOVE: Final = 10_000  # cards one load, destruction or adjustment may move
+MAX_COUNT: Final = 1_000_000  # blanks an operator may count in one feeder
+#: A feeder's name as a key of ``counted``.
+FeederName = Annotated[str, Field(pattern=_NAME_PATTERN)]
+#: Blanks counted in a feeder: a JSON integer (not ``true``, ``"3"`` or ``3.0``), 0 or more.
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
 
 
 # ---------------------------------------------------------------------------- models
@@ -214,7 +232,7 @@ class LoadIn(BaseModel):
     model_config = _STRICT
 
     feeder: str = _Name
-    quantity: int = Field(gt=0, le=10_000)
+    quantity: int = Field(strict=True, gt=0, le=MAX_MOVE)
     box: str = Field(min_length=1, max_length=64, description="Box or batch number")
 
 
@@ -224,7 +242,7 @@ class DestroyIn(BaseModel):
     model_config = _STRICT
 
     feeder: str = _Name
-    quantity: int = Field(gt=0, le=10_000)
+    quantity: int = Field(strict=True, gt=0, le=MAX_MOVE)
     reason: str = Field(min_length=1, max_length=128)
 
 
@@ -234,7 +252,7 @@ class AdjustmentIn(BaseModel):
     model_config = _STRICT
 
     feeder: str = _Name
-    delta: int = Field(ge=-10_000, le=10_000)
+    delta: int = Field(strict=True, ge=-MAX_MOVE, le=MAX_MOVE)
     reason: str = Field(min_length=1, max_length=128)
 
 
@@ -261,7 +279,7 @@ class ReconcileIn(BaseModel):
 
     model_config = _STRICT
 
-    counted: dict[str, int] = Field(default_factory=dict, max_length=64)
+    counted: dict[FeederName, Count] = Field(default_factory=dict, max_length=64)
 
 
 class ReconciliationOut(BaseModel):
@@ -340,6 +358,37 @@ async def _find_job(api: Api, service: ProductionService, job_id: str) -> JobRec
     if record is None:
         raise ProblemError(NOT_FOUND, "No production job with this id.", "未找到该制卡任务。")
     return record
+
+
+def configured_feeders(request: web.Request) -> list[str]:
+    """The feeders of the configured stations (a station's ``feeder``, else its name)."""
+    from gateway.app import SERVICES  # noqa: PLC0415 - the application module imports us
+
+    production = request.app[SERVICES].config.production
+    stations = production.stations if production is not None else ()
+    return sorted({station.feeder or station.name for station in stations})
+
+
+async def _known_feeder(
+    request: web.Request, service: ProductionService, feeders: Iterable[str], *, ledger: bool
+) -> None:
+    """Refuse (``stock-unknown-feeder``) unless every one of ``feeders`` is known.
+
+    Known: a configured station's feeder, and with ``ledger`` one the ledger holds.
+    """
+    known = set(configured_feeders(request))
+    if ledger:
+        known |= set(await service.ledger.balances())
+    unknown = sorted(set(feeders) - known)
+    if unknown:
+        raise ProblemError(
+            UNKNOWN_FEEDER,
+            f"No feeder {', '.join(unknown)} at this branch; nothing was changed.",
+            f"本网点无此进卡器：{'、'.join(unknown)}；未做任何更改。",
+            feeder=unknown[0],
+            unknown=unknown,
+            feeders=sorted(known),
+        )
 
 
 def _job_id(request: web.Request) -> str:
@@ -502,6 +551,7 @@ async def load(request: web.Request) -> web.Response:
         require_role(terminal, _MAKERS, "load blank cards")
         _, service = _service(request)
         parsed = _parse(LoadIn, body)
+        await _known_feeder(request, service, [parsed.feeder], ledger=False)
         try:
             await service.ledger.load(
                 parsed.feeder, parsed.quantity, box=parsed.box, operator=terminal.id
@@ -527,6 +577,7 @@ async def destroy(request: web.Request) -> web.Response:
         require_role(terminal, _MAKERS, "record destroyed cards")
         _, service = _service(request)
         parsed = _parse(DestroyIn, body)
+        await _known_feeder(request, service, [parsed.feeder], ledger=True)
         try:
             await service.ledger.destroy(
                 parsed.feeder, parsed.quantity, operator=terminal.id, reason=parsed.reason
@@ -556,6 +607,7 @@ async def approve_adjustment(request: web.Request) -> web.Response:
         require_role(terminal, frozenset({Role.SUPERVISOR}), "approve a stock adjustment")
         _, service = _service(request)
         parsed = _parse(StockApprovalIn, body)
+        await _known_feeder(request, service, [parsed.adjustment.feeder], ledger=True)
         now = api.clock.now()
         approval = ApprovalRow(
             id=str(uuid.uuid4()),
@@ -589,6 +641,7 @@ async def adjust(request: web.Request) -> web.Response:
         require_role(terminal, _MAKERS, "adjust the stock")
         _, service = _service(request)
         parsed = _parse(AdjustmentIn, body)
+        await _known_feeder(request, service, [parsed.feeder], ledger=True)
         if approval_id is None:
             raise ProblemError(
                 APPROVAL_REQUIRED,
@@ -655,6 +708,7 @@ async def reconcile(request: web.Request) -> web.Response:
         require_role(terminal, _WATCHERS, "reconcile the stock")
         _, service = _service(request)
         parsed = _parse(ReconcileIn, body)
+        await _known_feeder(request, service, parsed.counted, ledger=True)
         result = await service.reconcile(parsed.counted or None)
         await service.audit.append(
             terminal.id, "stock.reconcile", f"day:{result.day.isoformat()}",
