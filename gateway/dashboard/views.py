@@ -12,6 +12,7 @@ A *branch view* is what ``/api/branches/{id}`` (monitor) and ``/ops/api/branch``
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,22 @@ def device_view(state: DeviceState) -> dict[str, Any]:
 
 
 def report_view(report: Report) -> dict[str, Any]:
-    """One branch report as JSON (its dataclass fields)."""
-    return asdict(report)
+    """One branch report as JSON (its dataclass fields; a number beyond a float is null).
+
+    JSON has no infinity: a browser refuses the whole document for one ``Infinity``.
+    """
+    shown: dict[str, Any] = _finite(asdict(report))
+    return shown
+
+
+def _finite(value: Any) -> Any:  # noqa: ANN401 - any JSON value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def branch_view(  # noqa: PLR0913 - the parts of one branch, keyword-only

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from gateway.monitor.settings import AlertSettings
     from gateway.monitor.state import BranchEntry
 
-__all__ = ["RULES", "Alert", "AlertBook", "Condition", "conditions", "needs_timer"]
+__all__ = ["RULES", "Alert", "AlertBook", "Condition", "conditions", "needs_timer", "printable"]
 
 #: Every rule and its severity.
 RULES: dict[str, str] = {
@@ -134,6 +134,16 @@ class Alert:
         }
 
 
+def printable(text: str) -> str:
+    """``text`` as it may be stored and shown: NUL and undecodable characters escaped.
+
+    Reasons come from branch payloads; JSON lets them hold NUL and lone
+    surrogates (as escapes), which no database column and no UTF-8 page take.
+    """
+    cleaned = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return cleaned.replace("\x00", "\\x00")
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds")
 
@@ -154,14 +164,17 @@ def conditions(entry: BranchEntry, now: datetime, limits: AlertSettings) -> list
         waited = (now - entry.presence_since).total_seconds()
         if waited >= limits.daemon_offline_after:
             found.append(
-                Condition("daemon_offline", branch, None, entry.presence_reason or "offline")
+                Condition(
+                    "daemon_offline", branch, None, printable(entry.presence_reason or "offline")
+                )
             )
     for name, device in entry.devices.items():
         state = device.state
         waited = (now - device.since).total_seconds()
         if state.state is DeviceStatus.OFFLINE and not offline:  # noqa: SIM102 - two reasons
             if waited >= limits.device_offline_after:
-                found.append(Condition("device_offline", branch, name, state.reason or "offline"))
+                detail = printable(state.reason or "offline")
+                found.append(Condition("device_offline", branch, name, detail))
         levels = state.levels
         if levels.feeder in {FeederLevel.NEAR_EMPTY, FeederLevel.EMPTY}:
             found.append(Condition("feeder_low", branch, name, str(levels.feeder)))

@@ -16,7 +16,9 @@ route                          answer
 ``GET /metrics``               Prometheus exposition of the monitor's own metrics
 =============================  ===========================================================
 
-Errors are problem+json from the registry in ``gateway/problems.py``.
+Errors are problem+json from the registry in ``gateway/problems.py``; a query
+parameter, path segment or body the API cannot take is 400 ``bad-request``
+naming it in ``parameter``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -41,6 +44,8 @@ from gateway.problems import (
     problem_for_status,
     problem_response,
 )
+from protocols.mqtt.errors import TopicError
+from protocols.mqtt.topics import check_segment
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -53,6 +58,9 @@ MONITOR: Final = web.AppKey("monitor", Monitor)
 SERIES: Final = frozenset({"cards_issued", "cards_spoiled", "errors", "devices_offline"})
 KEEPALIVE: Final = 15.0  # seconds between SSE comments on a quiet stream
 MAX_HOURS: Final = 24 * 90
+MAX_ALERT_ID: Final = 2**31 - 1  # alert ids are an INTEGER column
+MAX_ACK_BODY: Final = 4096  # bytes of an acknowledgement's body
+_NUMBER: Final = re.compile(r"[0-9]{1,10}")
 
 
 def create_monitor_app(monitor: Monitor) -> web.Application:
@@ -123,20 +131,37 @@ async def _alerts(request: web.Request) -> web.Response:
     return web.json_response({"alerts": monitor.alerts()})
 
 
+def _bad(parameter: str, detail: str, detail_zh: str) -> ProblemError:
+    return ProblemError(BAD_REQUEST, detail=detail, detail_zh=detail_zh, parameter=parameter)
+
+
+def _number(text: str, low: int, high: int) -> int | None:
+    """``text`` as a whole number from ``low`` to ``high`` (plain ASCII digits), else ``None``."""
+    if _NUMBER.fullmatch(text) is None or not low <= int(text) <= high:
+        return None
+    return int(text)
+
+
 async def _acknowledge(request: web.Request) -> web.Response:
+    text = request.match_info["alert_id"]
+    if _NUMBER.fullmatch(text) is None:
+        raise _bad("alert_id", "Give a numeric alert id.", "告警编号须为数字。")
+    alert_id = int(text)
+    if not 1 <= alert_id <= MAX_ALERT_ID:
+        raise ProblemError(NOT_FOUND, detail=f"No alert {alert_id}.", detail_zh="告警不存在。")
+    if request.content_length is not None and request.content_length > MAX_ACK_BODY:
+        raise _bad("body", 'The body is {"by": "name"}.', '请求内容须为 {"by": "确认人"}。')
     try:
-        alert_id = int(request.match_info["alert_id"])
-        body = await request.json()
-    except ValueError:
-        raise ProblemError(
-            BAD_REQUEST, detail='Give a numeric alert id and a JSON body {"by": "name"}.'
-        ) from None
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested beyond reason
+        body = None
     by = body.get("by") if isinstance(body, dict) else None
-    if not isinstance(by, str) or not 1 <= len(by.strip()) <= 64:  # noqa: PLR2004
-        raise ProblemError(
-            BAD_REQUEST,
-            detail="'by' must name who acknowledges (1-64 characters).",
-            detail_zh="请填写确认人（1-64个字符）。",
+    # printable: no control characters, NUL or lone surrogates (none can be stored)
+    if not isinstance(by, str) or not by.isprintable() or not 1 <= len(by.strip()) <= 64:  # noqa: PLR2004
+        raise _bad(
+            "by",
+            "'by' must name who acknowledges (1-64 printable characters).",
+            "请填写确认人（1-64个可打印字符）。",
         )
     alert = await request.app[MONITOR].acknowledge(alert_id, by.strip())
     if alert is None:
@@ -147,18 +172,23 @@ async def _acknowledge(request: web.Request) -> web.Response:
 async def _history(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR]
     series = request.query.get("series", "cards_issued")
-    try:
-        hours = int(request.query.get("hours", "24"))
-    except ValueError:
-        hours = -1
-    if series not in SERIES or not 1 <= hours <= MAX_HOURS:
-        raise ProblemError(
-            BAD_REQUEST,
-            detail=f"series is one of {sorted(SERIES)}; hours is 1-{MAX_HOURS}.",
-            detail_zh="参数无效。",
-        )
+    if series not in SERIES:
+        raise _bad("series", f"series is one of {sorted(SERIES)}.", "series 参数无效。")
+    hours = _number(request.query.get("hours", "24"), 1, MAX_HOURS)
+    if hours is None:
+        raise _bad("hours", f"hours is a whole number from 1 to {MAX_HOURS}.", "hours 参数无效。")
+    branch = request.query.get("branch") or None
+    if branch is not None:
+        try:
+            check_segment(branch, "branch")
+        except TopicError:
+            raise _bad(
+                "branch",
+                "branch is a branch id (1-64 of A-Z a-z 0-9 _ . -).",
+                "branch 须为网点编号。",
+            ) from None
     since = monitor.clock.now() - timedelta(hours=hours)
-    points = await monitor.store.hourly(series, since, request.query.get("branch") or None)
+    points = await monitor.store.hourly(series, since, branch)
     return web.json_response(
         {"series": series, "points": [{"hour": hour, "value": value} for hour, value in points]}
     )

@@ -28,17 +28,28 @@ __all__ = ["BranchEntry", "DeviceEntry", "ProvinceState", "Sample", "parse_time"
 MINUTE = 60
 HOUR = 3600
 TOPIC_CACHE: Final = 262_144  # parsed topics kept (a province has ~11 per branch)
+#: Largest count a history value keeps (floats are exact up to here); payloads may say more.
+MAX_SAMPLE: Final = 2**53
+
+
+def sample_value(count: int) -> float:
+    """A count from a payload as a history value (JSON integers have no upper bound)."""
+    return float(min(count, MAX_SAMPLE))
 
 
 def parse_time(text: str | None, default: datetime) -> datetime:
-    """An ISO 8601 time from a payload; ``default`` when absent, unreadable or naive."""
+    """An ISO 8601 time from a payload; ``default`` when absent, unreadable or naive.
+
+    Also ``default`` off the calendar: a time within a day of year 1 or 9999 whose
+    offset takes it past either end in UTC.
+    """
     if not text:
         return default
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return default if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return default
-    return default if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -128,7 +139,9 @@ class BranchEntry:
         for device in self.devices.values():
             counts[device.state.state.value] += 1
         production = self.reports.get("production")
-        last = production.hours[-1] if isinstance(production, ProductionReport) else None
+        last = None
+        if isinstance(production, ProductionReport) and production.hours:  # none before a card
+            last = production.hours[-1]
         return {
             "branch": self.branch,
             "presence": "unknown" if self.presence is None else self.presence.value,
@@ -232,8 +245,9 @@ class ProvinceState:
             bucket = int(start.timestamp()) // HOUR * HOUR
             if bucket <= 0:
                 continue
-            samples.append(Sample(branch, "cards_issued", "h", bucket, hour.issued, "max"))
-            samples.append(Sample(branch, "cards_spoiled", "h", bucket, hour.spoiled, "max"))
+            issued, spoiled = sample_value(hour.issued), sample_value(hour.spoiled)
+            samples.append(Sample(branch, "cards_issued", "h", bucket, issued, "max"))
+            samples.append(Sample(branch, "cards_spoiled", "h", bucket, spoiled, "max"))
         return samples
 
     @staticmethod
@@ -250,5 +264,5 @@ class ProvinceState:
         ]
         grown = errors if before is None or errors < before else errors - before
         if old is not None and grown:
-            samples.append(Sample(entry.branch, "errors", "m", minute, grown, "sum"))
+            samples.append(Sample(entry.branch, "errors", "m", minute, sample_value(grown), "sum"))
         return samples
