@@ -25,8 +25,9 @@ from typing import Any, Final
 
 __all__ = ["loads", "loads_bytes"]
 
-#: A surrogate code point, raw or as a JSON escape (``\uD800``-``\uDFFF``).
-_SURROGATE_IN_TEXT: Final = re.compile(r"[\ud800-\udfff]|\\u[dD][89abcdefABCDEF]")
+#: A JSON escape of a surrogate code point (``\uD800``-``\uDFFF``).
+_ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]")
+#: A surrogate code point.
 _SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 
 
@@ -71,8 +72,9 @@ def loads(text: str) -> Any:  # noqa: ANN401 - a JSON document is any of its typ
     value = _DECODER.decode(text)
     # Valid pairs (an escaped astral character) come out combined, so any
     # surrogate left in a decoded string is a lone one. Only a document that
-    # spells one can hold one: most are never walked.
-    if _SURROGATE_IN_TEXT.search(text) and _has_surrogate(value):
+    # spells one, escaped or raw, can hold one: most are never walked.
+    spelt = _ESCAPED_SURROGATE.search(text) or (not text.isascii() and _SURROGATE.search(text))
+    if spelt and _has_surrogate(value):
         raise ValueError("a string holds a lone surrogate")
     return value
 
