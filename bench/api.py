@@ -54,10 +54,10 @@ from sqlalchemy import text
 from stdnum.cn import ric
 
 from devices.clock import SystemClock
-from gateway.api.status_cache import StatusCache
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.logs import configure_logging
+from gateway.operations.status_cache import StatusCache
+from gateway.runtime.logs import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,8 +10,8 @@ round), so that both sides of one round see the same load on a shared machine:
 
 * baseline: openpyxl read-only, ``iter_rows(values_only=True)`` over the
   sheet, touching every value (the least any reader must do);
-* ours: :func:`gateway.business.batch.read_rows` and
-  :func:`~gateway.business.batch.check_rows` (every rule, ethnicity required)
+* ours: :func:`gateway.batches.cardlist.read_rows` and
+  :func:`~gateway.batches.cardlist.check_rows` (every rule, ethnicity required)
   with every referenced scan present in the folder and photo names given.
 
 Every row names its photo and scan; the scans are in the folder, the photos
@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING
 from openpyxl import Workbook, load_workbook
 from PIL import Image
 
-from gateway.business.batch import COLUMNS, check_rows, read_rows
-from gateway.business.completeness import check_photo
+from gateway.batches.cardlist import COLUMNS, check_rows, read_rows
+from gateway.operations.completeness import check_photo
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -4,8 +4,8 @@ Two measurements, each against a baseline measured in the same run.
 
 (a) **Storage-bound.** ``--cards`` applications go through the real
 :class:`~production.ProductionController` with the real
-:class:`~gateway.production_journal.SqlJournal` on a file SQLite database made
-by :func:`gateway.persistence.create_engine` with the daemon's pragmas (WAL),
+:class:`~gateway.issuance.journal.SqlJournal` on a file SQLite database made
+by :func:`gateway.runtime.db.create_engine` with the daemon's pragmas (WAL),
 once with ``synchronous=NORMAL`` (durable at checkpoints, not at each commit)
 and once with ``synchronous=FULL`` (an fsync at every commit: the daemon's
 default).
@@ -13,7 +13,7 @@ Devices and upstream systems answer at once: printers and the in-process
 encoder with simulated blank cards, the local key service (real card
 cryptography), a platform and a bank without latency, a teller who passes
 every card. Personal data is sealed by the daemon's ``PersonalDataVault``; card
-faces are drawn in the daemon's surface process (``gateway.render_pool``); the
+faces are drawn in the daemon's surface process (``gateway.issuance.render_pool``); the
 daemon's JSON logging runs at ``info`` into ``/dev/null``. Three stations; all
 applications are submitted at once (batch priority). Measured: cards per
 second from the first submission until the last card is enabled, CPU time per
@@ -97,11 +97,12 @@ from sqlalchemy import text
 
 from devices.clock import SystemClock
 from devices.encoder import InProcessEncoder
-from gateway.keys import PersonalDataVault
-from gateway.logs import configure_logging
-from gateway.persistence import create_engine, upgrade
-from gateway.production_journal import SqlJournal
-from gateway.render_pool import SurfacePool
+from gateway.issuance.journal import SqlJournal
+from gateway.issuance.render_pool import SurfacePool
+from gateway.people.vault import PersonalDataVault
+from gateway.runtime.db import create_engine
+from gateway.runtime.logs import configure_logging
+from gateway.runtime.migrate import upgrade
 from production import (
     CardFace,
     CardLayout,

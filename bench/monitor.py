@@ -120,7 +120,7 @@ async def monitor_consumer(port: int, identifier: str, group: str | None, databa
     from devices.clock import SystemClock  # noqa: PLC0415
     from gateway.monitor.service import Monitor  # noqa: PLC0415
     from gateway.monitor.settings import MonitorSettings  # noqa: PLC0415
-    from gateway.persistence import create_engine  # noqa: PLC0415
+    from gateway.runtime.db import create_engine  # noqa: PLC0415
 
     settings = MonitorSettings(
         province=PROVINCE,
@@ -387,7 +387,7 @@ def main() -> None:
     parser.add_argument("--database", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consumer is not None:
-        from gateway.logs import configure_logging  # noqa: PLC0415 - consumers only
+        from gateway.runtime.logs import configure_logging  # noqa: PLC0415 - consumers only
 
         configure_logging(log_format="json")
         if args.consumer == "raw":

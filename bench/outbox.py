@@ -29,7 +29,8 @@ from aiohttp import web
 
 from devices.backoff import BackoffPolicy
 from devices.clock import SystemClock
-from gateway.persistence import create_engine, session_factory, upgrade
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.migrate import upgrade
 from gateway.upstream import (
     CardRef,
     ChangeInfo,

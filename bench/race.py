@@ -42,11 +42,13 @@ from sqlalchemy import func, select, update
 from stdnum.cn import ric
 
 from devices.clock import SystemClock
-from gateway.business.catalogue import Operation
+from gateway.audit.rows import AuditEntryRow
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.logs import configure_logging
-from gateway.persistence.models import ApplicationRow, AuditEntryRow, CardRow
+from gateway.operations.catalogue import Operation
+from gateway.operations.rows import ApplicationRow
+from gateway.people.rows import CardRow
+from gateway.runtime.logs import configure_logging
 
 TOKENS = {role: f"race-{role}-" + "r" * 32 for role in ("teller", "supervisor")}
 _O = Operation

@@ -1,8 +1,10 @@
 """The aiohttp application: middlewares, health, readiness and metrics endpoints.
 
 :func:`create_app` builds the application from :class:`Services` (everything is
-injected: engine, clock, random source, supervisor, metrics), so tests build the
-same application the daemon serves. Later subsystems add their routes here.
+injected: engine, clock, random source, supervisor, metrics) and the teller API's
+sections the daemon hands over, so tests build the same application the daemon
+serves. Nothing here knows a feature: each section brings its routes, and the
+daemon puts each feature's context under the section's own key.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,8 +21,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__
-from gateway.persistence.migrate import current_revision
-from gateway.problems import (
+from gateway.runtime.http.openapi import add_document_routes
+from gateway.runtime.migrate import current_revision
+from gateway.runtime.problems import (
     INTERNAL_ERROR,
     NOT_READY,
     REQUEST_ID,
@@ -35,10 +38,10 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from devices.clock import Clock
-    from gateway.api.routes import Api
     from gateway.config import Config
-    from gateway.metrics import Metrics
-    from gateway.supervisor import Supervisor
+    from gateway.runtime.http.kit import ApiSection
+    from gateway.runtime.metrics import Metrics
+    from gateway.runtime.supervisor import Supervisor
     from security.pki import CertificateInfo
 
 __all__ = ["SERVICES", "Services", "create_app"]
@@ -63,8 +66,6 @@ class Services:
     head_revision: str | None
     #: Certificates this daemon presents; their expiry is reported by /readyz.
     certificates: tuple[CertificateInfo, ...] = ()
-    #: The teller API (needs a key store for personal data); absent without one.
-    api: Api | None = None
 
 
 SERVICES: Final = web.AppKey("services", Services)
@@ -72,18 +73,34 @@ SERVICES: Final = web.AppKey("services", Services)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(services: Services, *, extra_routes: Iterable[web.RouteDef] = ()) -> web.Application:
-    """Build the application; ``extra_routes`` lets tests and later layers add handlers."""
+def create_app(
+    services: Services,
+    *,
+    sections: Sequence[ApiSection] = (),
+    bind: Callable[[web.Application], None] | None = None,
+    extra_routes: Iterable[web.RouteDef] = (),
+) -> web.Application:
+    """Build the application.
+
+    Args:
+        services: What the middlewares and the health endpoints use.
+        sections: The teller API's sections (none without a key store): their routes,
+            and ``/openapi.json`` and ``/docs`` describing them.
+        bind: Puts each feature's context on the application, before the sections mount.
+        extra_routes: Handlers tests and the daemon add (the branch page).
+    """
     app = web.Application(middlewares=[_context_middleware, _problem_middleware])
     app[SERVICES] = services
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    if services.api is not None:
-        from gateway.api.routes import add_api_routes  # noqa: PLC0415 - only with a key store
-
-        add_api_routes(app, services.api)
+    if bind is not None:
+        bind(app)
+    for section in sections:
+        section.add_routes(app)
+    if sections:
+        add_document_routes(app, sections)
     app.router.add_routes(list(extra_routes))
     services.metrics.build.info(
         {"version": __version__, "branch": services.config.branch.id},

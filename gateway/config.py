@@ -31,7 +31,8 @@ from pydantic import (
 )
 
 from devices.registry.settings import DevicesSettings
-from gateway.pin.settings import PinSettings
+from gateway.cardservices.settings import PinSettings
+from gateway.operations.settings import BusinessConfig
 from gateway.upstream.settings import UpstreamSettings
 
 __all__ = [
@@ -219,21 +220,6 @@ class TerminalConfig(_Section):
         if token is not None and len(token.get_secret_value()) < 32:  # noqa: PLR2004
             raise ValueError("a terminal token must be at least 32 characters")
         return token
-
-
-class BusinessConfig(_Section):
-    """Rules the province sets."""
-
-    #: 工本费 for reissue, replacement and renewal, in yuan.
-    reissue_fee_yuan: int = Field(default=20, ge=0, le=1000)
-    #: Online applications: working days (DB 6523/T 372-2023 §6.3.1: 30 to 40).
-    online_apply_workdays: int = Field(default=30, ge=1, le=120)
-    #: Extra holidays and adjusted working days (TOML with `holidays`/`workdays` lists).
-    calendar_file: Path | None = None
-    #: Hours an Idempotency-Key (and its stored answer) is kept.
-    idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    #: Minutes a supervisor's approval stays usable.
-    approval_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
 
 
 class StationConfig(_Section):

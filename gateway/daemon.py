@@ -27,33 +27,35 @@ from devices.backoff import BackoffPolicy, backoff_delays
 from devices.clock import Clock, SystemClock
 from devices.registry.errors import PublishError
 from gateway import __version__
-from gateway.api.auth import TerminalRegistry
-from gateway.api.idempotency import Idempotency
-from gateway.api.routes import Api
-from gateway.api.service import BusinessService
 from gateway.app import Services, create_app
-from gateway.archive import ArchiveStore
-from gateway.audit import AuditLog, AuditQueue
-from gateway.branch_reports import BranchReports
-from gateway.business.workdays import WorkCalendar
-from gateway.dashboard import add_branch_page
-from gateway.devices import BranchDevices
-from gateway.keys import KeyStoreSigner, PersonalDataVault, open_keystore
-from gateway.metrics import Metrics
-from gateway.persistence import create_engine, current_revision, head_revision, session_factory
-from gateway.persistence import upgrade as upgrade_schema
-from gateway.persistence.models import DaemonRun
-from gateway.pin.assembly import build_card_services
-from gateway.production_journal import SqlJournal
-from gateway.production_service import (
+from gateway.assembly import (
+    SECTIONS,
+    TellerApi,
+    build_card_services,
+    build_teller_api,
+    open_keystore,
+)
+from gateway.audit.log import AuditLog, AuditQueue
+from gateway.issuance.journal import SqlJournal
+from gateway.issuance.render_pool import SurfacePool
+from gateway.issuance.service import (
     BankProduction,
     PlatformKeyService,
     PlatformProduction,
     ProductionService,
     TellerQualityCheck,
 )
-from gateway.render_pool import SurfacePool
-from gateway.supervisor import Supervisor
+from gateway.people.vault import PersonalDataVault
+from gateway.runtime.dashboard import add_branch_page
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.devices import BranchDevices
+from gateway.runtime.keys import KeyStoreSigner
+from gateway.runtime.metrics import Metrics
+from gateway.runtime.migrate import current_revision, head_revision
+from gateway.runtime.migrate import upgrade as upgrade_schema
+from gateway.runtime.rows import DaemonRun
+from gateway.runtime.supervisor import Supervisor
+from gateway.telemetry.reports import BranchReports
 from gateway.upstream.assembly import Upstream, build_upstream
 from gateway.upstream.identity import load_or_create_identity
 from gateway.upstream.outbox import KeyStorePayloadProtector
@@ -73,8 +75,8 @@ if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable, Iterable, Mapping
 
+    from gateway.cardservices import CardServices
     from gateway.config import Config
-    from gateway.pin import CardServices
     from production import EncoderPort, JobRecord, Reconciliation
     from security.keystore import KeyStore
 
@@ -134,7 +136,8 @@ class Daemon:
         self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
         self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
-        self._api: Api | None = None
+        #: Each feature's context of the teller API (with a key store).
+        self.teller: TellerApi | None = None
         #: PIN change, reset, unlock and status at the windows (``[pin]``); pads attach here.
         self.cards: CardServices | None = None
         #: The platform and bank clients, outbox and relay (with ``[upstream]`` and a key store).
@@ -173,7 +176,12 @@ class Daemon:
                     devices=self.devices, sessions=self._sessions, audit=self.audit,
                     metrics=self.metrics, clock=self.clock,
                 )  # fmt: skip
-                self._api = self._build_api(vault)
+                self.teller = build_teller_api(
+                    self.config, vault=vault, sessions=self._sessions, engine=self.engine,
+                    audit=self.audit, audit_reads=self.audit_reads, clock=self.clock,
+                    rng=self.rng, upstream=self.upstream, production=self.production,
+                    cards=self.cards,
+                )  # fmt: skip
             if migrate:
                 before = await current_revision(self.engine)
                 await upgrade_schema(self.engine)
@@ -192,16 +200,21 @@ class Daemon:
                 rng=self.rng,
                 head_revision=head_revision(),
                 certificates=certificates,
-                api=self._api,
             )
-            app = create_app(services, extra_routes=self._extra_routes)
+            teller = self.teller
+            app = create_app(
+                services,
+                sections=SECTIONS if teller is not None else (),
+                bind=teller.bind if teller is not None else None,
+                extra_routes=self._extra_routes,
+            )
             self.reports = BranchReports(
                 branch=self.config.branch.id,
                 sessions=self._sessions,
                 clock=self.clock,
                 devices=self.devices,
                 production=self.production,
-                audit_reads=self.audit_reads if self._api is not None else None,
+                audit_reads=self.audit_reads if self.teller is not None else None,
                 low_stock=self.config.production.low_stock if self.config.production else 20,
             )
             add_branch_page(app, self.reports.snapshot, clock=self.clock)
@@ -239,8 +252,12 @@ class Daemon:
     def _spawn_tasks(self) -> None:
         """Start the background tasks under the supervisor."""
         self.supervisor.spawn("heartbeat", self._heartbeat)
-        if self._api is not None:
+        if self.teller is not None:
             self.supervisor.spawn("audit-reads", self.audit_reads.run)
+            batches = self.teller.batches.batches
+            self.supervisor.spawn("batch-auto-enable", batches.run_auto_enable)
+            if batches.production is not None:
+                self.supervisor.spawn("batch-production", batches.run_production)
         if self.upstream is not None:
             self.supervisor.spawn("outbox-relay", self.upstream.relay.run)
         if self.devices is not None:
@@ -250,36 +267,6 @@ class Daemon:
                 self.supervisor.spawn("certificate-telemetry", self._certificate_telemetry)
         if self._signer is not None:
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
-
-    def _build_api(self, vault: PersonalDataVault) -> Api:
-        rules = self.config.business
-        calendar = (
-            WorkCalendar.from_file(rules.calendar_file) if rules.calendar_file else WorkCalendar()
-        )
-        service = BusinessService(
-            sessions=self._sessions,
-            vault=vault,
-            audit=self.audit,
-            clock=self.clock,
-            rng=self.rng,
-            calendar=calendar,
-            rules=rules,
-            region=self.config.branch.region,
-            upstream=self.upstream,
-        )
-        return Api(
-            service=service,
-            idempotency=Idempotency(self._sessions, self.clock, rules.idempotency_hours),
-            terminals=TerminalRegistry(self.config.terminals),
-            sessions=self._sessions,
-            vault=vault,
-            clock=self.clock,
-            engine=self.engine,
-            archive=ArchiveStore(self.config.data_dir / "archive", self._sessions, self.clock),
-            audit_reads=self.audit_reads,
-            production=self.production,
-            cards=self.cards,
-        )
 
     def _build_production(self, vault: PersonalDataVault) -> ProductionService:
         """Stations from ``[production]`` and ``[devices]``; ports over the upstream clients."""

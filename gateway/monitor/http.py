@@ -16,7 +16,7 @@ route                          answer
 ``GET /metrics``               Prometheus exposition of the monitor's own metrics
 =============================  ===========================================================
 
-Errors are problem+json from the registry in ``gateway/problems.py``; a query
+Errors are problem+json from the registry in ``gateway/runtime/problems.py``; a query
 parameter, path segment or body the API cannot take is 400 ``bad-request``
 naming it in ``parameter``.
 """
@@ -34,9 +34,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import dashboard
 from gateway.monitor.service import Monitor
-from gateway.problems import (
+from gateway.runtime import dashboard
+from gateway.runtime.problems import (
     BAD_REQUEST,
     INTERNAL_ERROR,
     NOT_FOUND,

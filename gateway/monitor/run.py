@@ -12,8 +12,8 @@ from aiohttp import web
 from devices.backoff import BackoffPolicy
 from gateway.monitor.http import create_monitor_app
 from gateway.monitor.service import Monitor
-from gateway.persistence import create_engine
-from gateway.supervisor import Supervisor
+from gateway.runtime.db import create_engine
+from gateway.runtime.supervisor import Supervisor
 
 if TYPE_CHECKING:
     import random

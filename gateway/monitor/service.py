@@ -1,7 +1,7 @@
 """The monitor: MQTT in, state and alerts in memory, history and alerts to the database.
 
 One :class:`Monitor` per process. Its background tasks (run under the
-:class:`~gateway.supervisor.Supervisor`):
+:class:`~gateway.runtime.supervisor.Supervisor`):
 
 - ``monitor-mqtt``: one broker session (reconnects with backoff) subscribed to
   the province's presence, device states and branch reports; each message goes

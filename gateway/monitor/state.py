@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from gateway.dashboard.views import branch_view
+from gateway.runtime.dashboard.views import branch_view
 from protocols.mqtt.errors import MqttProtocolError
 from protocols.mqtt.reports import ProductionReport, Report, decode_report
 from protocols.mqtt.state import DeviceState, DeviceStatus, Presence, PresenceState

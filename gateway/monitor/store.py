@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from gateway.monitor.alerts import Alert
-from gateway.persistence.models import NAMING_CONVENTION, UTCDateTime
+from gateway.runtime.rows import NAMING_CONVENTION, UTCDateTime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

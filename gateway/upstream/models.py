@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 - SQLAlchemy reads the annotations at run time
+from datetime import datetime
 
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.persistence.models import Base, UTCDateTime
+from gateway.runtime.rows import Base, UTCDateTime
 
 __all__ = ["OutboxRow", "OutboxState"]
 

@@ -33,7 +33,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.business.states import (
+from gateway.people.rows import CardRow, PersonRow
+from gateway.people.states import (
     APPLICATION,
     BANK_ACCOUNT,
     CARD,
@@ -45,7 +46,7 @@ from gateway.business.states import (
     CardState,
     IllegalTransition,
 )
-from gateway.persistence.models import CardRow, IdempotencyRow, PersonRow
+from gateway.runtime.rows import IdempotencyRow
 from gateway.upstream.outbox import FreezeAccount, UnfreezeAccount
 from protocols.platform import MessageDecodeError, MessageEncodeError, Operation, Result, Status
 from security.envelope import EnvelopeRejectedError
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from devices.clock import Clock
-    from gateway.audit import AuditLog
+    from gateway.audit.log import AuditLog
     from gateway.upstream.assembly import Upstream
     from protocols.platform import Request
 

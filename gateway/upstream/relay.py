@@ -16,7 +16,7 @@ open nothing is sent to it; when the breaker lets a trial through, only one
 batch goes (the probe). Order per card holds because a card's next message is
 not taken while an earlier one is pending.
 
-Run it under :class:`gateway.supervisor.Supervisor` (``spawn("outbox-relay",
+Run it under :class:`gateway.runtime.supervisor.Supervisor` (``spawn("outbox-relay",
 relay.run)``); call :meth:`Relay.wake` after committing an enqueue to send at
 once instead of at the next poll.
 """

@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING
 import pytest
 from PIL import Image
 
-from gateway.api.auth import Terminal
-from gateway.api.service import BusinessService
-from gateway.archive import ArchiveStore
-from gateway.audit import AuditLog
-from gateway.batch.service import BatchService, BatchSettings
-from gateway.business.batch import COLUMNS
-from gateway.business.catalogue import Role
-from gateway.business.workdays import WorkCalendar
-from gateway.config import BusinessConfig
-from gateway.keys import PersonalDataVault
-from gateway.persistence import create_engine, session_factory, upgrade
+from gateway.archive.store import ArchiveStore
+from gateway.audit.log import AuditLog
+from gateway.batches.cardlist import COLUMNS
+from gateway.batches.service import BatchService, BatchSettings
+from gateway.operations.catalogue import Role
+from gateway.operations.service import BusinessService
+from gateway.operations.settings import BusinessConfig
+from gateway.operations.workdays import WorkCalendar
+from gateway.people.vault import PersonalDataVault
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.http.auth import Terminal
+from gateway.runtime.migrate import upgrade
 from gateway.upstream.outbox import KeyStorePayloadProtector, Outbox
 from production.errors import NoBlanksError
 from production.model import ChipFacts, JobRecord, JobStatus, Order, Priority

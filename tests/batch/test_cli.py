@@ -24,13 +24,13 @@ from openpyxl import load_workbook
 from rich.console import Console
 from sqlalchemy import select, update
 
-from gateway.batch.client import BatchClient, Endpoint, follow, production_over
-from gateway.cli import main
+from gateway.batches.client import BatchClient, Endpoint, follow, production_over
+from gateway.batches.rows import BatchItemRow
+from gateway.cli.main import main
 from gateway.config import parse_config
 from gateway.daemon import Daemon, serve
-from gateway.persistence import create_engine, session_factory
-from gateway.persistence.batch_models import BatchItemRow
-from gateway.persistence.models import CardRow
+from gateway.people.rows import CardRow
+from gateway.runtime.db import create_engine, session_factory
 from security.pki import Role, init_ca, issue
 from tests.batch.conftest import HANDLER, SCAN, card_list, id_number, photo
 from tests.fakes import FakeClock

@@ -24,21 +24,22 @@ from sqlalchemy import select
 
 from devices.encoder import InProcessEncoder
 from devices.printer import PrinterDriver
-from gateway.api.idempotency import request_digest
-from gateway.api.schemas import ApprovalIn, OperationRequest, PersonIn
-from gateway.api.service import BusinessService
-from gateway.archive import ArchiveStore
-from gateway.audit import AuditLog
-from gateway.batch.production import ControllerProduction
-from gateway.batch.schemas import BatchPickupIn
-from gateway.batch.service import FINISHED_ROWS, BatchService, BatchSettings
-from gateway.business.catalogue import Material
-from gateway.business.workdays import WorkCalendar
-from gateway.config import BusinessConfig
-from gateway.keys import PersonalDataVault
-from gateway.persistence import create_engine, session_factory, upgrade
-from gateway.persistence.models import CardRow
-from gateway.production_journal import SqlJournal
+from gateway.archive.store import ArchiveStore
+from gateway.audit.log import AuditLog
+from gateway.batches.production import ControllerProduction
+from gateway.batches.schemas import BatchPickupIn
+from gateway.batches.service import FINISHED_ROWS, BatchService, BatchSettings
+from gateway.issuance.journal import SqlJournal
+from gateway.operations.catalogue import Material
+from gateway.operations.schemas import ApprovalIn, OperationRequest, PersonIn
+from gateway.operations.service import BusinessService
+from gateway.operations.settings import BusinessConfig
+from gateway.operations.workdays import WorkCalendar
+from gateway.people.rows import CardRow
+from gateway.people.vault import PersonalDataVault
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.http.idempotency import request_digest
+from gateway.runtime.migrate import upgrade
 from gateway.upstream.models import OutboxRow
 from gateway.upstream.outbox import KeyStorePayloadProtector, Outbox
 from production import Phase, ProductionController, Station, StepName, StockLedger

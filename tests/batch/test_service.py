@@ -9,14 +9,14 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from gateway.api.schemas import OperationRequest, PersonIn
-from gateway.batch.schemas import BatchPickupIn
-from gateway.batch.service import BatchService, application_id_of
-from gateway.business.batch import open_files
-from gateway.business.catalogue import Material
-from gateway.persistence.batch_models import BatchItemRow
-from gateway.persistence.models import CardRow, PersonRow
-from gateway.problems import ProblemError
+from gateway.batches.cardlist import open_files
+from gateway.batches.rows import BatchItemRow
+from gateway.batches.schemas import BatchPickupIn
+from gateway.batches.service import BatchService, application_id_of
+from gateway.operations.catalogue import Material
+from gateway.operations.schemas import OperationRequest, PersonIn
+from gateway.people.rows import CardRow, PersonRow
+from gateway.runtime.problems import ProblemError
 from gateway.upstream.models import OutboxRow
 from production.model import Priority
 from tests.batch.conftest import HANDLER, SCAN, TELLER, Kit, card_list, id_number, photo
@@ -247,8 +247,8 @@ async def test_batch_to_single_only_while_queued(kit: Kit) -> None:
         materials=[Material.APPLICANT_ID_CARD],
     )  # fmt: skip
     kit.service.settings = type(kit.service.settings)(in_flight=0)
-    from gateway.api.idempotency import request_digest  # noqa: PLC0415
-    from gateway.api.schemas import ApprovalIn  # noqa: PLC0415
+    from gateway.operations.schemas import ApprovalIn  # noqa: PLC0415
+    from gateway.runtime.http.idempotency import request_digest  # noqa: PLC0415
     from tests.batch.conftest import SUPERVISOR  # noqa: PLC0415
 
     digest = request_digest("APPROVE", "batch-to-single", body.model_dump_json().encode())

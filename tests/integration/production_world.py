@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from gateway.demo_world import FEEDER, DemoWorld, demo_id_number, demo_photo
+from gateway.demo.world import FEEDER, DemoWorld, demo_id_number, demo_photo
 
 if TYPE_CHECKING:
     from collections.abc import Callable

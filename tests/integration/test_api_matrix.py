@@ -1,6 +1,6 @@
 """Every catalogue operation through the HTTP API, for every applicant case and channel.
 
-The cases are generated from the catalogue (``gateway/business/catalogue.py``):
+The cases are generated from the catalogue (``gateway/operations/catalogue.py``):
 for each operation, channel and applicant case the catalogue accepts, the
 happy path from the state the operation needs; and the refusals: each missing
 material, every case the catalogue forbids on each channel, the kiosk and ops
@@ -37,16 +37,10 @@ import pytest_asyncio
 from sqlalchemy import text
 from stdnum.cn import ric
 
-from gateway.business.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
-from gateway.business.states import (
-    APPLICATION,
-    CARD,
-    ApplicationState,
-    CardState,
-    IllegalTransition,
-)
 from gateway.config import parse_config
 from gateway.daemon import Daemon
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
+from gateway.people.states import APPLICATION, CARD, ApplicationState, CardState, IllegalTransition
 from tests.fakes import FakeClock
 from tests.integration.api_branch import AGENT, jpeg_photo
 from tests.integration.helpers import master_key_file
@@ -55,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from gateway.business.catalogue import OperationSpec, Requirement
+    from gateway.operations.catalogue import OperationSpec, Requirement
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

@@ -9,10 +9,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import Services, create_app
-from gateway.metrics import Metrics
-from gateway.persistence import create_engine, head_revision, upgrade
-from gateway.problems import NOT_FOUND, ProblemError
-from gateway.supervisor import Supervisor
+from gateway.runtime.db import create_engine
+from gateway.runtime.metrics import Metrics
+from gateway.runtime.migrate import head_revision, upgrade
+from gateway.runtime.problems import NOT_FOUND, ProblemError
+from gateway.runtime.supervisor import Supervisor
 from tests.conftest import free_port
 from tests.fakes import FakeClock
 from tests.integration.helpers import daemon_config

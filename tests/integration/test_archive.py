@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.archive import ArchiveError, export_month, verify_export
-from gateway.cli import main
+from gateway.archive.store import ArchiveError, export_month, verify_export
+from gateway.cli.main import main
 from tests.integration.api_branch import Branch, apply_body
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ async def archived_branch(branch: Branch) -> str:
 async def test_export_and_verify_a_month(branch: Branch, tmp_path: Path) -> None:
     """The month's export holds every image with index.csv and SHA256SUMS, and verifies."""
     receipt = await archived_branch(branch)
-    api = branch.daemon._api
+    api = branch.daemon.teller.archive if branch.daemon.teller else None
     assert api is not None
     output = tmp_path / "archive-2026-11.zip"
     assert await export_month(api.archive, api.sessions, "2026-11", output) == 3
@@ -60,7 +60,7 @@ async def test_export_and_verify_a_month(branch: Branch, tmp_path: Path) -> None
 async def test_tampered_export_names_the_member(branch: Branch, tmp_path: Path) -> None:
     """Changing one file inside the export makes verify fail and name that file."""
     await archived_branch(branch)
-    api = branch.daemon._api
+    api = branch.daemon.teller.archive if branch.daemon.teller else None
     assert api is not None
     output = tmp_path / "export.zip"
     await export_month(api.archive, api.sessions, "2026-11", output)

@@ -7,8 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditLog
-from gateway.persistence import create_engine, session_factory, upgrade
+from gateway.audit.log import AuditLog
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.migrate import upgrade
 from security.audit import AuditFault, AuditProblem
 from security.suites import GM, INTL, CryptoSuite
 from tests.fakes import FakeClock

@@ -9,11 +9,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.audit import AuditLog
-from gateway.cli import main
+from gateway.assembly import open_keystore
+from gateway.audit.log import AuditLog
+from gateway.cli.main import main
 from gateway.config import load_config
-from gateway.keys import KeyStoreSigner, open_keystore
-from gateway.persistence import create_engine, session_factory, upgrade
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.keys import KeyStoreSigner
+from gateway.runtime.migrate import upgrade
 from security.suites import GM
 from tests.conftest import free_port
 from tests.fakes import FakeClock

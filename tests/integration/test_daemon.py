@@ -12,8 +12,9 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from gateway.daemon import Daemon, serve
-from gateway.persistence import create_engine, session_factory, upgrade
-from gateway.persistence.models import DaemonRun
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.migrate import upgrade
+from gateway.runtime.rows import DaemonRun
 from tests.fakes import FakeClock
 from tests.integration.helpers import daemon_config
 

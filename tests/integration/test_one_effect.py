@@ -21,10 +21,12 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, update
 
-from gateway.business.catalogue import CATALOGUE, Case, Channel, Operation
+from gateway.audit.rows import AuditEntryRow
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.persistence.models import ApplicationRow, AuditEntryRow, CardRow, PersonRow
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation
+from gateway.operations.rows import ApplicationRow
+from gateway.people.rows import CardRow, PersonRow
 from gateway.upstream import PeerKeysFile, publish_identity
 from gateway.upstream.models import OutboxRow, OutboxState
 from security.pki import Role, init_ca, issue

@@ -7,15 +7,9 @@ from alembic import command
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.persistence import (
-    create_engine,
-    current_revision,
-    head_revision,
-    session_factory,
-    upgrade,
-)
-from gateway.persistence.migrate import alembic_config
-from gateway.persistence.models import DaemonRun
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.migrate import alembic_config, current_revision, head_revision, upgrade
+from gateway.runtime.rows import DaemonRun
 
 pytestmark = pytest.mark.integration
 
@@ -113,9 +107,9 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
     from alembic.autogenerate import compare_metadata  # noqa: PLC0415
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
 
-    import gateway.production_journal  # noqa: PLC0415 - registers the production tables
-    import gateway.upstream.models  # noqa: F401, PLC0415 - registers the outbox tables
-    from gateway.persistence.models import Base  # noqa: PLC0415
+    import gateway.issuance.journal  # noqa: PLC0415 - registers the production tables
+    import gateway.tables  # noqa: F401, PLC0415 - every table on the metadata
+    from gateway.runtime.rows import Base  # noqa: PLC0415
 
     await upgrade(engine)
 

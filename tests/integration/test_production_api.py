@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 from sqlalchemy import text
 
-from gateway.demo_world import DEMO_BRANCH, DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number
+from gateway.demo.world import DEMO_BRANCH, DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number
 from protocols.mqtt.reports import StockReport, decode_report
 from tests.integration.production_world import Teller
 

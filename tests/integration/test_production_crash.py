@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from gateway.demo_world import DEMO_PROVINCE, FEEDER, DemoWorld
+from gateway.demo.world import DEMO_PROVINCE, FEEDER, DemoWorld
 from tests.conftest import free_port
 from tests.devices.card.conftest import pcscd
 from tests.integration.production_world import Teller

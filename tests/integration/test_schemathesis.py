@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from gateway.api.routes import openapi_document
-from gateway.demo_world import DemoWorld
+from gateway.assembly import openapi_document
+from gateway.demo.world import DemoWorld
 from tests.conftest import fresh_database, selected_backends
 
 if TYPE_CHECKING:

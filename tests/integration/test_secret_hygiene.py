@@ -19,11 +19,11 @@ import pytest
 import structlog
 from sqlalchemy import MetaData, select
 
+from gateway.assembly import open_keystore
 from gateway.config import parse_config
 from gateway.daemon import serve
-from gateway.keys import open_keystore
-from gateway.logs import configure_logging
-from gateway.persistence import create_engine
+from gateway.runtime.db import create_engine
+from gateway.runtime.logs import configure_logging
 from security.keystore import Algorithm, KeyUsage, PinBlockFormat
 from tests.devices.agent.conftest import Mosquitto
 from tests.fakes import FakeClock

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from gateway.api.status_cache import STATUS_CACHE, StatusCache
-from gateway.business.receipts import ReceiptNumber, make_receipt_number
+from gateway.operations.receipts import ReceiptNumber, make_receipt_number
+from gateway.operations.status_cache import STATUS_CACHE, StatusCache
 from tests.integration.api_branch import AGENT, Branch, apply_body
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.persistence.models import CardRow
+from gateway.people.rows import CardRow
 from gateway.upstream import CardRef, PeerKeysFile, UpstreamError, publish_identity
 from gateway.upstream.identity import IDENTITY_FILE
 from gateway.upstream.models import OutboxRow, OutboxState

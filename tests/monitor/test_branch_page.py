@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.dashboard import add_branch_page
-from gateway.dashboard.views import branch_view
+from gateway.runtime.dashboard import add_branch_page
+from gateway.runtime.dashboard.views import branch_view
 from protocols.mqtt.state import DeviceKind, DeviceState, DeviceStatus
 from tests.fakes import FakeClock
 

@@ -10,7 +10,7 @@ import pytest
 from gateway.monitor.http import create_monitor_app
 from gateway.monitor.service import Monitor
 from gateway.monitor.settings import MonitorSettings
-from gateway.persistence import create_engine
+from gateway.runtime.db import create_engine
 from protocols.mqtt import BranchTopics
 from protocols.mqtt.state import Presence, PresenceState
 from tests.fakes import FakeClock

@@ -29,7 +29,7 @@ from gateway.monitor.http import create_monitor_app
 from gateway.monitor.service import Monitor
 from gateway.monitor.settings import MonitorSettings
 from gateway.monitor.state import MAX_SAMPLE, BranchEntry, ProvinceState
-from gateway.persistence import create_engine
+from gateway.runtime.db import create_engine
 from protocols.mqtt import BranchTopics, PayloadError, decode_report
 from protocols.mqtt.reports import REPORTS, CertificateEntry, CertificatesReport, ProductionReport
 from protocols.mqtt.state import DeviceState, PresenceState

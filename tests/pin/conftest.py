@@ -22,10 +22,10 @@ import aiohttp
 import pytest
 
 from devices.encoder import EncoderError, PcscEncoder, SocialSecurityApplication
+from gateway.assembly import open_keystore
+from gateway.cardservices import Prompt
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.keys import open_keystore
-from gateway.pin import Prompt
 from gateway.upstream import PeerKeysFile, publish_identity
 from protocols.sscard import HolderData, IssuerData, SscardError
 from security.cardcrypto import CardMasterKeys

@@ -21,11 +21,12 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
-from gateway.business.invalidation import invalidate_replaced_cards
+from gateway.audit.rows import AuditEntryRow
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.persistence import session_factory
-from gateway.persistence.models import AuditEntryRow, CardRow
+from gateway.issuance.invalidation import invalidate_replaced_cards
+from gateway.people.rows import CardRow
+from gateway.runtime.db import session_factory
 from gateway.upstream import PeerKeysFile, publish_identity
 from gateway.upstream.models import OutboxRow, OutboxState
 from gateway.upstream.notices import NOTICE_PATH

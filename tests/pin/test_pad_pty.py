@@ -1,7 +1,7 @@
 """PIN change with the simulated PIN pad on a real pty, through the pad driver.
 
 The holder's keys are pressed on the simulated pad; the driver hands over its
-block, :class:`~gateway.pin.pads.DriverPinPad` turns it into the key store's
+block, :class:`~gateway.cardservices.pads.DriverPinPad` turns it into the key store's
 block under the pad's TPK, and the key store builds VERIFY and CHANGE PIN for
 the card (in an in-process reader here).
 """
@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devices.encoder import InProcessEncoder
-from gateway.api.auth import Terminal
-from gateway.audit import AuditLog
-from gateway.business.catalogue import Role
-from gateway.persistence import create_engine, session_factory, upgrade
-from gateway.pin import CardServices, PinSettings, WindowSettings
-from gateway.pin.pads import DriverPinPad
+from gateway.audit.log import AuditLog
+from gateway.cardservices import CardServices, PinSettings, WindowSettings
+from gateway.cardservices.pads import DriverPinPad
+from gateway.operations.catalogue import Role
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.http.auth import Terminal
+from gateway.runtime.migrate import upgrade
 from protocols.pinpad.frames import KeyAlgorithm
 from security.suites import GM
 from simulators.pinpad import PinPadSimConfig

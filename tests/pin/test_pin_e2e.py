@@ -22,7 +22,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from gateway.logs import configure_logging
+from gateway.runtime.logs import configure_logging
 from tests.integration.test_secret_hygiene import database_dump, read_key_files
 from tests.pin.conftest import (
     CHONGQING_SSN,

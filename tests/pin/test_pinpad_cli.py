@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import pytest
 import structlog
 
-from gateway.cli import main
+from gateway.assembly import open_keystore
+from gateway.cli.main import main
 from gateway.config import load_config
-from gateway.keys import open_keystore
 from protocols.pinpad.frames import KeyAlgorithm
 from security.keystore import Algorithm, KeyUsage
 from simulators.pinpad import DEMO_TMK, PinPadSimConfig

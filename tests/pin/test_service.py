@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devices.encoder import InProcessEncoder
-from gateway.api.auth import Terminal
-from gateway.api.schemas import OperationRequest
-from gateway.audit import AuditLog
-from gateway.business.catalogue import Role
-from gateway.persistence import create_engine, session_factory, upgrade
-from gateway.pin import CardServices, PinPadFailure, PinSettings, Prompt, WindowSettings
-from gateway.problems import ProblemError
+from gateway.audit.log import AuditLog
+from gateway.cardservices import CardServices, PinPadFailure, PinSettings, Prompt, WindowSettings
+from gateway.operations.catalogue import Role
+from gateway.operations.schemas import OperationRequest
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.http.auth import Terminal
+from gateway.runtime.migrate import upgrade
+from gateway.runtime.problems import ProblemError
 from gateway.upstream.errors import (
     KeyServiceUnavailableError,
     UpstreamRejectedError,

@@ -18,9 +18,9 @@ import pytest
 
 from devices.encoder import InProcessEncoder
 from devices.printer import PrinterDriver
-from gateway.persistence import create_engine
-from gateway.persistence.migrate import upgrade
-from gateway.production_journal import SqlJournal
+from gateway.issuance.journal import SqlJournal
+from gateway.runtime.db import create_engine
+from gateway.runtime.migrate import upgrade
 from production import (
     JobStatus,
     ProductionController,

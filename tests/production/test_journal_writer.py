@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import column, insert, table
 
-from gateway.persistence import create_engine
-from gateway.persistence.migrate import upgrade
-from gateway.production_journal import JournalWriteError, SqlJournal
+from gateway.issuance.journal import JournalWriteError, SqlJournal
+from gateway.runtime.db import create_engine
+from gateway.runtime.migrate import upgrade
 from production import JobRecord, JobStatus, Phase, Priority, StepEvent, StepName
 from production.model import StockEntry, StockKind
 from tests.production.conftest import SealerForTests, make_order

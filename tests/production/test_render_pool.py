@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.render_pool import SurfacePool
+from gateway.issuance.render_pool import SurfacePool
 from production import CardFace, CardLayout, render_panels
 from tests.production.conftest import photo_png
 
@@ -74,7 +74,7 @@ def test_the_process_dies_when_the_daemon_is_killed() -> None:
     script = textwrap.dedent(
         """
         import datetime as dt, multiprocessing, sys
-        from gateway.render_pool import SurfacePool
+        from gateway.issuance.render_pool import SurfacePool
         from production import CardFace, CardLayout, render_panels
 
         if __name__ == "__main__":

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gateway.persistence import create_engine
-from gateway.persistence.migrate import upgrade
-from gateway.persistence.models import Base
-from gateway.production_journal import ProductionJobRow
+from gateway.issuance.rows import ProductionJobRow
+from gateway.runtime.db import create_engine
+from gateway.runtime.migrate import upgrade
+from gateway.runtime.rows import Base
 from production import (
     ApprovalRequiredError,
     CardFace,
@@ -99,7 +99,7 @@ async def test_migration_matches_the_journal_models(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata  # noqa: PLC0415
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
 
-    import gateway.upstream.models  # noqa: F401, PLC0415 - registers the outbox tables
+    import gateway.tables  # noqa: F401, PLC0415 - every table on the metadata
 
     assert ProductionJobRow.__tablename__ in Base.metadata.tables
     engine = create_engine(database_url)

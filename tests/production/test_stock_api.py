@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from gateway.demo_world import FEEDER, DemoWorld
+from gateway.demo.world import FEEDER, DemoWorld
 from tests.integration.production_world import Teller
 
 if TYPE_CHECKING:

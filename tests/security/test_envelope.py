@@ -414,7 +414,7 @@ def test_opener_reports_unverifiable_replays() -> None:
 
 def test_refusals_are_counted_by_code() -> None:
     """Each refusal reaches the on_refused callback with its code (the daemon's metric)."""
-    from gateway.metrics import Metrics  # noqa: PLC0415 - the gateway's counter, wired here
+    from gateway.runtime.metrics import Metrics  # noqa: PLC0415 - the gateway's counter, wired here
 
     metrics = Metrics()
     pair = Pair(GM)

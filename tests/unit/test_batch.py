@@ -7,7 +7,7 @@ import pytest
 from openpyxl import load_workbook
 from stdnum.cn import ric
 
-from gateway.business.batch import (
+from gateway.batches.cardlist import (
     COLUMNS,
     BatchFileError,
     check_rows,

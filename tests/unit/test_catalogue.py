@@ -4,8 +4,8 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
-from gateway.business.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
-from gateway.business.completeness import check_completeness, check_photo
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
+from gateway.operations.completeness import check_completeness, check_photo
 
 M = Material
 

@@ -2,10 +2,8 @@ from pathlib import Path
 
 import pytest
 
-import gateway.api.idempotency
-import gateway.api.registry
-import gateway.api.routes  # noqa: F401
-from gateway.problems import PROBLEMS, register
+import gateway.assembly  # noqa: F401 - every section, and so every problem, registered
+from gateway.runtime.problems import PROBLEMS, register
 
 DOC = Path(__file__).parents[2] / "docs" / "api-errors.md"
 

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.business.receipts import ReceiptNumber, ReceiptNumberError, make_receipt_number
-from gateway.business.workdays import CalendarError, WorkCalendar
+from gateway.operations.receipts import ReceiptNumber, ReceiptNumberError, make_receipt_number
+from gateway.operations.workdays import CalendarError, WorkCalendar
 
 NUMBER = make_receipt_number("652300", date(2026, 11, 23), 42)
 

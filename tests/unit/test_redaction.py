@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.logs import configure_logging
+from gateway.runtime.logs import configure_logging
 from security.redaction import (
     REDACTED,
     is_secret_name,

@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from gateway.business.states import (
+from gateway.people.states import (
     APPLICATION,
     BANK_ACCOUNT,
     CARD,

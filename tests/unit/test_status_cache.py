@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import text
 
-from gateway.api.status_cache import StatusCache
-from gateway.persistence.db import create_engine
+from gateway.operations.status_cache import StatusCache
+from gateway.runtime.db import create_engine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

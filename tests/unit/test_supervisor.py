@@ -5,7 +5,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from devices.backoff import BackoffPolicy
-from gateway.supervisor import Supervisor
+from gateway.runtime.supervisor import Supervisor
 from tests.fakes import FakeClock
 
 

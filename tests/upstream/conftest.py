@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devices.backoff import BackoffPolicy
-from gateway.persistence import create_engine, session_factory, upgrade
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.migrate import upgrade
 from gateway.upstream import (
     CircuitBreaker,
     DialectPlatformClient,

@@ -68,7 +68,7 @@ async def test_printer_state_and_daemon_presence_are_published(
 def test_assembly_of_local_and_remote_devices() -> None:
     """Local readers share one PC/SC client; agent devices go through the remote client."""
     from devices.registry.settings import DevicesSettings  # noqa: PLC0415
-    from gateway.devices import BranchDevices  # noqa: PLC0415
+    from gateway.runtime.devices import BranchDevices  # noqa: PLC0415
 
     settings = DevicesSettings.model_validate(
         {

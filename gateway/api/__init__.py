@@ -1,1 +1,0 @@
-"""The teller HTTP API: authentication, idempotency, approvals and the operations."""

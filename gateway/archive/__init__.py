@@ -1,0 +1,1 @@
+"""Archived images of window operations: stored by content, exported monthly, verified."""

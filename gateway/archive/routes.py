@@ -1,0 +1,126 @@
+"""The archive's part of the teller API.
+
+``POST /v1/applications/{receipt}/archive`` stores an image of an application
+(credential, scene or signature) with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+from sqlalchemy import select
+
+from gateway.archive.schemas import ArchiveIn, ArchiveOut
+from gateway.archive.store import ArchiveError, ArchiveKind
+from gateway.operations.routes import receipt_of_path
+from gateway.operations.rows import ApplicationRow
+from gateway.runtime.http.auth import Role, require_role
+from gateway.runtime.http.kit import (
+    INVALID_REQUEST,
+    ApiSection,
+    OpenApiKit,
+    TellerContext,
+    json_response,
+    parse_body,
+    read_body,
+)
+from gateway.runtime.problems import NOT_FOUND, ProblemError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from gateway.archive.store import ArchiveStore
+
+__all__ = ["ARCHIVE", "SECTION", "ArchiveContext"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveContext(TellerContext):
+    """What the archive's handler needs (built by the daemon)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    archive: ArchiveStore
+
+
+ARCHIVE: Final = web.AppKey("archive", ArchiveContext)
+
+
+async def add_archive_file(request: web.Request) -> web.Response:
+    """Archive a credential image, the scene image or the signature of an application."""
+    api = request.app[ARCHIVE]
+    terminal = api.terminals.identify(request)
+    require_role(terminal, {Role.TELLER, Role.SUPERVISOR, Role.ARCHIVE}, "archive images")
+    receipt = receipt_of_path(request)
+    body = await read_body(request)
+
+    async def perform() -> web.Response:
+        parsed = parse_body(ArchiveIn, body)
+        try:
+            data = base64.b64decode(parsed.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProblemError(
+                INVALID_REQUEST, "data is not base64", "data 不是有效的 base64 编码。"
+            ) from None
+        async with api.sessions() as session:
+            application = (
+                await session.scalars(
+                    select(ApplicationRow).where(ApplicationRow.receipt_number == receipt)
+                )
+            ).first()
+        if application is None:
+            raise ProblemError(
+                NOT_FOUND, "No application with this receipt number.", "无此受理编号。"
+            )
+        try:
+            row = await api.archive.add(
+                application, ArchiveKind(parsed.kind), parsed.content_type, data
+            )
+        except ArchiveError as exc:
+            raise ProblemError(INVALID_REQUEST, str(exc), "归档文件不符合要求。") from None
+        out = ArchiveOut(sha256=row.sha256, size=row.size, kind=row.kind, stored_at=row.stored_at)
+        return json_response(out, status=201)
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the archive's handler (the context is under :data:`ARCHIVE`)."""
+    app.router.add_post("/v1/applications/{receipt}/archive", add_archive_file)
+
+
+def _paths(kit: OpenApiKit) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    paths["/v1/applications/{receipt}/archive"] = {
+        "post": {
+            "operationId": "archiveFile",
+            "summary": "归档影像 / Archive an image of the application",
+            "parameters": [
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+                kit.idempotency_header,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": kit.ref("ArchiveIn")}},
+            },
+            "responses": {
+                "201": {
+                    "description": "Archived",
+                    "content": {"application/json": {"schema": kit.ref("ArchiveOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
+    return paths
+
+
+SECTION: Final = ApiSection(
+    name="archive",
+    models=(ArchiveIn, ArchiveOut),
+    add_routes=add_routes,
+    paths=_paths,
+)

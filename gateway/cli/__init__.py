@@ -1,0 +1,1 @@
+"""The ``branchd`` command: one module per program (:mod:`gateway.cli.main` dispatches)."""

@@ -1,0 +1,1 @@
+"""``branchd demo`` and ``branchd sim``: the branch with simulated surroundings."""

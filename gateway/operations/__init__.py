@@ -1,0 +1,6 @@
+"""The operation catalogue, its rules and the business service.
+
+Materials, roles, channels, fees and time limits per operation; the service that
+carries out one operation in one transaction; receipts, working days, the
+applications queries and their routes.
+"""

@@ -1,0 +1,490 @@
+"""The operations' part of the teller API.
+
+Every operation of the catalogue, approvals, and the queries of applications
+and of a holder's cards.
+
+Every operation of the catalogue is ``POST /v1/operations/{operation}`` (the
+PIN services, which act on the card at the window, are the card services'
+section); approvals are ``POST /v1/approvals``; queries are GETs (the identity
+number travels in a header, never in a URL that proxies and access logs keep).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+from sqlalchemy import bindparam, select
+
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.operations.receipts import ReceiptNumber, ReceiptNumberError
+from gateway.operations.rows import ApplicationRow
+from gateway.operations.schemas import (
+    ApplicationOut,
+    ApprovalIn,
+    ApprovalOut,
+    CardOut,
+    OperationRequest,
+    OperationResult,
+)
+from gateway.operations.service import is_overdue, local_day
+from gateway.operations.status_cache import STATUS_CACHE, StatusCache
+from gateway.people.rows import CardRow, PersonRow
+from gateway.runtime.http.auth import Terminal, require_role
+from gateway.runtime.http.idempotency import request_digest
+from gateway.runtime.http.kit import (
+    APPROVAL_HEADER,
+    CURSOR_PATTERN,
+    IDENTITY_NUMBER_PATTERN,
+    PAGE_MAX,
+    ApiSection,
+    OpenApiKit,
+    TellerContext,
+    approval_header,
+    decode_cursor,
+    encode_cursor,
+    identity_number_header,
+    json_response,
+    page_limit,
+    parse_body,
+    query_choice,
+    read_body,
+)
+from gateway.runtime.problems import NOT_FOUND, ProblemError, register
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from gateway.operations.service import BusinessService
+    from gateway.people.vault import PersonalDataVault
+
+__all__ = ["OPERATIONS", "SECTION", "OperationsContext", "reader_terminal", "receipt_of_path"]
+
+INVALID_RECEIPT: Final = register(
+    "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
+)
+APPLICATION_STATUSES: Final = ("accepted", "completed")
+_READERS: Final = frozenset(Role) - {Role.OPS}
+_LIST_PARAMETERS: Final = ("status", "operation", "overdue", "limit", "cursor")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperationsContext(TellerContext):
+    """What the operations' handlers need (built by the daemon)."""
+
+    service: BusinessService
+    sessions: async_sessionmaker[AsyncSession]
+    vault: PersonalDataVault
+    engine: AsyncEngine
+
+
+OPERATIONS: Final = web.AppKey("operations", OperationsContext)
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the operations' handlers (the context is under :data:`OPERATIONS`)."""
+    app[STATUS_CACHE] = StatusCache(app[OPERATIONS].engine)
+    for operation in Operation:
+        if not CATALOGUE[operation].live_only:  # on the card at the window: card services
+            app.router.add_post(f"/v1/operations/{operation.value}", _operation_handler(operation))
+    app.router.add_post("/v1/approvals", approve)
+    app.router.add_get("/v1/applications", list_applications)
+    app.router.add_get("/v1/applications/{receipt}", get_application)
+    app.router.add_get("/v1/persons/cards", person_cards)
+    app.router.add_get("/v1/catalogue", catalogue)
+
+
+def _operation_handler(operation: Operation) -> Any:  # noqa: ANN401 - an aiohttp handler
+    async def handle(request: web.Request) -> web.Response:
+        api = request.app[OPERATIONS]
+        terminal = api.terminals.identify(request)
+        approval_id = approval_header(request)
+        body = await read_body(request)
+
+        async def perform() -> web.Response:
+            parsed = parse_body(OperationRequest, body)
+            result = await api.service.perform(
+                operation,
+                parsed,
+                terminal,
+                digest=_approval_digest(operation, parsed),
+                approval_id=approval_id,
+            )
+            return json_response(result)
+
+        return await api.idempotency.run(request, terminal.id, body, perform)
+
+    handle.__name__ = f"operation_{operation.value.replace('-', '_')}"
+    return handle
+
+
+def _approval_digest(operation: Operation, body: OperationRequest) -> str:
+    """What an approval is bound to: the operation and the request's canonical JSON."""
+    return request_digest("APPROVE", operation.value, body.model_dump_json().encode())
+
+
+async def approve(request: web.Request) -> web.Response:
+    """A supervisor approves one exact request."""
+    api = request.app[OPERATIONS]
+    terminal = api.terminals.identify(request)
+    body = await read_body(request)
+
+    async def perform() -> web.Response:
+        parsed = parse_body(ApprovalIn, body)
+        digest = _approval_digest(parsed.operation, parsed.request)
+        return json_response(await api.service.approve(parsed, digest, terminal), status=201)
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
+def reader_terminal(request: web.Request) -> Terminal:
+    """The calling terminal, if its role may read applications (every role but ops)."""
+    terminal = request.app[OPERATIONS].terminals.identify(request)
+    require_role(terminal, _READERS, "query applications")
+    return terminal
+
+
+def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> ApplicationOut:  # noqa: ANN401
+    return ApplicationOut(
+        receipt_number=row.receipt_number,
+        operation=Operation(row.operation),
+        case=Case(row.case),
+        channel=Channel(row.channel),
+        status=row.status,
+        holder=person.id_masked,
+        terminal=row.terminal_id,
+        accepted_at=row.accepted_at,
+        deadline=row.deadline,
+        overdue=is_overdue(row.deadline, row.status, today),
+        fee_yuan=row.fee_yuan,
+        fee_waived=row.fee_waived,
+    )
+
+
+async def get_application(request: web.Request) -> web.Response:
+    """One application by its receipt number (the hottest query: answered from memory)."""
+    terminal = reader_terminal(request)
+    api = request.app[OPERATIONS]
+    cache = request.app[STATUS_CACHE]
+    today = local_day(api.clock.now())
+    # Only checked receipt numbers in their canonical form are cached: a hit needs no parsing.
+    receipt = request.match_info["receipt"]
+    body = cache.get(receipt, today)
+    if body is not None:
+        await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
+        return web.Response(body=body, content_type="application/json")
+    receipt = _receipt(request)
+    await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
+    body = cache.get(receipt, today)  # asked for in another spelling
+    if body is not None:
+        return web.Response(body=body, content_type="application/json")
+    generation = cache.generation  # before the read: a write from now on discards it
+    async with api.engine.connect() as conn:  # Core, one statement, no ORM identity map
+        found = (await conn.execute(_BY_RECEIPT, {"receipt": receipt})).first()
+    if found is None:
+        raise ProblemError(NOT_FOUND, "No application with this receipt number.", "无此受理编号。")
+    row = found._mapping  # noqa: SLF001 - SQLAlchemy's public row mapping accessor
+    out = ApplicationOut(
+        receipt_number=row["receipt_number"],
+        operation=Operation(row["operation"]),
+        case=Case(row["case"]),
+        channel=Channel(row["channel"]),
+        status=row["status"],
+        holder=row["id_masked"],
+        terminal=row["terminal_id"],
+        accepted_at=row["accepted_at"],
+        deadline=row["deadline"],
+        overdue=is_overdue(row["deadline"], row["status"], today),
+        fee_yuan=row["fee_yuan"],
+        fee_waived=row["fee_waived"],
+    )
+    body = out.model_dump_json().encode()
+    cache.put(receipt, generation, today, body)
+    return web.Response(body=body, content_type="application/json")
+
+
+_APPLICATIONS = ApplicationRow.__table__
+_BY_RECEIPT: Final = (
+    select(
+        *(
+            _APPLICATIONS.c[name]
+            for name in (
+                "receipt_number", "operation", "case", "channel", "status", "terminal_id",
+                "accepted_at", "deadline", "fee_yuan", "fee_waived",
+            )
+        ),
+        PersonRow.__table__.c.id_masked,
+    )
+    .join(PersonRow.__table__, PersonRow.__table__.c.id == _APPLICATIONS.c.person_id)
+    .where(_APPLICATIONS.c.receipt_number == bindparam("receipt"))
+)  # fmt: skip
+
+
+def _receipt(request: web.Request) -> str:
+    try:
+        return str(ReceiptNumber.parse(request.match_info["receipt"]))
+    except ReceiptNumberError as exc:
+        raise ProblemError(INVALID_RECEIPT, str(exc), "受理编号格式或校验位错误。") from None
+
+
+async def list_applications(request: web.Request) -> web.Response:
+    """Applications, newest first, filtered, with cursor pagination."""
+    terminal = reader_terminal(request)
+    api = request.app[OPERATIONS]
+    query = request.query
+    limit = page_limit(query)
+    before = decode_cursor(query["cursor"]) if "cursor" in query else None
+    operation = query_choice(query, "operation", {o.value: o for o in Operation})
+    overdue = query_choice(query, "overdue", {"true": True, "false": False}) or False
+    status = query_choice(query, "status", {s: s for s in APPLICATION_STATUSES})
+    asked = {k: query[k] for k in _LIST_PARAMETERS if k in query}  # checked: safe to keep
+    await api.audit_reads.put(terminal.id, "query.applications", "applications", {"query": asked})
+    statement = (
+        select(ApplicationRow, PersonRow)
+        .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
+        .order_by(ApplicationRow.id.desc())
+    )
+    if before is not None:
+        statement = statement.where(ApplicationRow.id < before)
+    if operation is not None:
+        statement = statement.where(ApplicationRow.operation == operation.value)
+    if status is not None:
+        statement = statement.where(ApplicationRow.status == status)
+    today = local_day(api.clock.now())
+    if overdue:
+        statement = statement.where(
+            ApplicationRow.status != "completed", ApplicationRow.deadline < today
+        )
+    async with api.sessions() as session:
+        rows = (await session.execute(statement.limit(limit + 1))).all()
+    items = [_application_out(a, p, today).model_dump(mode="json") for a, p in rows[:limit]]
+    cursor = None
+    if len(rows) > limit:
+        cursor = encode_cursor(rows[limit - 1][0].id)
+    return web.json_response({"items": items, "next_cursor": cursor})
+
+
+async def person_cards(request: web.Request) -> web.Response:
+    """A person's cards, by the identity number in the ``X-Identity-Number`` header."""
+    terminal = reader_terminal(request)
+    api = request.app[OPERATIONS]
+    id_number = identity_number_header(request)
+    index = api.vault.index(id_number)
+    async with api.sessions() as session:
+        person = (
+            await session.scalars(select(PersonRow).where(PersonRow.id_index == index))
+        ).first()
+        if person is None:
+            raise ProblemError(
+                NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
+            )
+        cards = (await session.scalars(select(CardRow).where(CardRow.person_id == person.id))).all()
+    await api.audit_reads.put(terminal.id, "query.person-cards", f"holder:{person.id_masked}")
+    return web.json_response(
+        {
+            "holder": person.id_masked,
+            "cards": [
+                CardOut(
+                    card_number=c.card_number,
+                    region=c.region,
+                    application_state=c.application_state,
+                    card_state=c.card_state,
+                    bank_state=c.bank_state,
+                ).model_dump(mode="json")
+                for c in cards
+            ],
+        }
+    )
+
+
+async def catalogue(_request: web.Request) -> web.Response:
+    """The operation catalogue: cases, channels and materials per operation."""
+    return web.json_response(
+        {
+            spec.operation.value: {
+                "title_zh": spec.title_zh,
+                "title_en": spec.title_en,
+                "channels": {
+                    ch.value: sorted(c.value for c in cases) for ch, cases in spec.channels.items()
+                },
+                "requirements": {
+                    case.value: [
+                        {
+                            "code": r.code,
+                            "any_of": sorted(m.value for m in r.any_of),
+                            "title_zh": r.title_zh,
+                            "title_en": r.title_en,
+                        }
+                        for r in reqs
+                    ]
+                    for case, reqs in spec.requirements.items()
+                },
+                "fee_yuan": spec.fee_yuan,
+                "needs_approval": spec.needs_approval,
+                "holder_only": spec.holder_only,
+                "needs_card": spec.needs_card,
+                "live_only": spec.live_only,
+                "time_limit_workdays": spec.time_limit.workdays,
+                "archive": sorted(a.value for a in spec.archive),
+            }
+            for spec in CATALOGUE.values()
+        }
+    )
+
+
+def receipt_of_path(request: web.Request) -> str:
+    """The receipt number in the path's ``{receipt}``, canonical; 400 unless one."""
+    return _receipt(request)
+
+
+def _paths(kit: OpenApiKit) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for operation, spec in CATALOGUE.items():
+        paths[f"/v1/operations/{operation.value}"] = {
+            "post": {
+                "operationId": operation.value,
+                "summary": f"{spec.title_zh} / {spec.title_en}",
+                "parameters": [
+                    kit.idempotency_header,
+                    APPROVAL_HEADER,
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": kit.ref("OperationRequest")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "Accepted",
+                        "content": {"application/json": {"schema": kit.ref("OperationResult")}},
+                    },
+                    **kit.errors,
+                },
+            }
+        }
+    paths["/v1/approvals"] = {
+        "post": {
+            "operationId": "approve",
+            "summary": "主管授权 / Supervisor approval of one exact request",
+            "parameters": [kit.idempotency_header],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": kit.ref("ApprovalIn")}},
+            },
+            "responses": {
+                "201": {
+                    "description": "Approved",
+                    "content": {"application/json": {"schema": kit.ref("ApprovalOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
+    paths["/v1/applications/{receipt}"] = {
+        "get": {
+            "operationId": "getApplication",
+            "summary": "按受理编号查询 / Application by receipt number",
+            "parameters": [
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "Found",
+                    "content": {"application/json": {"schema": kit.ref("ApplicationOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
+    paths["/v1/applications"] = {
+        "get": {
+            "operationId": "listApplications",
+            "summary": "受理列表 / Applications, newest first",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(APPLICATION_STATUSES)},
+                },
+                {
+                    "name": "operation",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": [o.value for o in Operation]},
+                },
+                {
+                    "name": "overdue",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["items", "next_cursor"],
+                                "properties": {
+                                    "items": {"type": "array", "items": kit.ref("ApplicationOut")},
+                                    "next_cursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                **kit.errors,
+            },
+        }
+    }
+    paths["/v1/persons/cards"] = {
+        "get": {
+            "operationId": "personCards",
+            "summary": "按身份证号查询卡片 / Cards by identity number",
+            "parameters": [
+                {
+                    "name": "X-Identity-Number",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": IDENTITY_NUMBER_PATTERN},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "Found",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["holder", "cards"],
+                                "properties": {
+                                    "holder": {"type": "string"},
+                                    "cards": {"type": "array", "items": kit.ref("CardOut")},
+                                },
+                            }
+                        }
+                    },
+                },
+                **kit.errors,
+            },
+        }
+    }
+    return paths
+
+
+SECTION: Final = ApiSection(
+    name="operations",
+    models=(OperationRequest, OperationResult, ApprovalIn, ApprovalOut, ApplicationOut, CardOut),
+    add_routes=add_routes,
+    paths=_paths,
+)

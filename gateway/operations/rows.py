@@ -1,0 +1,64 @@
+"""Accepted applications and the day's receipt numbers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Final
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.runtime.rows import Base, UTCDateTime, in_clause
+
+#: Operations of which a holder has at most one open (``accepted``) application.
+ONE_OPEN_APPLICATION: Final = ("reissue", "replace", "renew")
+
+
+_OPEN: Final = text(f"status = 'accepted' AND {in_clause('operation', ONE_OPEN_APPLICATION)}")
+
+
+class ApplicationRow(Base):
+    """One accepted business request (受理), found by its receipt number.
+
+    A holder has at most one open reissue, replacement and renewal each.
+    """
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        Index(
+            "uq_applications_open_per_person", "person_id", "operation", unique=True,
+            sqlite_where=_OPEN, postgresql_where=_OPEN,
+        ),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    receipt_number: Mapped[str] = mapped_column(String(32), unique=True)
+    operation: Mapped[str] = mapped_column(String(32), index=True)
+    case: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), default=None)
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    fee_yuan: Mapped[int] = mapped_column(Integer, default=0)
+    fee_waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[date | None] = mapped_column(Date, default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ReceiptSequenceRow(Base):
+    """The last receipt sequence number used on a day."""
+
+    __tablename__ = "receipt_sequences"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,134 @@
+"""Request and response bodies of the teller API.
+
+The server validates with these pydantic models and ``/openapi.json`` is
+generated from the same models, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.operations.catalogue import Case, Channel, Material, Operation
+
+__all__ = [
+    "ApplicationOut",
+    "ApprovalIn",
+    "ApprovalOut",
+    "CardOut",
+    "IdentityQuery",
+    "LossScope",
+    "OperationRequest",
+    "OperationResult",
+    "PersonIn",
+]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+#: What a loss report or cancel loss covers (the two have separate states and reports).
+LossScope = Literal["social-security", "bank", "both"]
+
+
+class PersonIn(BaseModel):
+    """A person at the counter: the applicant or the agent."""
+
+    model_config = _STRICT
+
+    id_number: str = Field(
+        min_length=18, max_length=18, description="Resident identity number (AAC002)"
+    )
+    name: str = Field(min_length=1, max_length=30, description="Name (AAC003)")
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9-]{5,20}$")
+    address: str | None = Field(default=None, max_length=200)
+
+
+class OperationRequest(BaseModel):
+    """One business request. Which fields matter depends on the operation."""
+
+    model_config = _STRICT
+
+    case: Case
+    channel: Channel
+    applicant: PersonIn
+    agent: PersonIn | None = None
+    materials: list[Material] = Field(default_factory=list, max_length=32)
+    photo: str | None = Field(
+        default=None, max_length=3_000_000, description="JPEG photo, base64 (358x441, 300 DPI)"
+    )
+    card_number: str | None = Field(default=None, max_length=16)
+    fee_waived: bool = Field(default=False, strict=True)
+    # -- loss scope (loss report and cancel loss only) --
+    #: What a loss report or its cancellation is about: the social-security
+    #: application, the bank account (frozen / unfrozen in the bank core), or both.
+    scope: LossScope = "social-security"
+
+
+class OperationResult(BaseModel):
+    """What the teller sees after an operation was accepted."""
+
+    receipt_number: str
+    operation: Operation
+    #: ``queued``: accepted here; the platform is down and is told when it is back.
+    status: Literal["completed", "accepted", "queued"]
+    title_zh: str
+    title_en: str
+    deadline: date | None
+    fee_yuan: int
+    fee_waived: bool
+    application_state: str | None
+    card_state: str | None
+    bank_state: str | None
+
+
+class ApprovalIn(BaseModel):
+    """A supervisor approves one exact request."""
+
+    model_config = _STRICT
+
+    operation: Operation
+    request: OperationRequest
+    reason: str = Field(min_length=2, max_length=256)
+
+
+class ApprovalOut(BaseModel):
+    """An approval to quote in ``X-Approval-ID`` with the identical request."""
+
+    id: str
+    operation: Operation
+    expires_at: datetime
+
+
+class CardOut(BaseModel):
+    """A card's states (masked holder)."""
+
+    card_number: str | None
+    region: str
+    application_state: str
+    card_state: str
+    bank_state: str
+
+
+class ApplicationOut(BaseModel):
+    """An accepted request, as queries return it."""
+
+    receipt_number: str
+    operation: Operation
+    case: Case
+    channel: Channel
+    status: str
+    holder: str = Field(description="Masked identity number")
+    terminal: str
+    accepted_at: datetime
+    deadline: date | None
+    overdue: bool
+    fee_yuan: int
+    fee_waived: bool
+
+
+class IdentityQuery(BaseModel):
+    """Look a person up by identity number (sent in a body, never in a URL)."""
+
+    model_config = _STRICT
+
+    id_number: str = Field(min_length=15, max_length=18)

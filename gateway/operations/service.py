@@ -1,0 +1,689 @@
+"""Business operations against the database: the catalogue's rules, applied.
+
+One request is one database transaction: the checks (role, channel, one-time
+notice, approval), the person and card, the state transitions, the receipt
+number, the application row and the audit entry commit together or not at all.
+
+Requests for one holder are taken one at a time. The transaction is a write
+transaction (``BEGIN IMMEDIATE`` on SQLite) and, on PostgreSQL, locks the
+holder's person row before it reads the cards, so a second request reads the
+state the first one left, and is refused by the state machine. The person is
+inserted or fetched (never overwritten), and the database's unique indexes
+(migration ``0009``) refuse any second card or open application that slipped
+past: that, too, is a 409 ``state-conflict``, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Final
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from stdnum.cn import ric
+
+from gateway.approvals.rows import ApprovalRow
+from gateway.audit.log import BUSINESS_TZ
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.operations.completeness import Deficiency, check_completeness
+from gateway.operations.receipts import make_receipt_number
+from gateway.operations.rows import ApplicationRow, ReceiptSequenceRow
+from gateway.operations.schemas import ApprovalOut, OperationResult
+from gateway.operations.workdays import CalendarError
+from gateway.people.rows import CardRow, PersonRow
+from gateway.people.states import (
+    APPLICATION,
+    BANK_ACCOUNT,
+    CARD,
+    ApplicationState,
+    BankEvent,
+    BankState,
+    CardState,
+    IllegalTransition,
+)
+from gateway.runtime.db import insert_or_ignore
+from gateway.runtime.http.auth import Terminal, require_role
+from gateway.runtime.problems import ProblemError, register
+from gateway.upstream.errors import KeyServiceUnavailableError
+from gateway.upstream.notices import PlatformNotices
+from gateway.upstream.outbox import (
+    CancelCard,
+    CancelLoss,
+    FreezeAccount,
+    QueueStatus,
+    ReportLoss,
+    UnfreezeAccount,
+)
+from gateway.upstream.platform import CardRef, LossType
+from security.redaction import mask_personal_numbers
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from devices.clock import Clock
+    from gateway.audit.log import AuditLog
+    from gateway.operations.catalogue import OperationSpec
+    from gateway.operations.schemas import ApprovalIn, OperationRequest, PersonIn
+    from gateway.operations.settings import BusinessConfig
+    from gateway.operations.workdays import WorkCalendar
+    from gateway.people.vault import PersonalDataVault
+    from gateway.upstream.assembly import Upstream
+    from gateway.upstream.outbox import QueueableCommand
+
+__all__ = [
+    "INCOMPLETE",
+    "PIN_SERVICES_UNAVAILABLE",
+    "UPSTREAM_UNAVAILABLE",
+    "BusinessService",
+    "hold_person",
+]
+
+log = structlog.get_logger(__name__)
+
+ADULT_AGE: Final = 18
+
+INCOMPLETE: Final = register(
+    "incomplete-request", 422, "Request incomplete", "申办材料不齐全或不符合要求"
+)
+APPROVAL_REQUIRED: Final = register(
+    "approval-required", 403, "Supervisor approval required", "需主管授权"
+)
+APPROVAL_INVALID: Final = register(
+    "approval-invalid", 403, "Approval not valid for this request", "授权无效或与本次业务不符"
+)
+PERSON_NOT_FOUND: Final = register("person-not-found", 404, "Person not found", "未找到该人员")
+CARD_NOT_FOUND: Final = register("card-not-found", 404, "Card not found", "未找到社保卡")
+CARD_CANCELLED: Final = register("card-cancelled", 409, "The card is cancelled", "社保卡已注销")
+CARD_EXISTS: Final = register(
+    "card-exists", 409, "The person already has a card", "申办人已有社保卡，请办理补换卡"
+)
+STATE_CONFLICT: Final = register(
+    "state-conflict",
+    409,
+    "Another request for this holder changed the same record",
+    "该申办人的另一笔业务已变更同一记录",
+)
+ILLEGAL_TRANSITION: Final = register(
+    "illegal-transition", 409, "Not allowed in the card's current state", "卡片当前状态不允许此业务"
+)
+CHANNEL_MISMATCH: Final = register(
+    "channel-mismatch", 403, "Channel does not match the terminal", "办理渠道与终端类型不符"
+)
+PIN_SERVICES_UNAVAILABLE: Final = register(
+    "pin-services-unavailable",
+    404,  # the branch has no such service: not an outage worth a retry
+    "PIN services are not available at this branch yet",
+    "本网点暂不能办理密码业务",
+)
+UPSTREAM_UNAVAILABLE: Final = register(
+    "upstream-unavailable",
+    503,
+    "The provincial platform is unavailable; nothing was queued",
+    "省级平台暂时无法连接，本次业务未排队",
+)
+CALENDAR_INCOMPLETE: Final = register(
+    "calendar-incomplete",
+    503,
+    "The working-day calendar does not cover the deadline",
+    "工作日历未包含办结期限所在年度",
+)
+# -- loss scope: the bank account's loss (freeze in the bank core) --
+BANK_NOT_CONFIGURED: Final = register(
+    "bank-not-configured",
+    501,
+    "The bank core is not configured at this branch; the bank account cannot be frozen here",
+    "本网点未接入合作银行核心系统，无法办理银行账户挂失或解挂",
+)
+#: The loss operations a ``scope`` applies to, and the bank event of each.
+LOSS_BANK_EVENTS: Final = {
+    Operation.REPORT_TEMPORARY_LOSS: BankEvent.FREEZE,
+    Operation.REPORT_FORMAL_LOSS: BankEvent.FREEZE,
+    Operation.CANCEL_LOSS: BankEvent.UNFREEZE,
+}
+
+
+def scope_parts(operation: Operation, scope: str) -> tuple[bool, bool]:
+    """Whether a request touches (the social-security application, the bank account)."""
+    if operation not in LOSS_BANK_EVENTS:
+        return True, False
+    return scope != "bank", scope != "social-security"
+
+
+# -- end of loss scope --
+#: Reason sent with a cancellation (the teller's own words stay at the branch).
+CANCEL_REASON: Final = "holder-request"
+
+
+@dataclass(frozen=True, slots=True)
+class _States:
+    application: str | None
+    card: str | None
+    bank: str | None
+
+
+class BusinessService:
+    """Performs catalogue operations and approvals in one transaction each."""
+
+    def __init__(  # noqa: PLR0913 - the service's collaborators, all injected
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        vault: PersonalDataVault,
+        audit: AuditLog,
+        clock: Clock,
+        rng: random.Random,
+        calendar: WorkCalendar,
+        rules: BusinessConfig,
+        region: str,
+        upstream: Upstream | None = None,
+    ) -> None:
+        """Keep the collaborators (``upstream`` when ``[upstream]`` is configured)."""
+        self._sessions = sessions
+        self._vault = vault
+        self._audit = audit
+        self._clock = clock
+        self._rng = rng
+        self._calendar = calendar
+        self._rules = rules
+        self._region = region
+        self._upstream = upstream
+        #: The platform's pushed loss notices (12333 ...), with ``[upstream]``.
+        self.notices = (
+            PlatformNotices(sessions=sessions, upstream=upstream, audit=audit, clock=clock)
+            if upstream is not None and upstream.opener is not None
+            else None
+        )
+
+    # ------------------------------------------------------------ approvals
+    async def approve(self, body: ApprovalIn, digest: str, terminal: Terminal) -> ApprovalOut:
+        """Record a supervisor's approval of one exact request."""
+        require_role(terminal, {Role.SUPERVISOR}, "approve requests")
+        now = self._clock.now()
+        approval = ApprovalRow(
+            id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            operation=body.operation.value,
+            request_digest=digest,
+            supervisor=terminal.id,
+            reason=mask_personal_numbers(body.reason),
+            created_at=now,
+            expires_at=now + timedelta(minutes=self._rules.approval_minutes),
+        )
+        async with self._sessions.begin() as session:
+            session.add(approval)
+        await self._audit.append(
+            terminal.id, "approval.grant", f"approval:{approval.id}",
+            {"operation": approval.operation, "reason": approval.reason},
+        )  # fmt: skip
+        return ApprovalOut(id=approval.id, operation=body.operation, expires_at=approval.expires_at)
+
+    # ----------------------------------------------------------- operations
+    async def perform(
+        self,
+        operation: Operation,
+        body: OperationRequest,
+        terminal: Terminal,
+        *,
+        digest: str,
+        approval_id: str | None,
+    ) -> OperationResult:
+        """Check and carry out one operation; raise a ProblemError when refused."""
+        spec = CATALOGUE[operation]
+        require_role(terminal, spec.roles, spec.title_en.lower())
+        _check_channel(terminal, body.channel)
+        today = self._clock.now().astimezone(BUSINESS_TZ).date()
+        deficiencies = self._deficiencies(spec, body, today)
+        if body.scope != "social-security" and operation not in LOSS_BANK_EVENTS:
+            deficiencies.append(
+                Deficiency(
+                    "scope-not-applicable",
+                    "仅挂失、解挂业务可指定银行账户范围",
+                    "Only loss reports and cancel loss take a scope",
+                )
+            )
+        if (
+            scope_parts(operation, body.scope)[1]
+            and self._upstream is not None
+            and self._upstream.bank is None
+        ):
+            raise ProblemError(
+                BANK_NOT_CONFIGURED,
+                "This branch has no [upstream.bank]: the bank account's loss cannot be "
+                "reported from here; nothing was changed.",
+                "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户挂失或解挂，未做任何更改。",
+            )
+        if deficiencies:
+            raise ProblemError(
+                INCOMPLETE,
+                f"{len(deficiencies)} item(s) missing or invalid; all are listed.",
+                f"共{len(deficiencies)}项材料缺失或不符合要求（一次性告知）。",
+                missing=[d.as_dict() for d in deficiencies],
+            )
+        if spec.live_only:
+            self._require_live_platform()
+            # PIN change, reset and unlock act on the chip through the PIN pad and the
+            # encoder at this window; until those are wired, refuse rather than pretend.
+            raise ProblemError(
+                PIN_SERVICES_UNAVAILABLE,
+                "PIN change, reset and unlock need the PIN pad and the card encoder of this "
+                "window, which this build does not drive yet; nothing was changed.",
+                "密码修改、重置和解锁需要本窗口的密码键盘和读写卡器，当前版本尚未接入；未做任何更改。",
+            )
+        fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
+        deadline = self._deadline(spec, body.channel, today)
+        queued: bool | None = None
+        try:
+            async with self._sessions.begin() as session:
+                if spec.needs_approval or (body.fee_waived and fee):
+                    await self._use_approval(session, operation, digest, approval_id, terminal)
+                person = await self._person(session, body.applicant, create=spec.new_card)
+                card, before, after = await self._card(session, spec, person, body)
+                receipt = await self.next_receipt(session, today)
+                completed = spec.completes_at_counter
+                queued = await self._enqueue(session, operation, card, body.scope)
+                now = self._clock.now()
+                session.add(
+                    ApplicationRow(
+                        receipt_number=receipt, operation=operation.value, case=body.case.value,
+                        channel=body.channel.value, status="completed" if completed else "accepted",
+                        person_id=person.id, card_id=card.id if card else None,
+                        terminal_id=terminal.id, fee_yuan=fee,
+                        fee_waived=body.fee_waived and bool(fee), accepted_at=now,
+                        deadline=deadline, completed_at=now if completed else None,
+                    )
+                )  # fmt: skip
+                await session.flush()
+        except IntegrityError as exc:
+            # The database refused a second card or open application: another request
+            # for this holder came first. Nothing of this one was committed.
+            log.warning("operation_conflict", operation=operation.value, error=type(exc).__name__)
+            raise ProblemError(
+                STATE_CONFLICT,
+                "Another request for this holder changed the same card or application "
+                "first; nothing of this request was changed. Query the holder's cards "
+                "and applications before trying again.",
+                "该申办人的另一笔业务已先变更同一社保卡或申请，本次请求未做任何更改；请先查询后再办理。",
+            ) from None
+        if queued is not None and self._upstream is not None:
+            self._upstream.relay.wake()  # committed: the relay can see the messages now
+        await self._audit.append(
+            terminal.id, f"operation.{operation.value}", f"receipt:{receipt}",
+            {
+                "terminal": terminal.id, "case": body.case.value, "channel": body.channel.value,
+                "holder": person.id_masked, "before": asdict(before) if before else None,
+                "after": asdict(after) if after else None,
+            },
+        )  # fmt: skip
+        return OperationResult(
+            receipt_number=receipt,
+            operation=operation,
+            status="queued" if queued else "completed" if completed else "accepted",
+            title_zh=spec.title_zh,
+            title_en=spec.title_en,
+            deadline=deadline,
+            fee_yuan=fee,
+            fee_waived=body.fee_waived and bool(fee),
+            application_state=after.application if after else None,
+            card_state=after.card if after else None,
+            bank_state=after.bank if after else None,
+        )
+
+    def _deadline(self, spec: OperationSpec, channel: Channel, today: date) -> date:
+        """The day the operation is due: today, or a number of working days later."""
+        workdays = spec.limit_for(channel).workdays
+        if spec.operation is Operation.APPLY and channel is Channel.ONLINE:
+            workdays = self._rules.online_apply_workdays
+        if not workdays:
+            return today
+        try:
+            return self._calendar.add_workdays(today, workdays)
+        except CalendarError as exc:
+            raise ProblemError(
+                CALENDAR_INCOMPLETE,
+                f"{exc}; the deadline of this request cannot be computed, nothing was changed.",
+                "工作日历未包含办结期限所在年度的节假日安排（请在日历文件中补充），未做任何更改。",
+            ) from None
+
+    def _require_live_platform(self) -> None:
+        """Refuse a live-only operation at once while the platform's circuit is open."""
+        if self._upstream is None:
+            return
+        breaker = self._upstream.breakers.get("platform")
+        if breaker is None or breaker.closed:
+            return
+        raise ProblemError(
+            UPSTREAM_UNAVAILABLE,
+            KeyServiceUnavailableError.message_en,
+            KeyServiceUnavailableError.message_zh,
+            retry_after=round(breaker.retry_after(), 1),
+        )
+
+    async def _enqueue(
+        self,
+        session: AsyncSession,
+        operation: Operation,
+        card: CardRow | None,
+        scope: str = "social-security",
+    ) -> bool | None:
+        """Add the operation's upstream messages to this transaction.
+
+        Returns:
+            ``None`` when nothing was enqueued, else whether the platform is down
+            (the messages wait for it).
+        """
+        if self._upstream is None or card is None:
+            return None
+        if card.card_number is None:
+            # No card number yet (not pre-opened on the platform): the platform has
+            # nothing to change; production reports the card when it makes it.
+            log.info("upstream_not_addressable", operation=operation.value, card_id=card.id)
+            return None
+        ref = CardRef(card.card_number, card.card_code)
+        commands: list[QueueableCommand] = []
+        social, bank = scope_parts(operation, scope)
+        if bank:
+            # The bank core freezes (unfreezes) the account; through the outbox, so a
+            # loss reported while the bank is down is not lost.
+            freeze = LOSS_BANK_EVENTS[operation] is BankEvent.FREEZE
+            commands.append(
+                FreezeAccount(card.card_number) if freeze else UnfreezeAccount(card.card_number)
+            )
+        if social:
+            commands.extend(_platform_commands(operation, ref))
+        if not commands:
+            return None
+        queued = False
+        for command in commands:
+            enqueued = await self._upstream.outbox.enqueue(session, command)
+            queued = queued or enqueued.status is QueueStatus.QUEUED
+        return queued
+
+    def _deficiencies(
+        self, spec: OperationSpec, body: OperationRequest, today: date
+    ) -> list[Deficiency]:
+        photo: bytes | None = None
+        found: list[Deficiency] = []
+        if body.photo is not None:
+            try:
+                photo = base64.b64decode(body.photo, validate=True)
+            except (binascii.Error, ValueError):
+                photo = b""
+        found.extend(check_completeness(spec, body.case, body.channel, set(body.materials), photo))
+        for role, person in (("applicant", body.applicant), ("agent", body.agent)):
+            if person is not None and not ric.is_valid(person.id_number):
+                found.append(
+                    Deficiency(
+                        f"invalid:{role}-id-number",
+                        f"{'申办人' if role == 'applicant' else '代办人'}身份证号码校验不通过",
+                        f"The {role}'s identity number fails its check digit",
+                    )
+                )
+        if body.case in {Case.ADULT_PROXY, Case.MINOR_PROXY} and body.agent is None:
+            found.append(
+                Deficiency("missing:agent-details", "缺少代办人信息", "Agent details missing")
+            )
+        if ric.is_valid(body.applicant.id_number):
+            adult = _age(ric.get_birth_date(body.applicant.id_number), today) >= ADULT_AGE
+            if body.case is Case.MINOR_PROXY and adult:
+                found.append(
+                    Deficiency(
+                        "case-mismatch", "申办人已成年，不能按未成年人代办", "Applicant is an adult"
+                    )
+                )
+            if body.case is Case.ADULT_PROXY and not adult:
+                found.append(
+                    Deficiency(
+                        "case-mismatch", "申办人未成年，请按未成年人代办", "Applicant is a minor"
+                    )
+                )
+        return found
+
+    async def _use_approval(
+        self,
+        session: AsyncSession,
+        operation: Operation,
+        digest: str,
+        approval_id: str | None,
+        terminal: Terminal,
+    ) -> None:
+        if approval_id is None:
+            raise ProblemError(
+                APPROVAL_REQUIRED,
+                "This operation needs a supervisor's approval of this exact request "
+                "(POST /v1/approvals, then send X-Approval-ID).",
+                "此业务需主管对本次请求授权（POST /v1/approvals 后携带 X-Approval-ID）。",
+            )
+        now = self._clock.now()
+        result = await session.execute(
+            update(ApprovalRow)
+            .where(
+                ApprovalRow.id == approval_id,
+                ApprovalRow.operation == operation.value,
+                ApprovalRow.request_digest == digest,
+                ApprovalRow.used_at.is_(None),
+                ApprovalRow.expires_at > now,
+            )
+            .values(used_at=now, used_by=terminal.id)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise ProblemError(
+                APPROVAL_INVALID,
+                "The approval is unknown, used, expired, or was given for another request.",
+                "授权不存在、已使用、已过期，或不是针对本次请求的授权。",
+            )
+
+    async def _person(self, session: AsyncSession, data: PersonIn, *, create: bool) -> PersonRow:
+        new = {"name": data.name, "phone": data.phone, "address": data.address}
+        person = await hold_person(
+            session, self._vault, data.id_number, now=self._clock.now(), new=new if create else None
+        )
+        if person is None:
+            raise ProblemError(
+                PERSON_NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
+            )
+        return person
+
+    async def _card(
+        self, session: AsyncSession, spec: OperationSpec, person: PersonRow, body: OperationRequest
+    ) -> tuple[CardRow | None, _States | None, _States | None]:
+        cards = list(
+            (
+                await session.scalars(
+                    select(CardRow)
+                    .where(CardRow.person_id == person.id)
+                    .order_by(CardRow.id)
+                    .with_for_update()
+                )
+            ).all()
+        )
+        live = [c for c in cards if c.card_state != CardState.CANCELLED.value]
+        if spec.new_card:
+            if live:
+                raise ProblemError(
+                    CARD_EXISTS,
+                    "This person already has a card: use reissue, replace or renew.",
+                    "申办人已有社保卡，请办理补领、换领或换发。",
+                )
+            now = self._clock.now()
+            card = CardRow(
+                person_id=person.id, region=self._region,
+                application_state=ApplicationState.SEALED.value,
+                card_state=CardState.INITIAL.value, bank_state=BankState.NOT_OPENED.value,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(card)
+            await session.flush()
+            live = [card]
+        chosen = _choose_card(spec, live, cards, body.card_number)
+        if chosen is None:
+            return None, None, None
+        card = chosen
+        before = _States(card.application_state, card.card_state, card.bank_state)
+        social, bank = scope_parts(spec.operation, body.scope)
+        if (
+            spec.operation is Operation.BATCH_TO_SINGLE
+            and card.card_state != CardState.INITIAL.value
+        ):
+            raise ProblemError(
+                ILLEGAL_TRANSITION,
+                "Batch-to-single is possible only while production has not started.",
+                "批量转零星仅限已产生制卡数据且尚未制卡的情况。",
+                card_state=card.card_state,
+            )
+        try:
+            if spec.application_event is not None and social:
+                card.application_state = APPLICATION.next(
+                    ApplicationState(card.application_state), spec.application_event
+                ).value
+            if spec.card_event is not None and social:
+                card.card_state = CARD.next(CardState(card.card_state), spec.card_event).value
+            if bank:
+                card.bank_state = BANK_ACCOUNT.next(
+                    BankState(card.bank_state), LOSS_BANK_EVENTS[spec.operation]
+                ).value
+        except IllegalTransition as exc:
+            raise ProblemError(
+                ILLEGAL_TRANSITION,
+                str(exc),
+                f"卡片当前状态（{exc.state.value}）不允许此业务（{exc.event.value}）。",
+                machine=exc.machine,
+                state=exc.state.value,
+                event=exc.event.value,
+            ) from None
+        card.updated_at = self._clock.now()
+        return card, before, _States(card.application_state, card.card_state, card.bank_state)
+
+    @property
+    def upstream(self) -> Upstream | None:
+        """The upstream outbox and relay the operations use (``None`` without ``[upstream]``)."""
+        return self._upstream
+
+    async def next_receipt(self, session: AsyncSession, day: date) -> str:
+        """The branch's next receipt number of ``day``, in ``session``'s transaction.
+
+        One sequence per branch and day for every acceptance (window operations,
+        batch imports and pickups alike); the day's row is locked until commit.
+        """
+        row = await session.get(ReceiptSequenceRow, day, with_for_update=True)
+        if row is None:
+            row = ReceiptSequenceRow(day=day, last=0)
+            session.add(row)
+            try:
+                async with session.begin_nested():
+                    await session.flush()
+            except IntegrityError:  # another request created the day's row first
+                row = await session.get(
+                    ReceiptSequenceRow, day, with_for_update=True, populate_existing=True
+                )
+                assert row is not None  # noqa: S101 - it exists: the insert just collided
+        row.last += 1
+        return str(make_receipt_number(self._region, day, row.last))
+
+
+async def hold_person(
+    session: AsyncSession,
+    vault: PersonalDataVault,
+    id_number: str,
+    *,
+    now: datetime,
+    new: Mapping[str, str | None] | None = None,
+) -> PersonRow | None:
+    """The holder of ``id_number``, locked until commit (the holder's lock).
+
+    With ``new`` (``name``, and ``phone`` and ``address`` when known), a holder not
+    yet stored is inserted first, sealed field by field. The insert is ``ON
+    CONFLICT DO NOTHING`` on the blind index: a holder stored by a concurrent
+    request is fetched instead, and a stored holder's fields are never overwritten
+    from a request. ``None`` when there is no such holder and ``new`` is not given.
+    """
+    id_number = id_number.upper()
+    index = vault.index(id_number)
+    if new is not None:
+        phone, address = new.get("phone"), new.get("address")
+        await insert_or_ignore(
+            session,
+            PersonRow,
+            {
+                "id_index": index,
+                "id_number_enc": vault.seal("id_number", id_number),
+                "name_enc": vault.seal("name", new["name"] or ""),
+                "phone_enc": vault.seal("phone", phone) if phone else None,
+                "address_enc": vault.seal("address", address) if address else None,
+                "id_masked": mask_personal_numbers(id_number),
+                "birth_date": ric.get_birth_date(id_number),
+                "created_at": now,
+            },
+            key="id_index",
+        )
+    found: PersonRow | None = (
+        await session.scalars(
+            select(PersonRow).where(PersonRow.id_index == index).with_for_update()
+        )
+    ).first()
+    return found
+
+
+def _platform_commands(operation: Operation, ref: CardRef) -> list[QueueableCommand]:
+    """What the platform is told of ``operation`` on the card ``ref``."""
+    if operation is Operation.REPORT_TEMPORARY_LOSS:
+        return [ReportLoss(ref, LossType.TEMPORARY)]
+    if operation is Operation.REPORT_FORMAL_LOSS:
+        return [ReportLoss(ref, LossType.FORMAL)]
+    if operation is Operation.CANCEL_LOSS:
+        return [CancelLoss(ref)]
+    if operation is Operation.CANCEL:
+        return [CancelCard(ref, CANCEL_REASON)]
+    return []
+
+
+def _check_channel(terminal: Terminal, channel: Channel) -> None:
+    kiosk = terminal.role is Role.KIOSK
+    if kiosk != (channel is Channel.KIOSK):
+        raise ProblemError(
+            CHANNEL_MISMATCH,
+            f"A {terminal.role.value} terminal cannot submit {channel.value} requests.",
+            f"{terminal.role.value}终端不能提交{channel.value}渠道的业务。",
+        )
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def is_overdue(deadline: date | None, status: str, today: date) -> bool:
+    """An accepted application whose deadline has passed."""
+    return deadline is not None and status != "completed" and deadline < today
+
+
+def local_day(moment: datetime) -> date:
+    """The business day (Beijing time) of ``moment``."""
+    return moment.astimezone(BUSINESS_TZ).date()
+
+
+def _choose_card(
+    spec: OperationSpec, live: list[CardRow], cards: list[CardRow], card_number: str | None
+) -> CardRow | None:
+    """The card the operation acts on: the newest match, preferring cards not cancelled.
+
+    ``None`` when the operation changes no card state and the person has none.
+    """
+    candidates = [c for c in (live or cards) if card_number in {None, c.card_number}]
+    if spec.needs_card and candidates and not live:
+        raise ProblemError(
+            CARD_CANCELLED,
+            "This operation is for the holder of a card that is not cancelled.",
+            "此业务仅限持有未注销社保卡的人员办理。",
+        )
+    if candidates:
+        return candidates[-1]
+    if spec.application_event is None and spec.card_event is None and not spec.needs_card:
+        return None
+    raise ProblemError(CARD_NOT_FOUND, "No such card for this person.", "该人员无此社保卡。")

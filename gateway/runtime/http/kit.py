@@ -1,0 +1,304 @@
+"""The HTTP kit every feature's routes use.
+
+Sections, the shared request context, body parsing, ids, cursors and the
+problem documents of bad input.
+
+A feature puts its part of the teller API in an :class:`ApiSection` (its routes,
+models and OpenAPI paths). The daemon hands the sections to ``create_app``, and
+each feature's context (its services, plus the :class:`TellerContext` every
+handler needs: terminals, idempotency, the clock, the read audit) under the
+feature's own :class:`aiohttp.web.AppKey`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.runtime.problems import BAD_REQUEST, ProblemError, register
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from devices.clock import Clock
+    from gateway.runtime.http.auth import TerminalRegistry
+    from gateway.runtime.http.idempotency import Idempotency
+
+__all__ = [
+    "APPROVAL_HEADER",
+    "ID_SCHEMA",
+    "INVALID_REQUEST",
+    "MAX_BODY",
+    "PAGE_MAX",
+    "ApiSection",
+    "OpenApiKit",
+    "ReadAudit",
+    "TellerContext",
+    "approval_header",
+    "bad_parameter",
+    "decode_cursor",
+    "encode_cursor",
+    "identity_number_header",
+    "json_response",
+    "page_limit",
+    "parse_body",
+    "path_id",
+    "query_choice",
+    "read_body",
+]
+
+
+INVALID_REQUEST: Final = register(
+    "invalid-request", 422, "Request body is not valid", "请求内容不符合要求"
+)
+MAX_BODY: Final = 4 * 1024 * 1024
+PAGE_MAX: Final = 100
+#: Largest row id (INTEGER columns: PostgreSQL's int4); a cursor beyond it names no row.
+MAX_ROW_ID: Final = 2**31 - 1
+#: A page cursor: URL-safe base64 of a row id in decimal (what ``next_cursor`` gives).
+_CURSOR: Final = re.compile(r"[A-Za-z0-9_-]{2,16}={0,2}")
+_ROW_ID: Final = re.compile(r"[1-9][0-9]{0,9}")
+_LIMIT: Final = re.compile(r"[0-9]{1,3}")
+#: Ids the daemon makes (approvals, jobs, batches: UUIDs, hex or with dashes).
+_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+#: Resident identity numbers: 15 digits (first generation) or 17 digits and a check character.
+_IDENTITY_NUMBER: Final = re.compile(r"[0-9]{15}|[0-9]{17}[0-9Xx]")
+#: A NUL escaped in JSON text (``\u0000`` after an even run of backslashes): no text field
+#: may hold one (PostgreSQL refuses it in text and JSON columns).
+_JSON_NUL: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+#: The OpenAPI pattern of a cursor and of an identity number header.
+CURSOR_PATTERN: Final = f"^{_CURSOR.pattern}$"
+IDENTITY_NUMBER_PATTERN: Final = f"^({_IDENTITY_NUMBER.pattern})$"
+#: The OpenAPI schema of an id the daemon made (in a path or ``X-Approval-ID``).
+ID_SCHEMA: Final = {"type": "string", "pattern": f"^{_ID.pattern}$"}
+#: The ``X-Approval-ID`` header parameter of the OpenAPI document.
+APPROVAL_HEADER: Final = {
+    "name": "X-Approval-ID",
+    "in": "header",
+    "required": False,
+    "schema": ID_SCHEMA,
+}
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+class ReadAudit(Protocol):
+    """Where reads of personal data are audited (``gateway.audit.log.AuditQueue`` fits)."""
+
+    async def put(
+        self, actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None
+    ) -> None:
+        """Queue one audit entry."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TellerContext:
+    """What every handler of the teller API needs; features extend it with their services."""
+
+    terminals: TerminalRegistry
+    idempotency: Idempotency
+    clock: Clock
+    audit_reads: ReadAudit
+
+
+@dataclass(frozen=True, slots=True)
+class OpenApiKit:
+    """What a section needs to describe its paths like the rest of the document.
+
+    Attributes:
+        ref: ``ref("Model")`` is a JSON reference to a component schema.
+        errors: The problem+json responses, by status code, to spread into ``responses``.
+        idempotency_header: The ``Idempotency-Key`` parameter every POST takes.
+    """
+
+    ref: Callable[[str], dict[str, str]]
+    errors: dict[str, Any]
+    idempotency_header: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSection:
+    """One module's part of the API.
+
+    Attributes:
+        name: Short name (for logs and tests).
+        models: The pydantic models its handlers validate with and answer in.
+        add_routes: Mounts its handlers on the application.
+        paths: Its OpenAPI paths.
+    """
+
+    name: str
+    models: tuple[type[BaseModel], ...]
+    add_routes: Callable[[web.Application], None]
+    paths: Callable[[OpenApiKit], dict[str, Any]]
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """``body`` as ``model``, or 422 ``invalid-request`` listing every field problem.
+
+    Beyond the model: no text anywhere in the body (keys included) may hold NUL.
+    """
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as exc:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"{exc.error_count()} problem(s) in the request body; all are listed.",
+            f"请求内容有{exc.error_count()}处不符合要求，已全部列出。",
+            errors=[
+                {
+                    "field": ".".join(str(p) for p in error["loc"]) or "(body)",
+                    "code": error["type"],
+                    "title_en": error["msg"],
+                    "title_zh": "字段缺失或格式不符合要求",
+                }
+                for error in exc.errors(include_url=False, include_input=False)
+            ],
+        ) from None
+    if _JSON_NUL.search(body) is not None:
+        fields = _nul_fields(parsed.model_dump(mode="json"), ()) or ["(body)"]
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"{len(fields)} problem(s) in the request body; all are listed.",
+            f"请求内容有{len(fields)}处不符合要求，已全部列出。",
+            errors=[
+                {
+                    "field": field,
+                    "code": "string_nul",
+                    "title_en": "Text must not contain NUL (U+0000)",
+                    "title_zh": "文本中不得含有空字符（U+0000）",
+                }
+                for field in fields
+            ],
+        )
+    return parsed
+
+
+def _nul_fields(value: object, path: tuple[str, ...]) -> list[str]:
+    """The dotted paths of the text values (and keys) in ``value`` that hold NUL."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(".".join(path) or "(body)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                found.append(".".join(path) or "(body)")
+            found.extend(_nul_fields(item, (*path, str(key))))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(_nul_fields(item, (*path, str(index))))
+    return found
+
+
+def bad_parameter(name: str, detail: str, detail_zh: str) -> ProblemError:
+    """A 400 ``bad-request`` naming the query parameter, path parameter or header at fault."""
+    return ProblemError(BAD_REQUEST, detail, detail_zh, parameter=name)
+
+
+def path_id(request: web.Request, name: str, not_found: ProblemError) -> str:
+    """The id in path segment ``name``; ``not_found`` when it cannot be an id the daemon made."""
+    value = request.match_info[name]
+    if _ID.fullmatch(value) is None:
+        raise not_found
+    return value
+
+
+def approval_header(request: web.Request) -> str | None:
+    """The ``X-Approval-ID`` header (an approval's id), or 400 when it cannot be one."""
+    value = request.headers.get("X-Approval-ID")
+    if value is not None and _ID.fullmatch(value) is None:
+        raise bad_parameter(
+            "X-Approval-ID",
+            "X-Approval-ID must be the id of an approval (1-64 letters, digits, '.', '_', ':', "
+            "'-').",
+            "X-Approval-ID 须为授权编号（1-64个字母、数字或 . _ : -）。",
+        )
+    return value
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request's body; 413 beyond :data:`MAX_BODY`."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    return await request.read()
+
+
+def json_response(model: BaseModel, status: int = 200) -> web.Response:
+    """``model`` as a JSON answer."""
+    return web.Response(
+        status=status, body=model.model_dump_json().encode(), content_type="application/json"
+    )
+
+
+def encode_cursor(row_id: int) -> str:
+    """The page cursor that continues below ``row_id``."""
+    return base64.urlsafe_b64encode(str(row_id).encode()).decode()
+
+
+def decode_cursor(text: str) -> int:
+    """The row id a cursor continues below; 400 unless :func:`encode_cursor` made it.
+
+    Checked before anything is decoded: URL-safe base64 of a decimal row id
+    from 1 to :data:`MAX_ROW_ID` (no sign, no spaces, no leading zero).
+    """
+    row_id = None
+    if _CURSOR.fullmatch(text) is not None:
+        try:
+            digits = base64.b64decode(text, altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError):
+            digits = b""
+        if _ROW_ID.fullmatch(digits.decode("ascii", "replace")) is not None:
+            row_id = int(digits)
+    if row_id is None or row_id > MAX_ROW_ID:
+        raise bad_parameter(
+            "cursor",
+            "cursor is not one this API gave (use next_cursor of the previous page).",
+            "cursor 无效，请使用上一页返回的 next_cursor。",
+        )
+    return row_id
+
+
+def page_limit(query: Mapping[str, str]) -> int:
+    """The ``limit`` query parameter (20 when absent); 400 unless 1 to :data:`PAGE_MAX`."""
+    text = query.get("limit", "20")
+    if _LIMIT.fullmatch(text) is None or not 1 <= int(text) <= PAGE_MAX:
+        raise bad_parameter(
+            "limit", f"limit must be a whole number from 1 to {PAGE_MAX}.", "limit 须为 1 到 100。"
+        )
+    return int(text)
+
+
+def query_choice(query: Mapping[str, str], name: str, choices: Mapping[str, T]) -> T | None:
+    """Query parameter ``name`` (``None`` when absent); 400 unless one of ``choices``."""
+    if name not in query:
+        return None
+    found = choices.get(query[name])
+    if found is None:
+        raise bad_parameter(
+            name,
+            f"{name} must be one of: {', '.join(choices)}.",
+            f"查询参数 {name} 无效。",
+        )
+    return found
+
+
+def identity_number_header(request: web.Request) -> str:
+    """The resident identity number in ``X-Identity-Number``; 400 unless it looks like one."""
+    id_number = request.headers.get("X-Identity-Number", "")
+    if _IDENTITY_NUMBER.fullmatch(id_number) is None:
+        raise bad_parameter(
+            "X-Identity-Number",
+            "Send the identity number in X-Identity-Number (15 digits, or 17 digits and a "
+            "check digit or X).",
+            "请在 X-Identity-Number 中提供身份证号码（15位数字，或17位数字加校验位）。",
+        )
+    return id_number
