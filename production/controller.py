@@ -167,7 +167,7 @@ class ProductionSettings:
         upstream_backoff: Spacing of retried platform and bank calls.
         layout: The card surface layout.
         renderer: Where surfaces are drawn: ``None`` for the event loop's default
-            thread pool; the daemon gives a process (``gateway.render_pool``), as
+            thread pool; the daemon gives a process (``gateway.issuance.render_pool``), as
             Pillow holds the GIL while it draws text.
     """
 

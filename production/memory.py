@@ -1,6 +1,6 @@
 """A :class:`~production.ports.Journal` in memory: for unit tests, benchmarks and demos.
 
-It keeps what :class:`~gateway.production_journal.SqlJournal` keeps, with the
+It keeps what :class:`~gateway.issuance.journal.SqlJournal` keeps, with the
 same rules (one job per application, stock keys counted once), but nothing
 survives the process.
 """

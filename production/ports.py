@@ -11,7 +11,7 @@
   receiver de-duplicates.
 - :class:`QualityCheck`: the teller's explicit confirmation.
 - :class:`Journal`: durable storage of jobs, steps and stock movements
-  (``gateway.production_journal.SqlJournal``; :class:`production.memory.MemoryJournal`).
+  (``gateway.issuance.journal.SqlJournal``; :class:`production.memory.MemoryJournal`).
 """
 
 from __future__ import annotations
