@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -27,10 +28,12 @@ from gateway.runtime.problems import (
     INTERNAL_ERROR,
     NOT_READY,
     REQUEST_ID,
+    Problem,
     ProblemError,
     problem_for_status,
     problem_response,
 )
+from gateway.runtime.refusals import Refusal
 
 if TYPE_CHECKING:
     import random
@@ -69,6 +72,8 @@ class Services:
 
 
 SERVICES: Final = web.AppKey("services", Services)
+#: The problem each refusal reason of the served sections is answered with.
+REFUSALS: Final = web.AppKey("refusals", dict[StrEnum, Problem])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,8 +102,11 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     if bind is not None:
         bind(app)
+    refusals: dict[StrEnum, Problem] = {}
     for section in sections:
         section.add_routes(app)
+        refusals.update(section.problems)
+    app[REFUSALS] = refusals
     if sections:
         add_document_routes(app, sections)
     app.router.add_routes(list(extra_routes))
@@ -167,6 +175,13 @@ async def _problem_middleware(request: web.Request, handler: Handler) -> web.Str
         return await handler(request)
     except ProblemError as error:
         return problem_response(error, instance=request.path, request_id=request_id)
+    except Refusal as refusal:
+        problem = request.app[REFUSALS].get(refusal.reason)
+        if problem is None:  # a reason no section maps: a programming error, logged below
+            log.error("refusal_not_mapped", reason=str(refusal.reason), path=request.path)  # noqa: TRY400 - no traceback: the reason says it all
+            problem = INTERNAL_ERROR
+        refused = ProblemError(problem, refusal.detail, refusal.detail_zh, **refusal.members)
+        return problem_response(refused, instance=request.path, request_id=request_id)
     except web.HTTPException as exc:
         if exc.status < 400:  # noqa: PLR2004 - redirects and the like pass through
             raise

@@ -15,16 +15,17 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway.runtime.problems import BAD_REQUEST, ProblemError, register
+from gateway.runtime.problems import BAD_REQUEST, Problem, ProblemError, register
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from enum import StrEnum
 
     from devices.clock import Clock
     from gateway.runtime.http.auth import TerminalRegistry
@@ -133,12 +134,15 @@ class ApiSection:
         models: The pydantic models its handlers validate with and answer in.
         add_routes: Mounts its handlers on the application.
         paths: Its OpenAPI paths.
+        problems: Its services' refusal reasons, each mapped to a registered problem.
     """
 
     name: str
     models: tuple[type[BaseModel], ...]
     add_routes: Callable[[web.Application], None]
     paths: Callable[[OpenApiKit], dict[str, Any]]
+    #: The problem each of the feature's refusal reasons is answered with.
+    problems: Mapping[StrEnum, Problem] = field(default_factory=dict)
 
 
 def parse_body(model: type[M], body: bytes) -> M:
