@@ -7,6 +7,11 @@ accepting connections and let in-flight requests finish (at most
 record the clean stop, close the database. The process then exits 0.
 
 Clock and random source are parameters; only :func:`serve` picks the real ones.
+
+Why one module of this size: it is the process's lifecycle, start-up and its
+reverse, around the parts :mod:`gateway.assembly` builds; the production and
+upstream builders stay here because their order against migrations, the key
+store and the devices is the start-up order itself.
 """
 
 from __future__ import annotations

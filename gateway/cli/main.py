@@ -2,6 +2,11 @@
 
 Exit status: 0 success, 1 failure while running, 2 unusable configuration or
 arguments (the message names what is wrong; no traceback).
+
+Why one module of this size: it is the one parser of every command and its
+dispatch; each command's work is imported on demand from its feature (the
+pinpad's from :mod:`gateway.cli.pinpad`), so a command starts without loading
+the others.
 """
 
 from __future__ import annotations

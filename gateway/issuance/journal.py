@@ -19,6 +19,11 @@ Implements :class:`production.ports.Journal` with SQLAlchemy. Tables (migrations
 :meth:`SqlJournal.record` stores a job's new state, its step event and its stock
 movements in one transaction; concurrent writes share a transaction (see
 :class:`SqlJournal`).
+
+Why one module of this size: the journal and its SQLite writer thread share
+one write plan (:class:`_Plan`) and the statements it runs; what a crash may
+lose is decided by both together, so they are read together. The tables are in
+:mod:`gateway.issuance.rows`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Key-service operations (EXTERNAL AUTHENTICATE cryptograms, protected card
 commands, PIN reset and unlock authorization) are live only: when the platform
 cannot be reached they raise :class:`~gateway.upstream.errors.KeyServiceUnavailableError`
 at once, and nothing about them is ever stored.
+
+Why one module of this size: the interface and its adapter are one contract, read
+side by side (every method, its message and its refusals); the dialects' codecs
+live in :mod:`protocols.platform`.
 """
 
 from __future__ import annotations
