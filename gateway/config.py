@@ -12,6 +12,7 @@ but never have to be: any secret field also accepts ``{ env = "NAME" }`` or
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -133,6 +134,36 @@ class ServerConfig(_Section):
     shutdown_timeout: float = Field(default=30.0, gt=0, le=600)
     #: Serve HTTPS with mutual TLS; plain HTTP when absent (a loopback-only setup).
     tls: TlsConfig | None = None
+    #: Serve the teller API in plain HTTP (or TLS without client certificates) on an
+    #: address other than loopback anyway: bearer tokens then cross the LAN in clear.
+    #: Refused unless set; logged as a warning at every start when used.
+    allow_plain_http: bool = False
+
+    @property
+    def loopback(self) -> bool:
+        """Whether ``host`` is a loopback address (or ``localhost``)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: only ``localhost`` is known to stay on the box
+            return False
+
+    @property
+    def plain_on_the_network(self) -> bool:
+        """Teller credentials would cross the network without mutual TLS."""
+        mutual = self.tls is not None and self.tls.require_client_cert
+        return not mutual and not self.loopback
+
+    @model_validator(mode="after")
+    def _secure_off_loopback(self) -> Self:
+        if self.plain_on_the_network and not self.allow_plain_http:
+            raise ValueError(
+                f"the teller API on {self.host!r} (not loopback) needs [server.tls] with client "
+                "certificates (require_client_cert = true); set allow_plain_http = true to "
+                "serve it without anyway"
+            )
+        return self
 
 
 class DatabaseConfig(_Section):

@@ -195,6 +195,12 @@ class Daemon:
                 # Recorded before serving, so a stop at any later moment finds it.
                 await self._record_start()
             ssl_context, certificates = self._tls()
+            if self.config.server.plain_on_the_network:  # only with allow_plain_http
+                log.warning(
+                    "teller_api_without_mutual_tls",
+                    host=self.config.server.host,
+                    reason="[server] allow_plain_http = true: tokens cross the network in clear",
+                )
             self._certificates = certificates
             services = Services(
                 config=self.config,

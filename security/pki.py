@@ -21,7 +21,7 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "TLS12_CIPHERS",
     "CertificateInfo",
     "PkiError",
     "Role",
@@ -252,25 +253,37 @@ def _load_chain(context: ssl.SSLContext, cert: Path, key: Path, ca: Path) -> Non
         raise PkiError(f"cannot load TLS files ({cert}, {key}, {ca}): {exc}", cert) from None
 
 
+#: TLS 1.2 cipher suites allowed: forward-secret AEAD only (AES-GCM, ChaCha20-Poly1305);
+#: no CBC, no RSA key exchange. TLS 1.3's suites are all AEAD and stay as OpenSSL has them.
+TLS12_CIPHERS: Final = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
 def server_context(
     cert: Path, key: Path, ca: Path, *, require_client_cert: bool = True
 ) -> ssl.SSLContext:
-    """A TLS 1.2+ server context; clients must present a certificate from ``ca`` by default."""
+    """A TLS 1.2+ server context with AEAD suites only.
+
+    Clients must present a certificate from ``ca`` by default.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
     _load_chain(context, cert, key, ca)
     context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
     return context
 
 
 def client_context(cert: Path | None, key: Path | None, ca: Path) -> ssl.SSLContext:
-    """A TLS 1.2+ client context that verifies the server against ``ca`` (and its host name).
+    """A TLS 1.2+ client context (AEAD suites only) that verifies the server against ``ca``.
+
+    The server's host name is checked too.
 
     With ``cert`` and ``key`` the client authenticates itself (mutual TLS): for
     upstream HTTPS, MQTT brokers and device agents.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from security.pki import Role, client_context, init_ca, issue
+from security.pki import Role, client_context, init_ca, issue, server_context
 from tests.fakes import FakeClock
 from tests.integration.test_daemon import start_serving
 
@@ -76,3 +76,44 @@ async def test_expiring_certificate_shows_in_readyz(
         assert await asyncio.wait_for(task, 20) == 0
     assert cert["expires_soon"] is True
     assert 24 < cert["days_left"] < 26
+
+
+async def test_tls12_offers_aead_suites_only(pki: Path) -> None:
+    """A TLS 1.2 client that offers only CBC suites is refused; AES-GCM is taken."""
+    server = server_context(pki / "branchd.pem", pki / "branchd.key", pki / "ca.pem")
+    tls12 = [c["name"] for c in server.get_ciphers() if c["protocol"] == "TLSv1.2"]
+    assert tls12
+    assert all("GCM" in name or "CHACHA20" in name for name in tls12), tls12
+    assert all(name.startswith("ECDHE-") for name in tls12), tls12
+
+    async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"ok")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server)
+    port = listener.sockets[0].getsockname()[1]
+
+    def teller(ciphers: str) -> ssl.SSLContext:
+        context = client_context(pki / "teller-01.pem", pki / "teller-01.key", pki / "ca.pem")
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(ciphers)
+        return context
+
+    try:
+        async with listener:
+            reader, writer = await asyncio.open_connection(
+                "localhost",
+                port,
+                ssl=teller("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"),
+            )
+            assert await reader.read() == b"ok"
+            cipher = writer.get_extra_info("cipher")
+            assert cipher is not None
+            assert "GCM" in cipher[0]
+            writer.close()
+            cbc = teller("ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA")
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                await asyncio.open_connection("localhost", port, ssl=cbc)
+    finally:
+        listener.close()

@@ -49,7 +49,7 @@ def test_every_problem_reported_at_once() -> None:
     assert "'has space'" in joined
     assert "branch.region: String should match pattern '^\\d{6}$' (got '65')" in joined
     assert "server.port: Input should be less than or equal to 65535 (got 70000)" in joined
-    expected = "unknown key (expected one of: host, port, shutdown_timeout, tls)"
+    expected = "unknown key (expected one of: allow_plain_http, host, port, shutdown_timeout, tls)"
     assert f"server.colour: {expected}" in joined
 
 
@@ -146,3 +146,29 @@ def test_terminal_ids_unique() -> None:
     terminal = {"id": "t1", "role": "teller", "certificate_cn": "t1"}
     [problem] = problems_of({**MINIMAL, "terminals": [terminal, terminal]})
     assert "terminal ids must be unique" in problem
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "branch-pc.local", "::"])  # noqa: S104
+def test_teller_api_off_loopback_needs_mutual_tls(host: str) -> None:
+    """Plain HTTP (or TLS without client certificates) off loopback is refused, named."""
+    problems = problems_of({**MINIMAL, "server": {"host": host}})
+    assert any("server" in p and "client certificates" in p for p in problems), problems
+    tls = {"cert": "c.pem", "key": "k.pem", "ca": "ca.pem", "require_client_cert": False}
+    assert problems_of({**MINIMAL, "server": {"host": host, "tls": tls}})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_loopback_may_serve_plain_http(host: str) -> None:
+    """On loopback nothing crosses the network: plain HTTP is fine."""
+    config = parse_config({**MINIMAL, "server": {"host": host}})
+    assert config.server.loopback
+    assert not config.server.plain_on_the_network
+
+
+def test_plain_http_off_loopback_only_when_allowed() -> None:
+    """allow_plain_http is the explicit override; mutual TLS needs none."""
+    allowed = parse_config({**MINIMAL, "server": {"host": "0.0.0.0", "allow_plain_http": True}})  # noqa: S104
+    assert allowed.server.plain_on_the_network
+    tls = {"cert": "c.pem", "key": "k.pem", "ca": "ca.pem"}
+    mutual = parse_config({**MINIMAL, "server": {"host": "0.0.0.0", "tls": tls}})  # noqa: S104
+    assert not mutual.server.plain_on_the_network
