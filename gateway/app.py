@@ -13,7 +13,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__
 from gateway.runtime.http.openapi import add_document_routes
+from gateway.runtime.http.ops import OpsGate
 from gateway.runtime.migrate import current_revision
 from gateway.runtime.problems import (
     INTERNAL_ERROR,
@@ -69,6 +70,8 @@ class Services:
     head_revision: str | None
     #: Certificates this daemon presents; their expiry is reported by /readyz.
     certificates: tuple[CertificateInfo, ...] = ()
+    #: Who may read /metrics, /ops and the details of /readyz (``[server] ops_token``).
+    ops: OpsGate = field(default_factory=lambda: OpsGate(None))
 
 
 SERVICES: Final = web.AppKey("services", Services)
@@ -256,6 +259,8 @@ async def readyz(request: web.Request) -> web.Response:
         for name, state in services.supervisor.tasks.items()
     }
     services.metrics.ready.set(1 if ready else 0)
+    if not services.ops.allows(request):  # the status only: details need the ops token
+        checks = {"details": "send the ops token ([server] ops_token) to see the checks"}
     if not ready:
         raise ProblemError(
             NOT_READY,
@@ -270,6 +275,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition of this daemon's registry."""
+    request.app[SERVICES].ops.require(request)
     registry = request.app[SERVICES].metrics.registry
     response = web.Response(body=generate_latest(registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -138,6 +138,16 @@ class ServerConfig(_Section):
     #: address other than loopback anyway: bearer tokens then cross the LAN in clear.
     #: Refused unless set; logged as a warning at every start when used.
     allow_plain_http: bool = False
+    #: secret: the token /metrics, /ops and the details of /readyz ask for (Bearer, or
+    #: the password of HTTP Basic); open without it. 32 characters or more.
+    ops_token: Secret | None = None
+
+    @field_validator("ops_token")
+    @classmethod
+    def _long_ops_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 32:  # noqa: PLR2004
+            raise ValueError("the ops token must be at least 32 characters")
+        return token
 
     @property
     def loopback(self) -> bool:

@@ -54,6 +54,7 @@ from gateway.people.vault import PersonalDataVault
 from gateway.runtime.dashboard import add_branch_page
 from gateway.runtime.db import create_engine, session_factory
 from gateway.runtime.devices import BranchDevices
+from gateway.runtime.http.ops import OpsGate
 from gateway.runtime.keys import KeyStoreSigner
 from gateway.runtime.metrics import Metrics
 from gateway.runtime.migrate import current_revision, head_revision
@@ -79,6 +80,8 @@ from security.suites import SUITES
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable, Iterable, Mapping
+
+    from pydantic import SecretStr
 
     from gateway.cardservices import CardServices
     from gateway.config import Config
@@ -195,12 +198,6 @@ class Daemon:
                 # Recorded before serving, so a stop at any later moment finds it.
                 await self._record_start()
             ssl_context, certificates = self._tls()
-            if self.config.server.plain_on_the_network:  # only with allow_plain_http
-                log.warning(
-                    "teller_api_without_mutual_tls",
-                    host=self.config.server.host,
-                    reason="[server] allow_plain_http = true: tokens cross the network in clear",
-                )
             self._certificates = certificates
             services = Services(
                 config=self.config,
@@ -211,6 +208,7 @@ class Daemon:
                 rng=self.rng,
                 head_revision=head_revision(),
                 certificates=certificates,
+                ops=OpsGate(_reveal(self.config.server.ops_token)),
             )
             teller = self.teller
             app = create_app(
@@ -228,7 +226,7 @@ class Daemon:
                 audit_reads=self.audit_reads if self.teller is not None else None,
                 low_stock=self.config.production.low_stock if self.config.production else 20,
             )
-            add_branch_page(app, self.reports.snapshot, clock=self.clock)
+            add_branch_page(app, self.reports.snapshot, clock=self.clock, gate=services.ops)
             self._runner = web.AppRunner(
                 app,
                 handle_signals=False,
@@ -413,6 +411,12 @@ class Daemon:
         return upstream
 
     def _tls(self) -> tuple[ssl.SSLContext | None, tuple[CertificateInfo, ...]]:
+        if self.config.server.plain_on_the_network:  # only with allow_plain_http
+            log.warning(
+                "teller_api_without_mutual_tls",
+                host=self.config.server.host,
+                reason="[server] allow_plain_http = true: tokens cross the network in clear",
+            )
         tls = self.config.server.tls
         if tls is None:
             return None, ()
@@ -578,6 +582,10 @@ class Daemon:
             session.add(run)
             await session.flush()
             return run.id
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
 
 
 def _url_of(scheme: str, address: tuple[str, int] | tuple[str, int, int, int]) -> str:

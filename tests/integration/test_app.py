@@ -1,3 +1,5 @@
+import base64
+import dataclasses
 import json
 import random
 from collections.abc import AsyncIterator
@@ -9,7 +11,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import Services, create_app
+from gateway.runtime.dashboard import add_branch_page
 from gateway.runtime.db import create_engine
+from gateway.runtime.http.ops import OpsGate
 from gateway.runtime.metrics import Metrics
 from gateway.runtime.migrate import head_revision, upgrade
 from gateway.runtime.problems import NOT_FOUND, ProblemError
@@ -192,3 +196,57 @@ async def test_index_lists_the_endpoints(
     body = await (await client.get("/")).json()
     assert body["service"] == "sscard-branchd"
     assert body["links"]["ready"] == "/readyz"
+
+
+OPS_TOKEN = "ops-token-" + "o" * 32
+
+
+@pytest.fixture
+async def guarded(
+    aiohttp_client: object, engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> TestClient[web.Request, web.Application]:
+    """The application with ``[server] ops_token`` and the branch's /ops page, migrated."""
+    await upgrade(engine)
+    services = dataclasses.replace(
+        services_for(engine, database_url, tmp_path), ops=OpsGate(OPS_TOKEN)
+    )
+    app = create_app(services)
+    add_branch_page(app, lambda: {"branch": "T"}, clock=services.clock, gate=services.ops)
+    assert callable(aiohttp_client)
+    result: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+    return result
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/ops", "/ops/api/branch"])
+async def test_ops_pages_need_the_ops_token(
+    guarded: TestClient[web.Request, web.Application], path: str
+) -> None:
+    """Without the token: 401 problem with both challenges; Bearer or Basic with it: 200."""
+    basic = base64.b64encode(f"prometheus:{OPS_TOKEN}".encode()).decode()
+    for header in (None, "Bearer wrong", f"Basic {basic[:-4]}", "Bearer \udcff\udcfe"):
+        headers = {"Authorization": header} if header is not None else {}
+        if header is not None and not header.isascii():
+            headers = {"Authorization": header.encode("utf-8", "surrogateescape").decode("latin-1")}
+        response = await guarded.get(path, headers=headers)
+        assert response.status == 401, header
+        assert response.content_type == PROBLEM_JSON
+        assert (await response.json())["code"] == "ops-unauthenticated"
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge.startswith("Bearer ")
+        assert "Basic " in challenge
+    for header in (f"Bearer {OPS_TOKEN}", f"Basic {basic}"):
+        response = await guarded.get(path, headers={"Authorization": header})
+        assert response.status == 200, header
+
+
+async def test_readyz_details_need_the_ops_token(
+    guarded: TestClient[web.Request, web.Application],
+) -> None:
+    """Anyone learns ready or not; the checks (database, tasks, certificates) need the token."""
+    response = await guarded.get("/readyz")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ready"
+    assert "database" not in body["checks"]
+    response = await guarded.get("/readyz", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    assert (await response.json())["checks"]["database"] == {"ok": True}

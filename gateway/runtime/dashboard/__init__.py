@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from devices.clock import SystemClock
+from gateway.runtime.http.ops import OpsGate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,6 +52,7 @@ def add_branch_page(
     *,
     clock: Clock | None = None,
     interval: float = BRANCH_PUSH_INTERVAL,
+    gate: OpsGate | None = None,
 ) -> None:
     """Serve the branch's own dashboard at ``/ops``.
 
@@ -59,16 +61,21 @@ def add_branch_page(
         snapshot: Returns the branch view now (``gateway.runtime.dashboard.views.branch_view``).
         clock: Paces the live updates (the system clock by default).
         interval: Seconds between looks for a change.
+        gate: The operations token every ``/ops`` request must carry (open without).
     """
     pace = clock or SystemClock()
+    guard = gate or OpsGate(None)
 
-    async def page(_request: web.Request) -> web.Response:
+    async def page(request: web.Request) -> web.Response:
+        guard.require(request)
         return page_response(mode="branch", api="/ops/api", static="/ops/static")
 
-    async def branch(_request: web.Request) -> web.Response:
+    async def branch(request: web.Request) -> web.Response:
+        guard.require(request)
         return web.json_response(snapshot())
 
     async def events(request: web.Request) -> web.StreamResponse:
+        guard.require(request)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
