@@ -75,6 +75,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: The window customer's mobile number and address (made up; stored sealed, logged masked).
+DEMO_PHONE: Final = "13899012345"
+DEMO_ADDRESS: Final = "新疆昌吉市延安北路188号3单元"
+
+
 def demo_id_number(serial: int) -> str:
     """A made-up resident identity number of a person born in 1990 in region 652301."""
     body = f"65230119900101{serial:03d}"
@@ -374,6 +379,8 @@ class Holder:
 
     id_number: str
     name: str
+    phone: str | None = None
+    address: str | None = None
     receipt: str = ""
     job: str = ""
     card_number: str = ""
@@ -451,10 +458,15 @@ class DemoScript:
 
     async def apply(self, holder: Holder) -> None:
         """The holder applies for a card at the window, in person."""
+        applicant = {"id_number": holder.id_number, "name": holder.name}
+        if holder.phone is not None:
+            applicant["phone"] = holder.phone
+        if holder.address is not None:
+            applicant["address"] = holder.address
         body = {
             "case": "self",
             "channel": "window",
-            "applicant": {"id_number": holder.id_number, "name": holder.name},
+            "applicant": applicant,
             "materials": ["applicant-id-card", "photo"],
             "photo": demo_photo(),
         }
@@ -499,7 +511,7 @@ class DemoScript:
 
     async def window_issuance(self) -> Holder:
         """One customer: apply, make the card now, hand it over."""
-        holder = Holder(demo_id_number(1), "张晓明")
+        holder = Holder(demo_id_number(1), "张晓明", DEMO_PHONE, DEMO_ADDRESS)
         self.holders.append(holder)
         self.say("窗口即时制卡 Window instant issuance")
         await self.apply(holder)

@@ -13,6 +13,7 @@ from gateway.assembly import open_keystore
 from gateway.audit.log import AuditLog
 from gateway.cli.main import main
 from gateway.config import load_config
+from gateway.demo.world import DEMO_ADDRESS, DEMO_PHONE, demo_id_number
 from gateway.runtime.db import create_engine, session_factory
 from gateway.runtime.keys import KeyStoreSigner
 from gateway.runtime.migrate import upgrade
@@ -193,6 +194,36 @@ async def test_demo_once_ends_with_an_issued_card_everyone_agrees_on(tmp_path: P
     assert status == 0, stock + err
     assert "station-1" in stock
     assert "reconciled" in stock
+    clear = _demo_personal_values()
+    _assert_nowhere_in_clear(clear, out + err, tmp_path / "demo")
+
+
+def _demo_personal_values() -> list[str]:
+    """Every personal value the demo's customers give: identity numbers, names, phone, address."""
+    values = [DEMO_PHONE, DEMO_ADDRESS, demo_id_number(1), "张晓明"]
+    values += [demo_id_number(10 + n) for n in range(3)] + ["李娜", "王伟", "刘洋"]
+    return values
+
+
+def _assert_nowhere_in_clear(values: list[str], output: str, data_dir: Path) -> None:
+    """None of ``values`` in the output (logs included) or the daemon's files, in clear.
+
+    The daemon's files are every file of the data directory but the simulated
+    cards themselves (``station.json``, ``cards/``: the chips, which hold the
+    holder's data as a real card does). Looked for in UTF-8, GBK and UTF-16.
+    """
+    found = [v for v in values if v in output]
+    for path in data_dir.rglob("*"):
+        if not path.is_file() or path.name == "station.json" or "cards" in path.parts:
+            continue
+        data = path.read_bytes()
+        found += [
+            f"{v} in {path.name} ({encoding})"
+            for v in values
+            for encoding in ("utf-8", "gbk", "utf-16-le")
+            if v.encode(encoding) in data
+        ]
+    assert found == [], found
 
 
 async def test_pki_init_issue_show(tmp_path: Path) -> None:

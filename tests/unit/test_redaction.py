@@ -148,3 +148,41 @@ def test_console_format_is_readable_text() -> None:
     assert "hello" in text
     assert "1234" not in text
     assert not text.startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tel 13812345678", "tel 138****5678"),
+        ("+8613912345678 called", "+86139****5678 called"),
+        ("手机13712345678。", "手机137****5678。"),
+        ("order 213812345678 stays", "order 213812345678 stays"),  # 12 digits: not a mobile
+        ("12812345678", "12812345678"),  # no mobile begins 12
+    ],
+)
+def test_mobile_numbers_masked(text: str, expected: str) -> None:
+    """A standalone mainland mobile number keeps its first 3 and last 4 digits."""
+    assert mask_personal_numbers(text) == expected
+
+
+def test_names_addresses_and_phones_masked_by_field() -> None:
+    """Personal fields are masked by name; a task's ``name`` in Latin letters stays."""
+    event = redact_event(
+        None,
+        "info",
+        {
+            "event": "applicant",
+            "name": "张晓明",
+            "holder_name": "Li Na",
+            "address": "新疆昌吉市延安北路1号",
+            "phone": "13812345678",
+            "details": {"aac003": "王伟", "mobile": "0994-2345678"},
+            "task": {"name": "heartbeat"},
+        },
+    )
+    assert event["name"] == "张**"
+    assert event["holder_name"] == "L****"
+    assert event["address"] == "新疆昌吉市延****"
+    assert event["phone"] == "138****5678"
+    assert event["details"] == {"aac003": "王*", "mobile": "0***********"}
+    assert event["task"] == {"name": "heartbeat"}
