@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from security.redaction import mask_personal_numbers, redact_value
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -142,13 +144,14 @@ def problem_response(
         "title_zh": problem.title_zh,
     }
     if error.detail is not None:
-        body["detail"] = error.detail
+        body["detail"] = mask_personal_numbers(error.detail)
     if error.detail_zh is not None:
-        body["detail_zh"] = error.detail_zh
-    body["instance"] = instance
+        body["detail_zh"] = mask_personal_numbers(error.detail_zh)
+    body["instance"] = mask_personal_numbers(instance)
     if request_id is not None:
         body["request_id"] = request_id
-    body.update(error.extra)
+    # Personal data never leaves in a problem: numbers masked, personal fields too.
+    body.update(redact_value(dict(error.extra)))
     response = web.Response(
         status=problem.status,
         # Lone surrogates (a path or value that came from undecodable bytes) are escaped.
