@@ -80,6 +80,7 @@ from security.suites import SUITES
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
 
     from pydantic import SecretStr
 
@@ -171,6 +172,7 @@ class Daemon:
         """Migrate if asked, start serving, start the background tasks."""
         structlog.contextvars.bind_contextvars(branch_id=self.config.branch.id)
         try:
+            await asyncio.to_thread(_private_directory, self.config.data_dir)
             store = await asyncio.to_thread(open_keystore, self.config, create=True)
             if store is not None and self.config.keystore is not None:
                 self._signer = KeyStoreSigner(store, self.config.keystore.signing_key, create=True)
@@ -582,6 +584,13 @@ class Daemon:
             session.add(run)
             await session.flush()
             return run.id
+
+
+def _private_directory(path: Path) -> None:
+    """The data directory, 0700: personal data, keys and the journal live under it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

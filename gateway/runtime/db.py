@@ -29,6 +29,7 @@ can change underneath it:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import DeclarativeBase
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["create_engine", "insert_or_ignore", "is_sqlite", "session_factory"]
+__all__ = ["create_engine", "insert_or_ignore", "is_sqlite", "private_file", "session_factory"]
 
 
 def is_sqlite(url: str) -> bool:
@@ -66,7 +67,7 @@ def create_engine(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(parsed.database))
         engine = _create_async_engine(
             parsed, connect_args={"timeout": busy_timeout_ms / 1000}, pool_pre_ping=False
         )
@@ -81,6 +82,22 @@ def create_engine(
         pool_pre_ping=True,
         connect_args={"timeout": connect_timeout},
     )
+
+
+def private_file(path: Path) -> None:
+    """Make ``path`` (created empty when missing) readable by its owner only, 0600.
+
+    Its directory is created 0700 when missing. SQLite gives the ``-wal`` and
+    ``-shm`` files the database file's permissions, so they are private too; a
+    database made before, with wider permissions, is narrowed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:  # noqa: ANN401 - an event hook

@@ -2,6 +2,7 @@ import asyncio
 import os
 import random
 import signal
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,13 @@ from aiohttp import web
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from gateway.config import parse_config
 from gateway.daemon import Daemon, serve
 from gateway.runtime.db import create_engine, session_factory
 from gateway.runtime.migrate import upgrade
 from gateway.runtime.rows import DaemonRun
 from tests.fakes import FakeClock
-from tests.integration.helpers import daemon_config
+from tests.integration.helpers import daemon_config, master_key_file
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +176,31 @@ async def test_start_failure_leaves_nothing_running(database_url: str, tmp_path:
         await blocker.wait_closed()
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [t for t in others if not t.done()]
+
+
+async def test_data_directory_and_database_files_are_private(tmp_path: Path) -> None:
+    """The data directory is 0700 and the SQLite database, its WAL and the key store 0600."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    url = f"sqlite+aiosqlite:///{data / 'branchd.db'}"
+    (data / "branchd.db").touch(mode=0o644)  # made before, by someone else's umask
+    (data / "branchd.db").chmod(0o644)
+    config = parse_config(
+        {
+            "data_dir": str(data),
+            "branch": {"id": "T-652300-01", "region": "652300"},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "database": {"url": url},
+            "keystore": {"master_key": {"file": str(master_key_file(tmp_path))}},
+        },
+        environ={},
+    )
+    daemon = Daemon(config, clock=FakeClock(autojump=False), rng=random.Random(3))
+    await daemon.start(migrate=True)
+    try:
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for name in ("branchd.db", "branchd.db-wal", "keystore.bin"):
+            assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    finally:
+        await daemon.stop()
