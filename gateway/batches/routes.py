@@ -13,6 +13,12 @@
 The daemon builds the :class:`~gateway.batches.service.BatchService`
 (:func:`gateway.assembly.build_batches`) and supervises its two tasks; this
 module only puts it on the teller API.
+
+The service refuses with a :class:`~gateway.batches.errors.BatchReason`; the
+batch problems are registered here, beside :data:`PROBLEMS`, the one table that
+answers each reason with its problem (the section's ``problems``). A handler
+itself raises a problem only for what HTTP brought: a path id that cannot be a
+batch, a bad line number, a body that is not what the model says.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from gateway.batches.errors import BatchReason
 from gateway.batches.schemas import (
     MAX_IMPORT_BYTES,
     BatchImportIn,
@@ -37,10 +44,10 @@ from gateway.batches.schemas import (
     BatchRowOut,
     BatchRowsOut,
 )
-from gateway.batches.service import BATCH_NOT_FOUND, BatchService
 from gateway.operations.catalogue import Operation
 from gateway.operations.routes import reader_terminal
 from gateway.operations.schemas import OperationRequest
+from gateway.operations.service import INCOMPLETE
 from gateway.runtime.http.idempotency import request_digest
 from gateway.runtime.http.kit import (
     APPROVAL_HEADER,
@@ -54,19 +61,61 @@ from gateway.runtime.http.kit import (
     parse_body,
     path_id,
 )
-from gateway.runtime.problems import ProblemError
+from gateway.runtime.problems import Problem, ProblemError, register
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+    from enum import StrEnum
 
-    from gateway.batches.service import Progress
+    from gateway.batches.service import BatchService, Progress
     from gateway.runtime.http.kit import OpenApiKit
 
-__all__ = ["BATCHES", "SECTION", "BatchesContext", "add_batch_routes"]
+__all__ = [
+    "BATCHES",
+    "BATCH_FILE_INVALID",
+    "BATCH_HOLDER_MISMATCH",
+    "BATCH_NOT_FOUND",
+    "BATCH_ROW_STATE",
+    "BATCH_STATE",
+    "PROBLEMS",
+    "SECTION",
+    "BatchesContext",
+    "add_batch_routes",
+]
 
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_LINE: Final = 2**31 - 1  # a row's line number is an INTEGER column
 _LINE: Final = re.compile(r"[1-9][0-9]{0,9}")
+
+BATCH_NOT_FOUND: Final = register("batch-not-found", 404, "Batch not found", "未找到该批次")
+BATCH_FILE_INVALID: Final = register(
+    "batch-file-invalid", 422, "The card list cannot be read", "制卡明细表无法读取或不是模板格式"
+)
+BATCH_STATE: Final = register(
+    "batch-state", 409, "Not allowed in the batch's current state", "批次当前状态不允许此操作"
+)
+BATCH_ROW_STATE: Final = register(
+    "batch-row-state",
+    409,
+    "Not allowed for this row of the batch now",
+    "该批次明细当前状态不允许此操作",
+)
+BATCH_HOLDER_MISMATCH: Final = register(
+    "batch-holder-mismatch",
+    409,
+    "The applicant is not the holder of this batch row",
+    "申办人与该批次明细的持卡人不符",
+)
+
+#: The problem each refusal of the batch service is answered with (the section's table).
+PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
+    BatchReason.NOT_FOUND: BATCH_NOT_FOUND,
+    BatchReason.FILE_INVALID: BATCH_FILE_INVALID,
+    BatchReason.STATE: BATCH_STATE,
+    BatchReason.ROW_STATE: BATCH_ROW_STATE,
+    BatchReason.HOLDER_MISMATCH: BATCH_HOLDER_MISMATCH,
+    BatchReason.INCOMPLETE: INCOMPLETE,  # the operations' own problem: materials, listed
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -394,4 +443,5 @@ SECTION: Final = ApiSection(
     models=(BatchImportIn, BatchOut, BatchRowsOut, BatchPickupIn, BatchPickupOut),
     add_routes=add_batch_routes,
     paths=batch_paths,
+    problems=PROBLEMS,
 )

@@ -61,11 +61,12 @@ from gateway.batches.cardlist import (
     sex_of,
     write_report,
 )
+from gateway.batches.errors import BatchReason, BatchRefusal
 from gateway.batches.rows import BatchItemRow, BatchRow
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.rows import ApplicationRow
-from gateway.operations.service import INCOMPLETE, hold_person
+from gateway.operations.service import hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     APPLICATION,
@@ -78,7 +79,6 @@ from gateway.people.states import (
     IllegalTransition,
 )
 from gateway.runtime.http.auth import require_role
-from gateway.runtime.problems import ProblemError, register
 from gateway.upstream.outbox import EnableCard
 from gateway.upstream.platform import CardRef
 from production.errors import ProductionError
@@ -105,10 +105,6 @@ if TYPE_CHECKING:
     from production.model import JobRecord
 
 __all__ = [
-    "BATCH_FILE_INVALID",
-    "BATCH_NOT_FOUND",
-    "BATCH_ROW_STATE",
-    "BATCH_STATE",
     "AuditSink",
     "BatchService",
     "BatchSettings",
@@ -117,26 +113,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-BATCH_NOT_FOUND: Final = register("batch-not-found", 404, "Batch not found", "未找到该批次")
-BATCH_FILE_INVALID: Final = register(
-    "batch-file-invalid", 422, "The card list cannot be read", "制卡明细表无法读取或不是模板格式"
-)
-BATCH_STATE: Final = register(
-    "batch-state", 409, "Not allowed in the batch's current state", "批次当前状态不允许此操作"
-)
-BATCH_ROW_STATE: Final = register(
-    "batch-row-state",
-    409,
-    "Not allowed for this row of the batch now",
-    "该批次明细当前状态不允许此操作",
-)
-BATCH_HOLDER_MISMATCH: Final = register(
-    "batch-holder-mismatch",
-    409,
-    "The applicant is not the holder of this batch row",
-    "申办人与该批次明细的持卡人不符",
-)
 
 #: Row statuses; the ones production is done with, and the ones still on their way.
 FINISHED_ROWS: Final = frozenset({"produced", "failed", "issued", "picked-up", "enabled"})
@@ -288,8 +264,8 @@ class BatchService:
         """Check and store a card list with its files; nothing is produced yet.
 
         Raises:
-            ProblemError: ``incomplete-request`` (handler's materials),
-                ``batch-file-invalid`` (not the template, unreadable).
+            BatchRefusal: ``INCOMPLETE`` (handler's materials), ``FILE_INVALID``
+                (not the template, unreadable).
         """
         spec = CATALOGUE[Operation.BATCH_APPLY]
         require_role(terminal, _WRITERS, "import batches")
@@ -386,7 +362,7 @@ class BatchService:
         """Queue every valid row for production (a card in state ``00`` each).
 
         Raises:
-            ProblemError: ``batch-not-found``; ``batch-state`` unless imported.
+            BatchRefusal: ``NOT_FOUND``; ``STATE`` unless imported.
         """
         require_role(terminal, _WRITERS, "submit batches")
         now = self._clock.now()
@@ -394,8 +370,8 @@ class BatchService:
         async with self._sessions.begin() as session:
             batch = await self._batch(session, batch_id, for_update=True)
             if batch.status != "imported":
-                raise ProblemError(
-                    BATCH_STATE,
+                raise BatchRefusal(
+                    BatchReason.STATE,
                     f"The batch is {batch.status}; only an imported batch can be submitted.",
                     f"批次状态为{batch.status}，只有已导入的批次可以提交。",
                     status=batch.status,
@@ -684,9 +660,9 @@ class BatchService:
         and moves the card to ``01``; then the order goes to production.
 
         Raises:
-            ProblemError: ``batch-not-found``, ``batch-row-state`` (not queued: production
-                started or the row is not in the batch), ``batch-holder-mismatch``, or
-                whatever the operation refuses.
+            BatchRefusal: ``NOT_FOUND``, ``ROW_STATE`` (not queued: production started
+                or the row is not in the batch), ``HOLDER_MISMATCH``; or whatever the
+                operation refuses.
         """
         async with self._sessions() as session:
             await self._batch(session, batch_id)
@@ -698,15 +674,15 @@ class BatchService:
                 )
             ).first()
         if item is None or item.status != "queued":
-            raise ProblemError(
-                BATCH_ROW_STATE,
+            raise BatchRefusal(
+                BatchReason.ROW_STATE,
                 "Only a queued row (card data made, production not started) can be taken out.",
                 "仅限已产生制卡数据且尚未制卡的批次明细办理批量转零星。",
                 row_status=item.status if item else None,
             )
         if self._vault.index(body.applicant.id_number) != item.id_index:
-            raise ProblemError(
-                BATCH_HOLDER_MISMATCH,
+            raise BatchRefusal(
+                BatchReason.HOLDER_MISMATCH,
                 "The applicant's identity number is not the one on this row.",
                 "申办人身份证号码与该批次明细不符。",
             )
@@ -737,8 +713,8 @@ class BatchService:
         archived with the pickup).
 
         Raises:
-            ProblemError: ``incomplete-request``, ``batch-not-found``,
-                ``batch-row-state`` (a named line has no made card waiting).
+            BatchRefusal: ``INCOMPLETE``, ``NOT_FOUND``, ``ROW_STATE`` (a named line
+                has no made card waiting).
         """
         spec = CATALOGUE[Operation.PICKUP]
         require_role(terminal, _WRITERS, "hand over batch cards")
@@ -896,7 +872,7 @@ class BatchService:
     ) -> BatchRow:
         batch = await session.get(BatchRow, batch_id, with_for_update=for_update)
         if batch is None:
-            raise ProblemError(BATCH_NOT_FOUND, f"No batch {batch_id}.", "无此批次。")
+            raise BatchRefusal(BatchReason.NOT_FOUND, f"No batch {batch_id}.", "无此批次。")
         return batch
 
     def _personal(self, item: BatchItemRow) -> dict[str, str]:
@@ -958,17 +934,17 @@ def _move(card: CardRow, *events: CardEvent) -> None:
 
 def _raise_incomplete(missing: list[Deficiency]) -> None:
     if missing:
-        raise ProblemError(
-            INCOMPLETE,
+        raise BatchRefusal(
+            BatchReason.INCOMPLETE,
             f"{len(missing)} item(s) missing or invalid; all are listed.",
             f"共{len(missing)}项材料缺失或不符合要求（一次性告知）。",
             missing=[d.as_dict() for d in missing],
         )
 
 
-def _not_waiting(lines: list[int]) -> ProblemError:
-    return ProblemError(
-        BATCH_ROW_STATE,
+def _not_waiting(lines: list[int]) -> BatchRefusal:
+    return BatchRefusal(
+        BatchReason.ROW_STATE,
         "No made card is waiting for pickup on these lines." if lines else
         "No card of this batch is waiting for pickup.",
         "这些明细没有待领取的卡片。" if lines else "该批次没有待领取的卡片。",
@@ -989,8 +965,8 @@ def _letter(body: BatchPickupIn) -> tuple[str, bytes] | None:
         data = b""
     kind = content_type_of(data)
     if kind is None or (body.letter_content_type not in {None, kind}):
-        raise ProblemError(
-            INCOMPLETE,
+        raise BatchRefusal(
+            BatchReason.INCOMPLETE,
             "The letter's scan is not a JPEG, PNG or PDF file.",
             "介绍信扫描件须为JPG、PNG或PDF文件。",
             missing=[
@@ -1015,15 +991,15 @@ def _read_and_check(
         try:
             rows = read_rows(path)
         except BatchFileError as exc:
-            raise ProblemError(
-                BATCH_FILE_INVALID,
+            raise BatchRefusal(
+                BatchReason.FILE_INVALID,
                 str(exc).replace(path.name, Path(name).name),
                 "制卡明细表无法读取，或表头不是模板的表头"
                 "（请使用 branchd batch template 生成的模板）。",
             ) from None
     if not rows:
-        raise ProblemError(
-            BATCH_FILE_INVALID, "The card list has no rows.", "制卡明细表没有明细行。"
+        raise BatchRefusal(
+            BatchReason.FILE_INVALID, "The card list has no rows.", "制卡明细表没有明细行。"
         )
     return check_rows(rows, files, today, strict=True)
 

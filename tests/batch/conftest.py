@@ -7,6 +7,7 @@ import io
 import os
 import random
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from PIL import Image
 from gateway.archive.store import ArchiveStore
 from gateway.audit.log import AuditLog
 from gateway.batches.cardlist import COLUMNS
+from gateway.batches.errors import BatchRefusal
+from gateway.batches.routes import PROBLEMS
 from gateway.batches.service import BatchService, BatchSettings
 from gateway.operations.catalogue import Role
 from gateway.operations.service import BusinessService
@@ -25,6 +28,7 @@ from gateway.people.vault import PersonalDataVault
 from gateway.runtime.db import create_engine, session_factory
 from gateway.runtime.http.auth import Terminal
 from gateway.runtime.migrate import upgrade
+from gateway.runtime.problems import ProblemError
 from gateway.upstream.outbox import KeyStorePayloadProtector, Outbox
 from production.errors import NoBlanksError
 from production.model import ChipFacts, JobRecord, JobStatus, Order, Priority
@@ -33,7 +37,7 @@ from security.suites import GM
 from tests.fakes import FakeClock
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,6 +65,22 @@ def photo() -> bytes:
 
 
 SCAN = b"%PDF-1.4 scan"
+
+
+@contextmanager
+def as_problem() -> Iterator[None]:
+    """A refusal of the batch service, raised as the problem the API answers it with.
+
+    The problem is the batch section's (:data:`gateway.batches.routes.PROBLEMS`), with
+    the refusal's texts and members, as the problem middleware renders it.
+    """
+    try:
+        yield
+    except BatchRefusal as refusal:
+        problem = PROBLEMS[refusal.reason]
+        raise ProblemError(
+            problem, refusal.detail, refusal.detail_zh, **refusal.members
+        ) from refusal
 
 
 def card_list(rows: list[list[str]]) -> bytes:

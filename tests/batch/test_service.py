@@ -19,7 +19,16 @@ from gateway.people.rows import CardRow, PersonRow
 from gateway.runtime.problems import ProblemError
 from gateway.upstream.models import OutboxRow
 from production.model import Priority
-from tests.batch.conftest import HANDLER, SCAN, TELLER, Kit, card_list, id_number, photo
+from tests.batch.conftest import (
+    HANDLER,
+    SCAN,
+    TELLER,
+    Kit,
+    as_problem,
+    card_list,
+    id_number,
+    photo,
+)
 
 MATERIALS = [Material.HANDLER_ID_CARD, Material.BATCH_FILE]
 
@@ -79,7 +88,7 @@ async def test_import_keeps_every_problem_and_seals_personal_data(kit: Kit) -> N
 
 async def test_handler_materials_and_bad_files_are_refused_with_everything(kit: Kit) -> None:
     """Missing handler materials and an unreadable list are clear problems; nothing is stored."""
-    with pytest.raises(ProblemError) as refused:
+    with pytest.raises(ProblemError) as refused, as_problem():
         await kit.service.import_batch(
             employer="某公司", handler=PersonIn(**HANDLER), materials=[], priority="normal",
             list_name="list.csv", list_data=card_list([row(1)]), files={}, terminal=TELLER,
@@ -88,7 +97,7 @@ async def test_handler_materials_and_bad_files_are_refused_with_everything(kit: 
     assert {m["code"] for m in refused.value.extra["missing"]} == {
         "missing:handler-identity", "missing:batch-submission",
     }  # fmt: skip
-    with pytest.raises(ProblemError) as bad:
+    with pytest.raises(ProblemError) as bad, as_problem():
         await kit.service.import_batch(
             employer="某公司", handler=PersonIn(**HANDLER), materials=MATERIALS,
             priority="normal", list_name="list.csv", list_data=b"a,b\n1,2\n", files={},
@@ -141,7 +150,7 @@ async def test_a_holder_with_a_card_is_not_queued(kit: Kit) -> None:
     again = await import_rows(kit, [row(1)])
     progress = await kit.service.submit(again, TELLER)
     assert progress.counts == {"invalid": 1}
-    with pytest.raises(ProblemError) as twice:
+    with pytest.raises(ProblemError) as twice, as_problem():
         await kit.service.submit(again, TELLER)
     assert twice.value.problem.code == "batch-state"
 
@@ -211,7 +220,7 @@ async def test_changed_handler_needs_the_stamped_letter(kit: Kit) -> None:
     kit.production.finish("job-1")
     await kit.service.production_round()
     other = PersonIn(id_number=id_number(900), name="李新")
-    with pytest.raises(ProblemError) as refused:
+    with pytest.raises(ProblemError) as refused, as_problem():
         await kit.service.pickup(
             batch_id, BatchPickupIn(handler=other, materials=[Material.HANDLER_ID_CARD]), TELLER
         )
@@ -230,7 +239,7 @@ async def test_changed_handler_needs_the_stamped_letter(kit: Kit) -> None:
         TELLER,
     )
     assert done.changed_handler
-    with pytest.raises(ProblemError) as again:
+    with pytest.raises(ProblemError) as again, as_problem():
         await kit.service.pickup(
             batch_id, BatchPickupIn(handler=other, materials=[Material.HANDLER_ID_CARD]), TELLER
         )
@@ -257,7 +266,7 @@ async def test_batch_to_single_only_while_queued(kit: Kit) -> None:
         ApprovalIn(operation="batch-to-single", request=body, reason="持卡人急需"),  # type: ignore[arg-type]
         digest, SUPERVISOR,
     )  # fmt: skip
-    with pytest.raises(ProblemError) as mismatch:
+    with pytest.raises(ProblemError) as mismatch, as_problem():
         await kit.service.to_single(batch_id, 2, body, TELLER, digest=digest, approval_id=None)
     assert mismatch.value.problem.code == "batch-holder-mismatch"
     result = await kit.service.to_single(
@@ -272,7 +281,7 @@ async def test_batch_to_single_only_while_queued(kit: Kit) -> None:
     assert rows == {2: "queued", 3: "issued"}
     kit.service.settings = type(kit.service.settings)(in_flight=2)
     await kit.service.production_round()
-    with pytest.raises(ProblemError) as started:
+    with pytest.raises(ProblemError) as started, as_problem():
         await kit.service.to_single(batch_id, 2, body, TELLER, digest=digest, approval_id=None)
     assert started.value.problem.code == "batch-row-state"
 
