@@ -14,7 +14,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -28,16 +27,20 @@ from gateway.runtime.migrate import current_revision
 from gateway.runtime.problems import (
     INTERNAL_ERROR,
     NOT_READY,
+    REFUSALS,
     REQUEST_ID,
     Problem,
     ProblemError,
     problem_for_status,
+    problem_of,
     problem_response,
+    refusal_key,
 )
 from gateway.runtime.refusals import Refusal
 
 if TYPE_CHECKING:
     import random
+    from enum import StrEnum
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -75,8 +78,6 @@ class Services:
 
 
 SERVICES: Final = web.AppKey("services", Services)
-#: The problem each refusal reason of the served sections is answered with.
-REFUSALS: Final = web.AppKey("refusals", dict[StrEnum, Problem])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -105,10 +106,12 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     if bind is not None:
         bind(app)
-    refusals: dict[StrEnum, Problem] = {}
+    refusals: dict[tuple[type[StrEnum], str], Problem] = {}
     for section in sections:
         section.add_routes(app)
-        refusals.update(section.problems)
+        for reason, problem in section.problems.items():
+            if refusals.setdefault(refusal_key(reason), problem) is not problem:
+                raise ValueError(f"{reason!r} is mapped by two sections")
     app[REFUSALS] = refusals
     if sections:
         add_document_routes(app, sections)
@@ -179,11 +182,9 @@ async def _problem_middleware(request: web.Request, handler: Handler) -> web.Str
     except ProblemError as error:
         return problem_response(error, instance=request.path, request_id=request_id)
     except Refusal as refusal:
-        problem = request.app[REFUSALS].get(refusal.reason)
-        if problem is None:  # a reason no section maps: a programming error, logged below
-            log.error("refusal_not_mapped", reason=str(refusal.reason), path=request.path)  # noqa: TRY400 - no traceback: the reason says it all
-            problem = INTERNAL_ERROR
-        refused = ProblemError(problem, refusal.detail, refusal.detail_zh, **refusal.members)
+        refused = problem_of(request.app, refusal)
+        if refused.problem is INTERNAL_ERROR:  # a reason no section maps: a programming error
+            log.error("refusal_not_mapped", reason=repr(refusal.reason), path=request.path)  # noqa: TRY400 - no traceback: the reason says it all
         return problem_response(refused, instance=request.path, request_id=request_id)
     except web.HTTPException as exc:
         if exc.status < 400:  # noqa: PLR2004 - redirects and the like pass through

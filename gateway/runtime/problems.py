@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -33,13 +34,18 @@ from security.redaction import mask_personal_numbers, redact_value
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from gateway.runtime.refusals import Refusal
+
 __all__ = [
     "PROBLEMS",
     "PROBLEM_CONTENT_TYPE",
+    "REFUSALS",
     "REQUEST_ID",
     "Problem",
     "ProblemError",
+    "problem_of",
     "problem_response",
+    "refusal_key",
     "register",
 ]
 
@@ -161,3 +167,23 @@ def problem_response(
     )
     response.headers.update(error.headers)
     return response
+
+
+#: Each served section's refusal reasons and their problems, keyed by the reason's enum
+#: and value (two features' reasons never collide, whatever their values).
+REFUSALS: Final = web.AppKey("refusals", dict[tuple[type[StrEnum], str], Problem])
+
+
+def refusal_key(reason: StrEnum) -> tuple[type[StrEnum], str]:
+    """The key of ``reason`` in the application's refusal table."""
+    return type(reason), reason.value
+
+
+def problem_of(app: web.Application, refusal: Refusal) -> ProblemError:
+    """The problem ``refusal`` is answered with, by the tables of the served sections.
+
+    A reason no section maps is a programming error: ``internal-error`` (logged by
+    the caller's middleware as any unexpected failure would be, with the reason).
+    """
+    problem = app.get(REFUSALS, {}).get(refusal_key(refusal.reason), INTERNAL_ERROR)
+    return ProblemError(problem, refusal.detail, refusal.detail_zh, **refusal.members)

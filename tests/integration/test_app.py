@@ -3,6 +3,7 @@ import dataclasses
 import json
 import random
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import Services, create_app
 from gateway.runtime.dashboard import add_branch_page
-from gateway.runtime.db import create_engine
+from gateway.runtime.db import create_engine, session_factory
+from gateway.runtime.http.idempotency import Idempotency
+from gateway.runtime.http.kit import ApiSection
 from gateway.runtime.http.ops import OpsGate
 from gateway.runtime.metrics import Metrics
 from gateway.runtime.migrate import head_revision, upgrade
 from gateway.runtime.problems import NOT_FOUND, ProblemError
+from gateway.runtime.refusals import Refusal
 from gateway.runtime.supervisor import Supervisor
 from tests.conftest import free_port
 from tests.fakes import FakeClock
@@ -250,3 +254,42 @@ async def test_readyz_details_need_the_ops_token(
     assert "database" not in body["checks"]
     response = await guarded.get("/readyz", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
     assert (await response.json())["checks"]["database"] == {"ok": True}
+
+
+class _Reason(StrEnum):
+    REFUSED = "refused"
+
+
+async def test_a_refusal_is_rendered_through_its_section_and_replayed_under_its_key(
+    aiohttp_client: object, engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    """A service's refusal becomes its section's problem, and its key replays that answer."""
+    await upgrade(engine)
+    services = services_for(engine, database_url, tmp_path)
+    sessions = session_factory(engine)
+    idempotency = Idempotency(sessions, services.clock, 24)
+    calls: list[int] = []
+
+    async def refuse_once(request: web.Request) -> web.Response:
+        async def perform() -> web.Response:
+            calls.append(1)
+            raise Refusal(_Reason.REFUSED, "refused here", "此处拒绝", card="A1")
+
+        return await idempotency.run(request, "t-1", await request.read(), perform)
+
+    section = ApiSection(
+        name="refusing",
+        models=(),
+        add_routes=lambda app: app.router.add_routes([web.post("/refuse", refuse_once)]),
+        paths=lambda _kit: {},
+        problems={_Reason.REFUSED: NOT_FOUND},
+    )
+    assert callable(aiohttp_client)
+    client = await aiohttp_client(create_app(services, sections=[section]))
+    for _ in range(2):
+        response = await client.post("/refuse", data=b"{}", headers={"Idempotency-Key": "k-1"})
+        assert response.status == 404
+        assert response.content_type == PROBLEM_JSON
+        body = await response.json()
+        assert (body["code"], body["detail"], body["card"]) == ("not-found", "refused here", "A1")
+    assert calls == [1]  # the second answer was the stored one

@@ -26,7 +26,14 @@ from aiohttp import web
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from gateway.runtime.problems import REQUEST_ID, ProblemError, problem_response, register
+from gateway.runtime.problems import (
+    REQUEST_ID,
+    ProblemError,
+    problem_of,
+    problem_response,
+    register,
+)
+from gateway.runtime.refusals import Refusal
 from gateway.runtime.rows import IdempotencyRow
 
 if TYPE_CHECKING:
@@ -102,7 +109,8 @@ class Idempotency:
         try:
             try:
                 response = await handler()
-            except ProblemError as refused:
+            except (ProblemError, Refusal) as exc:
+                refused = exc if isinstance(exc, ProblemError) else problem_of(request.app, exc)
                 response = problem_response(
                     refused, instance=request.path, request_id=request.get(REQUEST_ID)
                 )
