@@ -277,10 +277,13 @@ async def test_a_refusal_is_rendered_through_its_section_and_replayed_under_its_
 
         return await idempotency.run(request, "t-1", await request.read(), perform)
 
+    def add_routes(app: web.Application) -> None:
+        app.router.add_post("/refuse", refuse_once)
+
     section = ApiSection(
         name="refusing",
         models=(),
-        add_routes=lambda app: app.router.add_routes([web.post("/refuse", refuse_once)]),
+        add_routes=add_routes,
         paths=lambda _kit: {},
         problems={_Reason.REFUSED: NOT_FOUND},
     )

@@ -42,7 +42,9 @@ def test_a_problem_never_carries_personal_data_in_clear() -> None:
         holder={"name": "张晓明", "phone": "13812345678"},
         card="6217000010000000017",
     )
-    body = json.loads(problem_response(error, instance="/x/11010519491231002X").body)
+    raw = problem_response(error, instance="/x/11010519491231002X").body
+    assert isinstance(raw, bytes)
+    body = json.loads(raw)
     text = json.dumps(body, ensure_ascii=False)
     for clear in ("11010519491231002X", "13812345678", "张晓明", "6217000010000000017"):
         assert clear not in text, text
