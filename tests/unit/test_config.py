@@ -49,7 +49,10 @@ def test_every_problem_reported_at_once() -> None:
     assert "'has space'" in joined
     assert "branch.region: String should match pattern '^\\d{6}$' (got '65')" in joined
     assert "server.port: Input should be less than or equal to 65535 (got 70000)" in joined
-    expected = "unknown key (expected one of: allow_plain_http, host, ops_token, port, shutdown_timeout, tls)"
+    expected = (
+        "unknown key (expected one of: allow_plain_http, host, ops_token, port, "
+        "shutdown_timeout, tls)"
+    )
     assert f"server.colour: {expected}" in joined
 
 
