@@ -17,7 +17,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, Self, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -98,6 +98,17 @@ def _resolve_secret(value: object, info: ValidationInfo) -> object:
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 
 
+#: The shortest bearer token accepted (guessing one must stay out of reach).
+_SHORTEST_TOKEN: Final = 32
+
+
+def _long_token(token: SecretStr | None, what: str) -> SecretStr | None:
+    """``token`` unless it is shorter than :data:`_SHORTEST_TOKEN` (the value is never named)."""
+    if token is not None and len(token.get_secret_value()) < _SHORTEST_TOKEN:
+        raise ValueError(f"{what} must be at least {_SHORTEST_TOKEN} characters")
+    return token
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -145,9 +156,7 @@ class ServerConfig(_Section):
     @field_validator("ops_token")
     @classmethod
     def _long_ops_token(cls, token: SecretStr | None) -> SecretStr | None:
-        if token is not None and len(token.get_secret_value()) < 32:  # noqa: PLR2004
-            raise ValueError("the ops token must be at least 32 characters")
-        return token
+        return _long_token(token, "the ops token")
 
     @property
     def loopback(self) -> bool:
@@ -258,9 +267,7 @@ class TerminalConfig(_Section):
     @field_validator("token")
     @classmethod
     def _long_token(cls, token: SecretStr | None) -> SecretStr | None:
-        if token is not None and len(token.get_secret_value()) < 32:  # noqa: PLR2004
-            raise ValueError("a terminal token must be at least 32 characters")
-        return token
+        return _long_token(token, "a terminal token")
 
 
 class StationConfig(_Section):
