@@ -45,9 +45,8 @@ from gateway.batches.schemas import (
     BatchRowsOut,
 )
 from gateway.operations.catalogue import Operation
-from gateway.operations.routes import reader_terminal
+from gateway.operations.routes import INCOMPLETE, reader_terminal
 from gateway.operations.schemas import OperationRequest
-from gateway.operations.service import INCOMPLETE
 from gateway.runtime.http.idempotency import request_digest
 from gateway.runtime.http.kit import (
     APPROVAL_HEADER,

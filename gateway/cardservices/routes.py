@@ -19,8 +19,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.operations.catalogue import CATALOGUE, Operation
+from gateway.operations.routes import PIN_SERVICES_UNAVAILABLE
 from gateway.operations.schemas import OperationRequest
-from gateway.operations.service import PIN_SERVICES_UNAVAILABLE
 from gateway.runtime.http.kit import ApiSection, TellerContext, json_response, parse_body, read_body
 from gateway.runtime.problems import ProblemError
 

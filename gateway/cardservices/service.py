@@ -51,7 +51,7 @@ from gateway.cardservices.problems import (
 )
 from gateway.operations.catalogue import CATALOGUE, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
-from gateway.operations.service import CARD_NOT_FOUND, INCOMPLETE, UPSTREAM_UNAVAILABLE
+from gateway.operations.routes import CARD_NOT_FOUND, INCOMPLETE, UPSTREAM_UNAVAILABLE
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import APPLICATION, ApplicationEvent, ApplicationState
 from gateway.runtime.http.auth import require_role

@@ -22,20 +22,19 @@ refused with ``stock-unknown-feeder`` and nothing is written.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from gateway.approvals.rows import ApprovalRow
+from gateway.approvals.service import Approvals, Required
 from gateway.issuance.rows import ProductionJobRow
 from gateway.issuance.service import IssueRefusedError
 from gateway.operations.catalogue import Role
-from gateway.operations.service import APPROVAL_INVALID, APPROVAL_REQUIRED
 from gateway.runtime.http.auth import require_role
 from gateway.runtime.http.idempotency import request_digest
 from gateway.runtime.http.kit import (
@@ -119,6 +118,15 @@ UNKNOWN_FEEDER: Final = register(
     "stock-unknown-feeder", 422, "No such feeder at this branch", "本网点无此进卡器"
 )
 STOCK_APPROVAL: Final = "stock-adjustment"
+#: How a refusal for want of an approval tells the teller to get one. The approvals'
+#: refusals are answered by the operations' section (its table maps their reasons).
+STOCK_APPROVAL_REQUIRED: Final = Required(
+    "A stock adjustment needs a supervisor's approval of this exact request "
+    "(POST /v1/stock/approvals, then send X-Approval-ID).",
+    "库存调整需主管对本次请求授权（POST /v1/stock/approvals 后携带 X-Approval-ID）。",
+)
+#: Where the stock approvals' ids are drawn from.
+_APPROVAL_IDS: Final = random.SystemRandom()
 _PRECONDITIONS: Final = {
     NoStationError: NO_STATION,
     NoEncoderError: NO_ENCODER,
@@ -609,6 +617,14 @@ def _adjustment_digest(adjustment: AdjustmentIn) -> str:
     return request_digest("APPROVE", STOCK_APPROVAL, adjustment.model_dump_json().encode())
 
 
+def _approvals(api: IssuanceContext, service: ProductionService) -> Approvals:
+    """The approvals a stock adjustment grants and uses (the ones the operations take).
+
+    Their ids are drawn from the system's random source, as ``uuid4`` draws them.
+    """
+    return Approvals(sessions=api.sessions, audit=service.audit, clock=api.clock, rng=_APPROVAL_IDS)
+
+
 async def approve_adjustment(request: web.Request) -> web.Response:
     """A supervisor approves one exact stock adjustment."""
     terminal = request.app[ISSUANCE].terminals.identify(request)
@@ -620,24 +636,13 @@ async def approve_adjustment(request: web.Request) -> web.Response:
         _, service = _service(request)
         parsed = parse_body(StockApprovalIn, body)
         await _known_feeder(request, service, [parsed.adjustment.feeder], ledger=True)
-        now = api.clock.now()
-        approval = ApprovalRow(
-            id=str(uuid.uuid4()),
-            operation=STOCK_APPROVAL,
-            request_digest=_adjustment_digest(parsed.adjustment),
-            supervisor=terminal.id,
-            reason=parsed.reason,
-            created_at=now,
-            expires_at=now + timedelta(minutes=service.approval_minutes),
-        )
-        async with api.sessions.begin() as session:
-            session.add(approval)
-        await service.audit.append(
-            terminal.id, "approval.grant", f"approval:{approval.id}",
-            {"operation": STOCK_APPROVAL, "feeder": parsed.adjustment.feeder,
-             "delta": parsed.adjustment.delta},
+        granted = await _approvals(api, service).grant(
+            STOCK_APPROVAL, _adjustment_digest(parsed.adjustment),
+            supervisor=terminal.id, reason=parsed.reason,
+            lifetime=timedelta(minutes=service.approval_minutes),
+            details={"feeder": parsed.adjustment.feeder, "delta": parsed.adjustment.delta},
         )  # fmt: skip
-        return json_response(StockApprovalOut(id=approval.id, expires_at=approval.expires_at), 201)
+        return json_response(StockApprovalOut(id=granted.id, expires_at=granted.expires_at), 201)
 
     return await api.idempotency.run(request, terminal.id, body, perform)
 
@@ -654,33 +659,12 @@ async def adjust(request: web.Request) -> web.Response:
         _, service = _service(request)
         parsed = parse_body(AdjustmentIn, body)
         await _known_feeder(request, service, [parsed.feeder], ledger=True)
-        if approval_id is None:
-            raise ProblemError(
-                APPROVAL_REQUIRED,
-                "A stock adjustment needs a supervisor's approval of this exact request "
-                "(POST /v1/stock/approvals, then send X-Approval-ID).",
-                "库存调整需主管对本次请求授权（POST /v1/stock/approvals 后携带 X-Approval-ID）。",
-            )
-        now = api.clock.now()
+        # The approval is used and committed first; the ledger moves in its own transaction.
         async with api.sessions.begin() as session:
-            supervisor = await session.scalar(
-                update(ApprovalRow)
-                .where(
-                    ApprovalRow.id == approval_id,
-                    ApprovalRow.operation == STOCK_APPROVAL,
-                    ApprovalRow.request_digest == _adjustment_digest(parsed),
-                    ApprovalRow.used_at.is_(None),
-                    ApprovalRow.expires_at > now,
-                )
-                .values(used_at=now, used_by=terminal.id)
-                .returning(ApprovalRow.supervisor)
-            )
-        if supervisor is None:
-            raise ProblemError(
-                APPROVAL_INVALID,
-                "The approval is unknown, used, expired, or was given for another request.",
-                "授权不存在、已使用、已过期，或不是针对本次请求的授权。",
-            )
+            supervisor = await _approvals(api, service).use(
+                session, STOCK_APPROVAL, _adjustment_digest(parsed), approval_id,
+                user=terminal.id, required=STOCK_APPROVAL_REQUIRED,
+            )  # fmt: skip
         try:
             await service.ledger.adjust(
                 parsed.feeder,

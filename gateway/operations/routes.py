@@ -7,6 +7,18 @@ Every operation of the catalogue is ``POST /v1/operations/{operation}`` (the
 PIN services, which act on the card at the window, are the card services'
 section); approvals are ``POST /v1/approvals``; queries are GETs (the identity
 number travels in a header, never in a URL that proxies and access logs keep).
+
+The business service refuses with an
+:class:`~gateway.operations.errors.OperationReason`, and the approvals it takes
+with an :class:`~gateway.approvals.errors.ApprovalReason`. Their problems are
+registered here, beside :data:`PROBLEMS`, the one table that answers each reason
+(the section's ``problems``). Served with the other sections, the table answers
+these refusals wherever they are raised: in the batch and card-service requests
+(which call the business service) and in the stock adjustments (which take
+approvals) too. Other features import the problems they answer with as well
+(``incomplete-request``, ``card-not-found``, ...) from here. A handler itself
+raises a problem only for what HTTP brought: a receipt number that cannot be one,
+an unknown holder in a query.
 """
 
 from __future__ import annotations
@@ -17,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from sqlalchemy import bindparam, select
 
+from gateway.approvals.errors import ApprovalReason
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.operations.errors import OperationReason
 from gateway.operations.receipts import ReceiptNumber, ReceiptNumberError
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import (
@@ -51,15 +65,111 @@ from gateway.runtime.http.kit import (
     query_choice,
     read_body,
 )
-from gateway.runtime.problems import NOT_FOUND, ProblemError, register
+from gateway.runtime.problems import NOT_FOUND, Problem, ProblemError, register
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from enum import StrEnum
+
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from gateway.operations.service import BusinessService
     from gateway.people.vault import PersonalDataVault
 
-__all__ = ["OPERATIONS", "SECTION", "OperationsContext", "reader_terminal", "receipt_of_path"]
+__all__ = [
+    "APPROVAL_INVALID",
+    "APPROVAL_REQUIRED",
+    "BANK_NOT_CONFIGURED",
+    "CALENDAR_INCOMPLETE",
+    "CARD_CANCELLED",
+    "CARD_EXISTS",
+    "CARD_NOT_FOUND",
+    "CHANNEL_MISMATCH",
+    "ILLEGAL_TRANSITION",
+    "INCOMPLETE",
+    "OPERATIONS",
+    "PERSON_NOT_FOUND",
+    "PIN_SERVICES_UNAVAILABLE",
+    "PROBLEMS",
+    "SECTION",
+    "STATE_CONFLICT",
+    "UPSTREAM_UNAVAILABLE",
+    "OperationsContext",
+    "reader_terminal",
+    "receipt_of_path",
+]
+
+INCOMPLETE: Final = register(
+    "incomplete-request", 422, "Request incomplete", "申办材料不齐全或不符合要求"
+)
+APPROVAL_REQUIRED: Final = register(
+    "approval-required", 403, "Supervisor approval required", "需主管授权"
+)
+APPROVAL_INVALID: Final = register(
+    "approval-invalid", 403, "Approval not valid for this request", "授权无效或与本次业务不符"
+)
+PERSON_NOT_FOUND: Final = register("person-not-found", 404, "Person not found", "未找到该人员")
+CARD_NOT_FOUND: Final = register("card-not-found", 404, "Card not found", "未找到社保卡")
+CARD_CANCELLED: Final = register("card-cancelled", 409, "The card is cancelled", "社保卡已注销")
+CARD_EXISTS: Final = register(
+    "card-exists", 409, "The person already has a card", "申办人已有社保卡，请办理补换卡"
+)
+STATE_CONFLICT: Final = register(
+    "state-conflict",
+    409,
+    "Another request for this holder changed the same record",
+    "该申办人的另一笔业务已变更同一记录",
+)
+ILLEGAL_TRANSITION: Final = register(
+    "illegal-transition", 409, "Not allowed in the card's current state", "卡片当前状态不允许此业务"
+)
+CHANNEL_MISMATCH: Final = register(
+    "channel-mismatch", 403, "Channel does not match the terminal", "办理渠道与终端类型不符"
+)
+PIN_SERVICES_UNAVAILABLE: Final = register(
+    "pin-services-unavailable",
+    404,  # the branch has no such service: not an outage worth a retry
+    "PIN services are not available at this branch yet",
+    "本网点暂不能办理密码业务",
+)
+UPSTREAM_UNAVAILABLE: Final = register(
+    "upstream-unavailable",
+    503,
+    "The provincial platform is unavailable; nothing was queued",
+    "省级平台暂时无法连接，本次业务未排队",
+)
+CALENDAR_INCOMPLETE: Final = register(
+    "calendar-incomplete",
+    503,
+    "The working-day calendar does not cover the deadline",
+    "工作日历未包含办结期限所在年度",
+)
+BANK_NOT_CONFIGURED: Final = register(
+    "bank-not-configured",
+    501,
+    "The bank core is not configured at this branch; the bank account cannot be frozen here",
+    "本网点未接入合作银行核心系统，无法办理银行账户挂失或解挂",
+)
+
+#: The problem each refusal of the business service and of the approvals is answered
+#: with: the section's table. The approvals have no section of their own: this table
+#: answers them for every request that takes one (the stock adjustments' too).
+PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
+    OperationReason.INCOMPLETE: INCOMPLETE,
+    OperationReason.PERSON_NOT_FOUND: PERSON_NOT_FOUND,
+    OperationReason.CARD_NOT_FOUND: CARD_NOT_FOUND,
+    OperationReason.CARD_CANCELLED: CARD_CANCELLED,
+    OperationReason.CARD_EXISTS: CARD_EXISTS,
+    OperationReason.STATE_CONFLICT: STATE_CONFLICT,
+    OperationReason.ILLEGAL_TRANSITION: ILLEGAL_TRANSITION,
+    OperationReason.CHANNEL_MISMATCH: CHANNEL_MISMATCH,
+    OperationReason.PIN_SERVICES_UNAVAILABLE: PIN_SERVICES_UNAVAILABLE,
+    OperationReason.UPSTREAM_UNAVAILABLE: UPSTREAM_UNAVAILABLE,
+    OperationReason.CALENDAR_INCOMPLETE: CALENDAR_INCOMPLETE,
+    OperationReason.BANK_NOT_CONFIGURED: BANK_NOT_CONFIGURED,
+    ApprovalReason.REQUIRED: APPROVAL_REQUIRED,
+    ApprovalReason.INVALID: APPROVAL_INVALID,
+}
 
 INVALID_RECEIPT: Final = register(
     "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
@@ -487,4 +597,5 @@ SECTION: Final = ApiSection(
     models=(OperationRequest, OperationResult, ApprovalIn, ApprovalOut, ApplicationOut, CardOut),
     add_routes=add_routes,
     paths=_paths,
+    problems=PROBLEMS,
 )

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from stdnum.cn import ric
 
-from gateway.approvals.rows import ApprovalRow
+from gateway.approvals.service import Approvals, Required
 from gateway.audit.log import BUSINESS_TZ
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
+from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.receipts import make_receipt_number
 from gateway.operations.rows import ApplicationRow, ReceiptSequenceRow
 from gateway.operations.schemas import ApprovalOut, OperationResult
@@ -48,7 +48,6 @@ from gateway.people.states import (
 )
 from gateway.runtime.db import insert_or_ignore
 from gateway.runtime.http.auth import Terminal, require_role
-from gateway.runtime.problems import ProblemError, register
 from gateway.upstream.errors import KeyServiceUnavailableError
 from gateway.upstream.notices import PlatformNotices
 from gateway.upstream.outbox import (
@@ -79,70 +78,13 @@ if TYPE_CHECKING:
     from gateway.upstream.assembly import Upstream
     from gateway.upstream.outbox import QueueableCommand
 
-__all__ = [
-    "INCOMPLETE",
-    "PIN_SERVICES_UNAVAILABLE",
-    "UPSTREAM_UNAVAILABLE",
-    "BusinessService",
-    "hold_person",
-]
+__all__ = ["BusinessService", "hold_person"]
 
 log = structlog.get_logger(__name__)
 
 ADULT_AGE: Final = 18
 
-INCOMPLETE: Final = register(
-    "incomplete-request", 422, "Request incomplete", "申办材料不齐全或不符合要求"
-)
-APPROVAL_REQUIRED: Final = register(
-    "approval-required", 403, "Supervisor approval required", "需主管授权"
-)
-APPROVAL_INVALID: Final = register(
-    "approval-invalid", 403, "Approval not valid for this request", "授权无效或与本次业务不符"
-)
-PERSON_NOT_FOUND: Final = register("person-not-found", 404, "Person not found", "未找到该人员")
-CARD_NOT_FOUND: Final = register("card-not-found", 404, "Card not found", "未找到社保卡")
-CARD_CANCELLED: Final = register("card-cancelled", 409, "The card is cancelled", "社保卡已注销")
-CARD_EXISTS: Final = register(
-    "card-exists", 409, "The person already has a card", "申办人已有社保卡，请办理补换卡"
-)
-STATE_CONFLICT: Final = register(
-    "state-conflict",
-    409,
-    "Another request for this holder changed the same record",
-    "该申办人的另一笔业务已变更同一记录",
-)
-ILLEGAL_TRANSITION: Final = register(
-    "illegal-transition", 409, "Not allowed in the card's current state", "卡片当前状态不允许此业务"
-)
-CHANNEL_MISMATCH: Final = register(
-    "channel-mismatch", 403, "Channel does not match the terminal", "办理渠道与终端类型不符"
-)
-PIN_SERVICES_UNAVAILABLE: Final = register(
-    "pin-services-unavailable",
-    404,  # the branch has no such service: not an outage worth a retry
-    "PIN services are not available at this branch yet",
-    "本网点暂不能办理密码业务",
-)
-UPSTREAM_UNAVAILABLE: Final = register(
-    "upstream-unavailable",
-    503,
-    "The provincial platform is unavailable; nothing was queued",
-    "省级平台暂时无法连接，本次业务未排队",
-)
-CALENDAR_INCOMPLETE: Final = register(
-    "calendar-incomplete",
-    503,
-    "The working-day calendar does not cover the deadline",
-    "工作日历未包含办结期限所在年度",
-)
 # -- loss scope: the bank account's loss (freeze in the bank core) --
-BANK_NOT_CONFIGURED: Final = register(
-    "bank-not-configured",
-    501,
-    "The bank core is not configured at this branch; the bank account cannot be frozen here",
-    "本网点未接入合作银行核心系统，无法办理银行账户挂失或解挂",
-)
 #: The loss operations a ``scope`` applies to, and the bank event of each.
 LOSS_BANK_EVENTS: Final = {
     Operation.REPORT_TEMPORARY_LOSS: BankEvent.FREEZE,
@@ -159,6 +101,12 @@ def scope_parts(operation: Operation, scope: str) -> tuple[bool, bool]:
 
 
 # -- end of loss scope --
+#: How a refusal for want of an approval tells the teller to get one.
+APPROVAL_REQUIRED: Final = Required(
+    "This operation needs a supervisor's approval of this exact request "
+    "(POST /v1/approvals, then send X-Approval-ID).",
+    "此业务需主管对本次请求授权（POST /v1/approvals 后携带 X-Approval-ID）。",
+)
 #: Reason sent with a cancellation (the teller's own words stay at the branch).
 CANCEL_REASON: Final = "holder-request"
 
@@ -191,11 +139,12 @@ class BusinessService:
         self._vault = vault
         self._audit = audit
         self._clock = clock
-        self._rng = rng
         self._calendar = calendar
         self._rules = rules
         self._region = region
         self._upstream = upstream
+        #: The supervisors' approvals the operations take (their ids drawn from ``rng``).
+        self.approvals = Approvals(sessions=sessions, audit=audit, clock=clock, rng=rng)
         #: The platform's pushed loss notices (12333 ...), with ``[upstream]``.
         self.notices = (
             PlatformNotices(sessions=sessions, upstream=upstream, audit=audit, clock=clock)
@@ -207,23 +156,15 @@ class BusinessService:
     async def approve(self, body: ApprovalIn, digest: str, terminal: Terminal) -> ApprovalOut:
         """Record a supervisor's approval of one exact request."""
         require_role(terminal, {Role.SUPERVISOR}, "approve requests")
-        now = self._clock.now()
-        approval = ApprovalRow(
-            id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-            operation=body.operation.value,
-            request_digest=digest,
+        granted = await self.approvals.grant(
+            body.operation.value,
+            digest,
             supervisor=terminal.id,
-            reason=mask_personal_numbers(body.reason),
-            created_at=now,
-            expires_at=now + timedelta(minutes=self._rules.approval_minutes),
+            reason=body.reason,
+            lifetime=timedelta(minutes=self._rules.approval_minutes),
+            details={"reason": mask_personal_numbers(body.reason)},
         )
-        async with self._sessions.begin() as session:
-            session.add(approval)
-        await self._audit.append(
-            terminal.id, "approval.grant", f"approval:{approval.id}",
-            {"operation": approval.operation, "reason": approval.reason},
-        )  # fmt: skip
-        return ApprovalOut(id=approval.id, operation=body.operation, expires_at=approval.expires_at)
+        return ApprovalOut(id=granted.id, operation=body.operation, expires_at=granted.expires_at)
 
     # ----------------------------------------------------------- operations
     async def perform(
@@ -235,7 +176,14 @@ class BusinessService:
         digest: str,
         approval_id: str | None,
     ) -> OperationResult:
-        """Check and carry out one operation; raise a ProblemError when refused."""
+        """Check and carry out one operation.
+
+        Raises:
+            OperationRefusal: the operation is refused (its reason says why); nothing
+                was changed.
+            ApprovalRefusal: it needs an approval of this exact request, and none or
+                no valid one is named.
+        """
         spec = CATALOGUE[operation]
         require_role(terminal, spec.roles, spec.title_en.lower())
         _check_channel(terminal, body.channel)
@@ -254,15 +202,15 @@ class BusinessService:
             and self._upstream is not None
             and self._upstream.bank is None
         ):
-            raise ProblemError(
-                BANK_NOT_CONFIGURED,
+            raise OperationRefusal(
+                OperationReason.BANK_NOT_CONFIGURED,
                 "This branch has no [upstream.bank]: the bank account's loss cannot be "
                 "reported from here; nothing was changed.",
                 "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户挂失或解挂，未做任何更改。",
             )
         if deficiencies:
-            raise ProblemError(
-                INCOMPLETE,
+            raise OperationRefusal(
+                OperationReason.INCOMPLETE,
                 f"{len(deficiencies)} item(s) missing or invalid; all are listed.",
                 f"共{len(deficiencies)}项材料缺失或不符合要求（一次性告知）。",
                 missing=[d.as_dict() for d in deficiencies],
@@ -271,8 +219,8 @@ class BusinessService:
             self._require_live_platform()
             # PIN change, reset and unlock act on the chip through the PIN pad and the
             # encoder at this window; until those are wired, refuse rather than pretend.
-            raise ProblemError(
-                PIN_SERVICES_UNAVAILABLE,
+            raise OperationRefusal(
+                OperationReason.PIN_SERVICES_UNAVAILABLE,
                 "PIN change, reset and unlock need the PIN pad and the card encoder of this "
                 "window, which this build does not drive yet; nothing was changed.",
                 "密码修改、重置和解锁需要本窗口的密码键盘和读写卡器，当前版本尚未接入；未做任何更改。",
@@ -283,7 +231,10 @@ class BusinessService:
         try:
             async with self._sessions.begin() as session:
                 if spec.needs_approval or (body.fee_waived and fee):
-                    await self._use_approval(session, operation, digest, approval_id, terminal)
+                    await self.approvals.use(
+                        session, operation.value, digest, approval_id,
+                        user=terminal.id, required=APPROVAL_REQUIRED,
+                    )  # fmt: skip
                 person = await self._person(session, body.applicant, create=spec.new_card)
                 card, before, after = await self._card(session, spec, person, body)
                 receipt = await self.next_receipt(session, today)
@@ -305,8 +256,8 @@ class BusinessService:
             # The database refused a second card or open application: another request
             # for this holder came first. Nothing of this one was committed.
             log.warning("operation_conflict", operation=operation.value, error=type(exc).__name__)
-            raise ProblemError(
-                STATE_CONFLICT,
+            raise OperationRefusal(
+                OperationReason.STATE_CONFLICT,
                 "Another request for this holder changed the same card or application "
                 "first; nothing of this request was changed. Query the holder's cards "
                 "and applications before trying again.",
@@ -346,8 +297,8 @@ class BusinessService:
         try:
             return self._calendar.add_workdays(today, workdays)
         except CalendarError as exc:
-            raise ProblemError(
-                CALENDAR_INCOMPLETE,
+            raise OperationRefusal(
+                OperationReason.CALENDAR_INCOMPLETE,
                 f"{exc}; the deadline of this request cannot be computed, nothing was changed.",
                 "工作日历未包含办结期限所在年度的节假日安排（请在日历文件中补充），未做任何更改。",
             ) from None
@@ -359,8 +310,8 @@ class BusinessService:
         breaker = self._upstream.breakers.get("platform")
         if breaker is None or breaker.closed:
             return
-        raise ProblemError(
-            UPSTREAM_UNAVAILABLE,
+        raise OperationRefusal(
+            OperationReason.UPSTREAM_UNAVAILABLE,
             KeyServiceUnavailableError.message_en,
             KeyServiceUnavailableError.message_zh,
             retry_after=round(breaker.retry_after(), 1),
@@ -446,48 +397,16 @@ class BusinessService:
                 )
         return found
 
-    async def _use_approval(
-        self,
-        session: AsyncSession,
-        operation: Operation,
-        digest: str,
-        approval_id: str | None,
-        terminal: Terminal,
-    ) -> None:
-        if approval_id is None:
-            raise ProblemError(
-                APPROVAL_REQUIRED,
-                "This operation needs a supervisor's approval of this exact request "
-                "(POST /v1/approvals, then send X-Approval-ID).",
-                "此业务需主管对本次请求授权（POST /v1/approvals 后携带 X-Approval-ID）。",
-            )
-        now = self._clock.now()
-        result = await session.execute(
-            update(ApprovalRow)
-            .where(
-                ApprovalRow.id == approval_id,
-                ApprovalRow.operation == operation.value,
-                ApprovalRow.request_digest == digest,
-                ApprovalRow.used_at.is_(None),
-                ApprovalRow.expires_at > now,
-            )
-            .values(used_at=now, used_by=terminal.id)
-        )
-        if getattr(result, "rowcount", 0) != 1:
-            raise ProblemError(
-                APPROVAL_INVALID,
-                "The approval is unknown, used, expired, or was given for another request.",
-                "授权不存在、已使用、已过期，或不是针对本次请求的授权。",
-            )
-
     async def _person(self, session: AsyncSession, data: PersonIn, *, create: bool) -> PersonRow:
         new = {"name": data.name, "phone": data.phone, "address": data.address}
         person = await hold_person(
             session, self._vault, data.id_number, now=self._clock.now(), new=new if create else None
         )
         if person is None:
-            raise ProblemError(
-                PERSON_NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
+            raise OperationRefusal(
+                OperationReason.PERSON_NOT_FOUND,
+                "No card holder with this identity number.",
+                "无此持卡人。",
             )
         return person
 
@@ -507,8 +426,8 @@ class BusinessService:
         live = [c for c in cards if c.card_state != CardState.CANCELLED.value]
         if spec.new_card:
             if live:
-                raise ProblemError(
-                    CARD_EXISTS,
+                raise OperationRefusal(
+                    OperationReason.CARD_EXISTS,
                     "This person already has a card: use reissue, replace or renew.",
                     "申办人已有社保卡，请办理补领、换领或换发。",
                 )
@@ -532,8 +451,8 @@ class BusinessService:
             spec.operation is Operation.BATCH_TO_SINGLE
             and card.card_state != CardState.INITIAL.value
         ):
-            raise ProblemError(
-                ILLEGAL_TRANSITION,
+            raise OperationRefusal(
+                OperationReason.ILLEGAL_TRANSITION,
                 "Batch-to-single is possible only while production has not started.",
                 "批量转零星仅限已产生制卡数据且尚未制卡的情况。",
                 card_state=card.card_state,
@@ -550,8 +469,8 @@ class BusinessService:
                     BankState(card.bank_state), LOSS_BANK_EVENTS[spec.operation]
                 ).value
         except IllegalTransition as exc:
-            raise ProblemError(
-                ILLEGAL_TRANSITION,
+            raise OperationRefusal(
+                OperationReason.ILLEGAL_TRANSITION,
                 str(exc),
                 f"卡片当前状态（{exc.state.value}）不允许此业务（{exc.event.value}）。",
                 machine=exc.machine,
@@ -647,8 +566,8 @@ def _platform_commands(operation: Operation, ref: CardRef) -> list[QueueableComm
 def _check_channel(terminal: Terminal, channel: Channel) -> None:
     kiosk = terminal.role is Role.KIOSK
     if kiosk != (channel is Channel.KIOSK):
-        raise ProblemError(
-            CHANNEL_MISMATCH,
+        raise OperationRefusal(
+            OperationReason.CHANNEL_MISMATCH,
             f"A {terminal.role.value} terminal cannot submit {channel.value} requests.",
             f"{terminal.role.value}终端不能提交{channel.value}渠道的业务。",
         )
@@ -677,8 +596,8 @@ def _choose_card(
     """
     candidates = [c for c in (live or cards) if card_number in {None, c.card_number}]
     if spec.needs_card and candidates and not live:
-        raise ProblemError(
-            CARD_CANCELLED,
+        raise OperationRefusal(
+            OperationReason.CARD_CANCELLED,
             "This operation is for the holder of a card that is not cancelled.",
             "此业务仅限持有未注销社保卡的人员办理。",
         )
@@ -686,4 +605,6 @@ def _choose_card(
         return candidates[-1]
     if spec.application_event is None and spec.card_event is None and not spec.needs_card:
         return None
-    raise ProblemError(CARD_NOT_FOUND, "No such card for this person.", "该人员无此社保卡。")
+    raise OperationRefusal(
+        OperationReason.CARD_NOT_FOUND, "No such card for this person.", "该人员无此社保卡。"
+    )
