@@ -37,6 +37,7 @@ from gateway.operations.settings import BusinessConfig
 from gateway.upstream.settings import UpstreamSettings
 
 __all__ = [
+    "AuditConfig",
     "BusinessConfig",
     "Config",
     "ConfigError",
@@ -315,6 +316,14 @@ class ProductionConfig(_Section):
         return stations
 
 
+class AuditConfig(_Section):
+    """``[audit]``: how often the audit chain is signed and sent to the central monitor."""
+
+    #: Seconds per checkpoint period; each finished period's end is signed (and, with
+    #: ``[devices.broker]``, sent to the monitor). Periods are aligned to UTC multiples.
+    checkpoint_period: int = Field(default=3600, ge=60, le=86400)
+
+
 class Config(_Section):
     """The whole ``branchd.toml``."""
 
@@ -336,6 +345,11 @@ class Config(_Section):
     production: ProductionConfig | None = None
     #: PIN change, reset and unlock at the windows: each window's encoder and PIN pad.
     pin: PinSettings | None = None
+    audit: AuditConfig = AuditConfig()
+
+    def audit_branch(self) -> str:
+        """The branch id audit anchors are signed for: its topic segment when it has one."""
+        return self.devices.branch if self.devices is not None else self.branch.id
 
     @model_validator(mode="after")
     def _production_needs(self) -> Self:

@@ -40,6 +40,7 @@ from gateway.assembly import (
     build_teller_api,
     open_keystore,
 )
+from gateway.audit.anchors import AnchorService
 from gateway.audit.log import AuditLog, AuditQueue
 from gateway.issuance.journal import SqlJournal
 from gateway.issuance.render_pool import SurfacePool
@@ -93,7 +94,6 @@ __all__ = ["Daemon", "serve"]
 
 log = structlog.get_logger(__name__)
 
-CHECKPOINT_INTERVAL = 3600.0  # seconds between looks for a finished business day
 CERTIFICATE_INTERVAL = 6 * 3600.0  # seconds between certificate expiry reports
 REPORT_INTERVAL = 60.0  # seconds between branch reports (telemetry and /ops)
 
@@ -145,6 +145,8 @@ class Daemon:
         self.audit = AuditLog(self._sessions, SUITES[config.security.suite], clock)
         self.audit_reads = AuditQueue(self.audit, clock)
         self._signer: KeyStoreSigner | None = None
+        #: Signs checkpoint periods and sends them to the monitor (with a key store).
+        self.anchors: AnchorService | None = None
         #: Each feature's context of the teller API (with a key store).
         self.teller: TellerApi | None = None
         #: PIN change, reset, unlock and status at the windows (``[pin]``); pads attach here.
@@ -277,7 +279,20 @@ class Daemon:
             if self.devices.publisher is not None and self._certificates:
                 self.supervisor.spawn("certificate-telemetry", self._certificate_telemetry)
         if self._signer is not None:
+            devices = self.devices
+            self.anchors = AnchorService(
+                self.audit,
+                self._signer,
+                branch=self.config.audit_branch(),
+                period=self.config.audit.checkpoint_period,
+                clock=self.clock,
+                rng=self.rng,
+                publisher=devices.publisher if devices is not None else None,
+                province=devices.settings.province if devices is not None else None,
+            )
             self.supervisor.spawn("audit-checkpoints", self._checkpoints)
+            if devices is not None and devices.publisher is not None:
+                self.supervisor.spawn("audit-anchors", self._send_anchors)
 
     def _build_production(self, vault: PersonalDataVault) -> ProductionService:
         """Stations from ``[production]`` and ``[devices]``; ports over the upstream clients."""
@@ -529,13 +544,16 @@ class Daemon:
             await self.clock.sleep(CERTIFICATE_INTERVAL)
 
     async def _checkpoints(self) -> None:
-        """Sign each finished business day of the audit chain (checked hourly)."""
-        assert self._signer is not None  # noqa: S101 - spawned only with a signer
+        """Sign each finished business day and checkpoint period of the audit chain."""
+        assert self.anchors is not None  # noqa: S101 - spawned only with a signer
         await self._wait_for_schema(self.config.supervisor.heartbeat_interval)
-        while True:
-            for day in await self.audit.checkpoint_finished_days(self._signer):
-                log.info("audit_checkpoint_signed", day=day.isoformat())
-            await self.clock.sleep(CHECKPOINT_INTERVAL)
+        await self.anchors.run_checkpoints()
+
+    async def _send_anchors(self) -> None:
+        """Send the signed periods to the central monitor until the broker acknowledges them."""
+        assert self.anchors is not None  # noqa: S101 - spawned only with a publisher
+        await self._wait_for_schema(self.config.supervisor.heartbeat_interval)
+        await self.anchors.run_sender()
 
     async def _wait_for_schema(self, interval: float) -> None:
         warned = False

@@ -11,7 +11,12 @@ from typing import Final
 
 from gateway.approvals.rows import ApprovalRow
 from gateway.archive.rows import ArchiveFileRow
-from gateway.audit.rows import AuditCheckpointRow, AuditEntryRow
+from gateway.audit.rows import (
+    AuditAnchorPendingRow,
+    AuditAnchorRow,
+    AuditCheckpointRow,
+    AuditEntryRow,
+)
 from gateway.batches.rows import BatchItemRow, BatchRow
 from gateway.issuance.rows import (
     ProductionJobPersonalRow,
@@ -32,7 +37,7 @@ TABLES: Final = (
     PersonRow, CardRow,  # people
     ApprovalRow,  # approvals
     ApplicationRow, ReceiptSequenceRow,  # operations
-    AuditEntryRow, AuditCheckpointRow,  # audit
+    AuditEntryRow, AuditCheckpointRow, AuditAnchorRow, AuditAnchorPendingRow,  # audit
     ArchiveFileRow,  # archive
     OutboxRow,  # upstream
     ProductionJobRow, ProductionJobPersonalRow, ProductionStepRow, StockEntryRow,  # issuance

@@ -29,6 +29,7 @@ from protocols.bank import BANK_DIALECT
 from protocols.envelope import Envelope, EnvelopeError, EnvelopeHeader
 from protocols.mqtt import (
     ApplicationsReport,
+    AuditCheckpoint,
     BranchTopics,
     CertificatesReport,
     DeviceKind,
@@ -958,6 +959,18 @@ _MQTT_ROWS: Final = (
         _DEVICE_STATE_SEEDS,
     ),
     *(_report_row(name) for name in sorted(_REPORT_SEEDS)),
+    _json_row(
+        "mqtt.AuditCheckpoint.from_bytes",
+        AuditCheckpoint.from_bytes,
+        (MqttProtocolError,),
+        lambda c: _same(c, AuditCheckpoint.from_bytes(c.to_bytes())),
+        (
+            AuditCheckpoint(
+                1_795_000_000, 1_795_003_600, 42, "ab" * 32, "branch-signing", 1, "30" * 36
+            ).to_bytes(),
+            AuditCheckpoint(0, 60, 0, "00" * 32, "k", 2**31 - 1, "ff").to_bytes(),
+        ),
+    ),
     _json_row(
         "mqtt.RpcRequest.from_bytes",
         RpcRequest.from_bytes,

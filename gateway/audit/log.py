@@ -4,8 +4,13 @@ Writers call :meth:`AuditLog.append`; entries are redacted before they are
 hashed and stored (no secrets, identity numbers masked). Appends are serialised
 in the daemon (one writer per branch database). Once a business day (Beijing
 time) is over, :meth:`AuditLog.checkpoint_finished_days` signs its last entry
-with the branch signing key. ``branchd audit verify`` re-computes the whole
-chain and checks every checkpoint: see :func:`security.audit.verify_chain`.
+with the branch signing key. Every finished checkpoint period (an hour by
+default) is signed too (:meth:`AuditLog.checkpoint_periods`: an *anchor*), and
+noted as pending in the same transaction until :mod:`gateway.audit.anchors`
+has sent it to the central monitor. ``branchd audit verify`` re-computes the
+whole chain and checks every checkpoint and anchor, against the monitor's copy
+when given one: see :func:`security.audit.verify_chain` and
+:func:`security.audit.check_anchors`.
 """
 
 from __future__ import annotations
@@ -17,16 +22,26 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 
-from gateway.audit.rows import AuditCheckpointRow, AuditEntryRow
+from gateway.audit.rows import (
+    AuditAnchorPendingRow,
+    AuditAnchorRow,
+    AuditCheckpointRow,
+    AuditEntryRow,
+)
 from security.audit import (
     GENESIS,
+    Anchor,
     AuditEntry,
+    AuditFault,
     AuditProblem,
     AuditRecord,
     Checkpoint,
+    anchor_bytes,
+    check_anchors,
     checkpoint_bytes,
+    due_periods,
     entry_hash,
     verify_chain,
 )
@@ -68,6 +83,7 @@ class VerifyReport:
     entries: int
     checkpoints: int
     problem: AuditProblem | None
+    anchors: int = 0
 
 
 _AUDIT = cast("Table", AuditEntryRow.__table__)
@@ -182,8 +198,80 @@ class AuditLog:
                 day += timedelta(days=1)
         return made
 
-    async def verify(self, signer: AuditSigner | None) -> VerifyReport:
-        """Re-compute the chain and check the checkpoints; report the first problem."""
+    async def checkpoint_periods(self, signer: AuditSigner, branch: str, period: int) -> list[int]:
+        """Sign the end of every finished ``period`` (seconds) since the first entry.
+
+        Each new anchor is noted as pending in its own transaction (journal first:
+        :meth:`pending_anchors` lists what the monitor has not been sent). Returns
+        the ends (seconds since the epoch) of the anchors made.
+        """
+        now = int(self._clock.now().timestamp())
+        made: list[int] = []
+        async with self._lock, self._sessions.begin() as session:
+            first = (await session.scalars(select(func.min(AuditEntryRow.at)))).first()
+            if first is None:
+                return made
+            done = set((await session.scalars(select(AuditAnchorRow.period_end))).all())
+            for start, end in due_periods(int(first.timestamp()), now, period, 0):
+                if end in done:
+                    continue
+                last = await _last_entry_before(session, datetime.fromtimestamp(end, UTC))
+                seq = 0 if last is None else last.seq
+                digest = GENESIS if last is None else bytes.fromhex(last.hash)
+                key_id, version, signature = signer.sign(
+                    anchor_bytes(branch, start, end, seq, digest)
+                )
+                session.add(
+                    AuditAnchorRow(
+                        period_end=end, period_start=start, last_seq=seq, last_hash=digest.hex(),
+                        key_id=key_id, key_version=version, signature=signature.hex(),
+                        created_at=self._clock.now(),
+                    )
+                )  # fmt: skip
+                session.add(AuditAnchorPendingRow(period_end=end))
+                made.append(end)
+        return made
+
+    async def anchors(self, *, pending: bool = False) -> list[Anchor]:
+        """The anchors, oldest first (``pending``: only those not yet sent)."""
+        query = select(AuditAnchorRow).order_by(AuditAnchorRow.period_end)
+        if pending:
+            query = query.join(
+                AuditAnchorPendingRow,
+                AuditAnchorPendingRow.period_end == AuditAnchorRow.period_end,
+            )
+        async with self._sessions() as session:
+            return [_anchor(row) for row in (await session.scalars(query)).all()]
+
+    async def pending_anchors(self) -> list[Anchor]:
+        """The anchors not yet acknowledged by the broker, oldest first."""
+        return await self.anchors(pending=True)
+
+    async def anchor_sent(self, end: int) -> None:
+        """Forget that the anchor of the period ending ``end`` waits to be sent."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(AuditAnchorPendingRow).where(AuditAnchorPendingRow.period_end == end)
+            )
+
+    async def verify(
+        self,
+        signer: AuditSigner | None,
+        *,
+        branch: str | None = None,
+        period: int | None = None,
+        grace: int = 0,
+        remote: Sequence[Anchor] | None = None,
+    ) -> VerifyReport:
+        """Re-compute the chain and check the checkpoints; report the first problem.
+
+        With ``branch``, the anchors are checked too: against the chain, against
+        ``remote`` (the monitor's copy), and with ``period``, for every period
+        finished ``grace`` seconds ago since the first entry, once the log has
+        any anchor (a log kept before revision 0010 has none until the daemon
+        signs its periods; an anchor table emptied since shows against the
+        monitor's copy).
+        """
         async with self._sessions() as session:
             rows = await session.stream_scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq))
             records = [_record(row) async for row in rows]
@@ -202,14 +290,59 @@ class AuditLog:
                     )
                 ).all()
             ]
-        problem = verify_chain(
-            self._suite, records, checkpoints, None if signer is None else signer.check
+        check = None if signer is None else signer.check
+        problem = verify_chain(self._suite, records, checkpoints, check)
+        if branch is None:
+            return VerifyReport(entries=len(records), checkpoints=len(checkpoints), problem=problem)
+        anchors = await self.anchors()
+        due: list[tuple[int, int]] = []
+        if period is not None and records and anchors:  # none: a log from before 0010
+            now = int(self._clock.now().timestamp())
+            due = due_periods(int(records[0].entry.at.timestamp()), now, period, grace)
+        found = check_anchors(
+            branch,
+            stored={record.entry.seq: record.hash for record in records},
+            anchors=anchors,
+            remote=remote,
+            due=due,
+            check_signature=check,
         )
-        return VerifyReport(entries=len(records), checkpoints=len(checkpoints), problem=problem)
+        problem = _first(problem, found)
+        return VerifyReport(
+            entries=len(records), checkpoints=len(checkpoints), problem=problem,
+            anchors=len(anchors),
+        )  # fmt: skip
 
 
-async def _last_entry_before(session: AsyncSession, day: date) -> AuditEntryRow | None:
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=BUSINESS_TZ).astimezone(UTC)
+def _first(chain: AuditProblem | None, anchors: AuditProblem | None) -> AuditProblem | None:
+    """A wiped or truncated chain first, then the smaller sequence number, a gap last."""
+    if anchors is None or chain is None:
+        return chain or anchors
+    if anchors.fault in {AuditFault.WIPED, AuditFault.TRUNCATED}:
+        return anchors
+    if anchors.fault is AuditFault.CHECKPOINT_MISSING:
+        return chain
+    return min(chain, anchors, key=lambda p: p.seq)
+
+
+def _anchor(row: AuditAnchorRow) -> Anchor:
+    return Anchor(
+        start=row.period_start,
+        end=row.period_end,
+        last_seq=row.last_seq,
+        last_hash=bytes.fromhex(row.last_hash),
+        key_id=row.key_id,
+        key_version=row.key_version,
+        signature=bytes.fromhex(row.signature),
+    )
+
+
+async def _last_entry_before(session: AsyncSession, day: date | datetime) -> AuditEntryRow | None:
+    """The last entry of ``day`` (a business day), or the last before a moment."""
+    if isinstance(day, datetime):
+        end = day
+    else:
+        end = datetime.combine(day + timedelta(days=1), time(), tzinfo=BUSINESS_TZ).astimezone(UTC)
     return (
         await session.scalars(
             select(AuditEntryRow)

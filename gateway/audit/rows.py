@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     Integer,
     String,
@@ -46,3 +47,30 @@ class AuditCheckpointRow(Base):
     key_version: Mapped[int] = mapped_column(Integer)
     signature: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditAnchorRow(Base):
+    """The signed end of one checkpoint period (hourly by default; append-only too).
+
+    ``period_start``/``period_end`` are seconds since the epoch (UTC, the end
+    excluded); ``last_seq`` 0 with the zero hash while the chain was empty.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    period_end: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditAnchorPendingRow(Base):
+    """An anchor not yet acknowledged by the broker: written with it, deleted once sent."""
+
+    __tablename__ = "audit_anchors_pending"
+
+    period_end: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

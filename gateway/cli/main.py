@@ -180,9 +180,29 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser, every c
     verify = audit_commands.add_parser(
         "verify",
         help="re-compute the chain and check the signed checkpoints",
-        description="Exit 0 when intact; exit 1 naming the first bad entry otherwise.",
+        description=(
+            "Exit 0 when intact; exit 1 naming the first finding otherwise: an edited, "
+            "deleted, inserted or reordered entry, a re-chained edit, a truncated tail, a "
+            "wiped log, or a finished checkpoint period without its signed checkpoint. With "
+            "--monitor, the central monitor's copy of the checkpoints is compared too; an "
+            "unreachable monitor is reported, and is a failure only with --require-monitor."
+        ),
     )
     add_config(verify)
+    verify.add_argument(
+        "--monitor", metavar="URL", help="the central monitor, e.g. http://mon:8090"
+    )
+    verify.add_argument(
+        "--require-monitor",
+        action="store_true",
+        help="exit 1 when the monitor cannot be read",
+    )
+    public_key = audit_commands.add_parser(
+        "public-key",
+        help="print the public key that checks the branch's checkpoints (PEM)",
+        description="For the central monitor's [audit_keys] (one file per branch).",
+    )
+    add_config(public_key)
     commands.add_parser("version", help="print the version", description="Print the version.")
     return parser
 
@@ -356,7 +376,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level, config.logging.format)
     with_config: dict[str, Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]] = {
         "run": _run,
-        "audit": lambda _a, c: _audit_verify(c),
+        "audit": _audit,
         "outbox": _outbox,
         "stock": _stock,
         "archive": _archive_export,
@@ -525,32 +545,12 @@ def _pki(args: argparse.Namespace) -> int:
     return status
 
 
-async def _audit_verify(config: Config) -> int:
-    from gateway.assembly import open_keystore  # noqa: PLC0415 - on demand
-    from gateway.audit.log import AuditLog  # noqa: PLC0415
-    from gateway.runtime.db import create_engine, session_factory  # noqa: PLC0415
-    from gateway.runtime.keys import KeyStoreSigner  # noqa: PLC0415
-    from security.suites import SUITES  # noqa: PLC0415
+async def _audit(args: argparse.Namespace, config: Config) -> int:
+    from gateway.cli.audit import audit_public_key, audit_verify  # noqa: PLC0415 - on demand
 
-    store = open_keystore(config)
-    signer = None
-    if store is not None and config.keystore is not None:
-        signer = KeyStoreSigner(store, config.keystore.signing_key)
-    engine = create_engine(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
-    try:
-        log = AuditLog(session_factory(engine), SUITES[config.security.suite], SystemClock())
-        report = await log.verify(signer)
-    finally:
-        await engine.dispose()
-    if report.problem is not None:
-        print(f"audit log NOT intact: {report.problem.describe()}")
-        return EXIT_FAILURE
-    signatures = "checked" if signer is not None else "NOT checked (no key store configured)"
-    print(
-        f"audit log intact: {report.entries} entries, "
-        f"{report.checkpoints} checkpoints, signatures {signatures}"
-    )
-    return EXIT_OK
+    if args.audit_command == "public-key":
+        return audit_public_key(config)
+    return await audit_verify(config, monitor=args.monitor, require_monitor=args.require_monitor)
 
 
 async def _outbox(args: argparse.Namespace, config: Config) -> int:

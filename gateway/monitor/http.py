@@ -7,6 +7,8 @@ route                          answer
 ``GET /static/...``            its script and style sheet (no build step, no CDN)
 ``GET /api/overview``          every branch's summary line and the totals
 ``GET /api/branches/{id}``     one branch: presence, devices, reports, active alerts
+``GET /api/branches/{id}/audit-checkpoints``
+                               every audit checkpoint the branch sent, oldest period first
 ``GET /api/alerts``            active alerts (``?recent=1``: the newest, cleared included)
 ``POST /api/alerts/{id}/ack``  acknowledge, body ``{"by": "name"}``
 ``GET /api/history``           hourly ``series`` (``cards_issued``, ``cards_spoiled``,
@@ -71,6 +73,7 @@ def create_monitor_app(monitor: Monitor) -> web.Application:
     dashboard.add_static(app, "/static")
     app.router.add_get("/api/overview", _overview)
     app.router.add_get("/api/branches/{branch}", _branch)
+    app.router.add_get("/api/branches/{branch}/audit-checkpoints", _audit_checkpoints)
     app.router.add_get("/api/alerts", _alerts)
     app.router.add_post("/api/alerts/{alert_id}/ack", _acknowledge)
     app.router.add_get("/api/history", _history)
@@ -121,6 +124,22 @@ async def _branch(request: web.Request) -> web.Response:
             detail_zh="该网点没有上报过数据。",
         )
     return web.json_response(view)
+
+
+def _branch_id(text: str) -> str:
+    try:
+        return check_segment(text, "branch")
+    except TopicError:
+        raise _bad(
+            "branch", "branch is a branch id (1-64 of A-Z a-z 0-9 _ . -).", "branch 须为网点编号。"
+        ) from None
+
+
+async def _audit_checkpoints(request: web.Request) -> web.Response:
+    """Every checkpoint kept for the branch (none yet: an empty list), with its verdict."""
+    branch = _branch_id(request.match_info["branch"])
+    checkpoints = await request.app[MONITOR].store.checkpoints(branch)
+    return web.json_response({"branch": branch, "checkpoints": checkpoints})
 
 
 async def _alerts(request: web.Request) -> web.Response:

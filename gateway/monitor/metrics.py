@@ -22,6 +22,12 @@ class MonitorMetrics:
             "Messages refused (not of the topic scheme, other province, undecodable payload)",
             registry=r,
         )
+        self.audit_checkpoints = Counter(
+            "branchd_monitor_audit_checkpoints",
+            "Audit checkpoints kept, by whether the branch's key verified them",
+            ["verdict"],
+            registry=r,
+        )
         self.branches = Gauge(
             "branchd_monitor_branches", "Branches known, by presence", ["presence"], registry=r
         )

@@ -15,6 +15,11 @@ One :class:`Monitor` per process. Its background tasks (run under the
   branches changed.
 - ``monitor-sync`` (shared group only): reads what fellow monitors stored.
 
+Audit checkpoints (``.../audit/checkpoint``, QoS 1, not retained) are not
+state: each is verified against the branch's public key from the settings
+(``audit_keys``) and kept in the database as it arrives
+(:meth:`Monitor.take_checkpoint`), every one of them.
+
 With ``shared_group`` the device states and reports are subscribed as
 ``$share/{group}/...``: the broker hands each message to one monitor of the
 group. Presence (``daemon/state``: one retained message per branch, changing
@@ -39,8 +44,15 @@ from gateway.monitor.alerts import RULES, AlertBook, conditions, needs_timer
 from gateway.monitor.metrics import MonitorMetrics
 from gateway.monitor.state import ProvinceState, Sample
 from gateway.monitor.store import MonitorStore
+from protocols.mqtt.anchors import (
+    AuditCheckpoint,
+    audit_checkpoint_filter,
+    parse_audit_checkpoint_topic,
+)
+from protocols.mqtt.errors import MqttProtocolError
 from protocols.mqtt.state import DeviceStatus, Presence
 from protocols.mqtt.topics import REPORT_NAMES, ROOT
+from security.audit import anchor_bytes, verify_with_public_key
 
 if TYPE_CHECKING:
     import random
@@ -65,7 +77,11 @@ LISTENER_QUEUE: Final = 16  # pushes a slow browser may fall behind before it is
 def topic_filters(settings: MonitorSettings) -> list[str]:
     """The topic filters a monitor with ``settings`` subscribes to (presence first)."""
     base = f"{ROOT}/{settings.province}/+"
-    shared = [f"{base}/devices/+/state", *(f"{base}/daemon/{r}" for r in sorted(REPORT_NAMES))]
+    shared = [
+        f"{base}/devices/+/state",
+        *(f"{base}/daemon/{r}" for r in sorted(REPORT_NAMES)),
+        audit_checkpoint_filter(settings.province),
+    ]
     group = settings.shared_group
     if group is not None:
         shared = [f"$share/{group}/{topic}" for topic in shared]
@@ -98,6 +114,7 @@ class Monitor:
         self._changed: set[str] = set()
         self._alerts_changed = False
         self._synced_until = 0.0
+        self._audit_keys: dict[str, bytes | None] = {}
         self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._kinds = {
             kind: self.metrics.messages.labels(kind)
@@ -129,7 +146,71 @@ class Monitor:
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         payload = message.payload
-        self.ingest(str(message.topic), payload if isinstance(payload, bytes) else b"")
+        data = payload if isinstance(payload, bytes) else b""
+        topic = str(message.topic)
+        if topic.endswith("/audit/checkpoint"):
+            await self.take_checkpoint(topic, data)
+            return
+        self.ingest(topic, data)
+
+    def _audit_key(self, branch: str) -> bytes | None:
+        """The branch's public key from the settings (read once; ``None``: none given)."""
+        if branch not in self._audit_keys:
+            path = self.settings.audit_key_path(branch)
+            key = None
+            if path is not None:
+                try:
+                    key = path.read_bytes()
+                except OSError:
+                    log.warning("audit_key_unreadable", branch=branch, path=str(path))
+            self._audit_keys[branch] = key
+        return self._audit_keys[branch]
+
+    async def take_checkpoint(self, topic: str, payload: bytes) -> bool | None:
+        """Verify and keep one audit checkpoint; return whether it verified.
+
+        ``None``: not a checkpoint of this province (counted as rejected, not kept).
+        One of a branch without a configured key is kept as unverified.
+        """
+        try:
+            province, branch = parse_audit_checkpoint_topic(topic)
+            message = AuditCheckpoint.from_bytes(payload)
+        except MqttProtocolError:
+            self.metrics.rejected.inc()
+            return None
+        if province != self.settings.province:
+            self.metrics.rejected.inc()
+            return None
+        key = self._audit_key(branch)
+        data = anchor_bytes(
+            branch, message.start, message.end, message.last_seq, bytes.fromhex(message.last_hash)
+        )
+        verified = key is not None and verify_with_public_key(
+            key, data, bytes.fromhex(message.signature)
+        )
+        fields = {
+            "period_start": message.start,
+            "period_end": message.end,
+            "last_seq": message.last_seq,
+            "last_hash": message.last_hash,
+            "key_id": message.key_id,
+            "key_version": message.key_version,
+            "signature": message.signature,
+        }
+        new = await self.store.add_checkpoint(
+            branch, fields, verified=verified, received=self.clock.now()
+        )
+        if new:
+            self.metrics.audit_checkpoints.labels("verified" if verified else "unverified").inc()
+            (log.info if verified else log.warning)(
+                "audit_checkpoint_received",
+                branch=branch,
+                end=message.end,
+                last_seq=message.last_seq,
+                verified=verified,
+                key_configured=key is not None,
+            )
+        return verified
 
     def ingest(
         self,

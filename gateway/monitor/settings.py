@@ -87,6 +87,9 @@ class MonitorSettings(_Frozen):
         server: The dashboard.
         alerts: Alert thresholds.
         history: History retention.
+        audit_keys: Each branch's audit checkpoint public key: a PEM file (``branchd
+            audit public-key``), relative to ``data_dir``. A checkpoint is verified
+            with it; one of a branch without a key is stored as unverified.
     """
 
     province: Name
@@ -99,6 +102,12 @@ class MonitorSettings(_Frozen):
     server: MonitorServerSettings = Field(default_factory=MonitorServerSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    audit_keys: dict[Name, Path] = Field(default_factory=dict)
+
+    def audit_key_path(self, branch: str) -> Path | None:
+        """Where the public key of ``branch`` is, if it has one."""
+        path = self.audit_keys.get(branch)
+        return None if path is None else self.data_dir / path
 
     def database(self) -> str:
         """The database URL to use."""

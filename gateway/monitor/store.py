@@ -19,6 +19,12 @@ Tables:
 - ``monitor_current``: the newest payload of every topic with its receive
   time, so a monitor that starts (or a fellow monitor in a shared group) finds
   the state retained messages no longer bring.
+- ``monitor_audit_checkpoints``: every audit checkpoint a branch sent (never
+  only the last), with whether its signature verified against the branch's
+  configured key; a redelivered one is stored once (the whole message is the
+  key, so a forged copy sent first cannot keep the genuine one out). ``branchd audit verify
+  --monitor`` compares the branch's log with them. (Added without a new schema
+  version: ``create_all`` adds the table to a version-1 database.)
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -110,6 +117,37 @@ current_table = Table(
     Column("received", Float, nullable=False),  # seconds since the epoch
 )
 Index("ix_monitor_current_received", current_table.c.received)
+
+
+audit_checkpoints_table = Table(
+    "monitor_audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("branch", String(64), nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("period_end", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("signature", String(512), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("received", UTCDateTime, nullable=False),
+)
+Index(
+    "uq_monitor_audit_checkpoints_message",
+    audit_checkpoints_table.c.branch,
+    audit_checkpoints_table.c.period_end,
+    audit_checkpoints_table.c.last_seq,
+    audit_checkpoints_table.c.last_hash,
+    audit_checkpoints_table.c.signature,
+    unique=True,
+)
+
+#: The columns of one checkpoint as the API and :meth:`MonitorStore.add_checkpoint` take it.
+CHECKPOINT_FIELDS: Final = (
+    "period_start", "period_end", "last_seq", "last_hash", "key_id", "key_version", "signature",
+)  # fmt: skip
 
 
 class SchemaMismatchError(Exception):
@@ -397,6 +435,50 @@ class MonitorStore:
                 )
             ).all()
         return [_alert(row._mapping) for row in rows]  # noqa: SLF001
+
+    # ------------------------------------------------------------ audit checkpoints
+
+    async def add_checkpoint(
+        self, branch: str, fields: dict[str, Any], *, verified: bool, received: datetime
+    ) -> bool:
+        """Keep one checkpoint of ``branch``; return whether it was new (not a redelivery)."""
+        row = {**{name: fields[name] for name in CHECKPOINT_FIELDS}, "branch": branch}
+        statement = (
+            _insert(self.engine)(audit_checkpoints_table)
+            .values(**row, verified=verified, received=received)
+            .on_conflict_do_nothing(
+                index_elements=["branch", "period_end", "last_seq", "last_hash", "signature"]
+            )
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount)
+
+    async def checkpoints(self, branch: str) -> list[dict[str, Any]]:
+        """Every checkpoint kept for ``branch``, by period, then as received."""
+        c = audit_checkpoints_table.c
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(audit_checkpoints_table)
+                    .where(c.branch == branch)
+                    .order_by(c.period_end, c.id)
+                )
+            ).all()
+        return [
+            {
+                "start": row.period_start,
+                "end": row.period_end,
+                "last_seq": row.last_seq,
+                "last_hash": row.last_hash,
+                "key_id": row.key_id,
+                "key_version": row.key_version,
+                "signature": row.signature,
+                "verified": bool(row.verified),
+                "received": row.received.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            }
+            for row in rows
+        ]
 
     # ------------------------------------------------------------ current state
 

@@ -3,6 +3,7 @@
 See ``docs/protocols/telemetry.md``.
 """
 
+from protocols.mqtt.anchors import AuditCheckpoint
 from protocols.mqtt.errors import MqttProtocolError, PayloadError, TopicError
 from protocols.mqtt.reports import (
     REPORTS,
@@ -40,6 +41,7 @@ __all__ = [
     "REPORT_NAMES",
     "ROOT",
     "ApplicationsReport",
+    "AuditCheckpoint",
     "BranchTopics",
     "CertificatesReport",
     "DeviceKind",

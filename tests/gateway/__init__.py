@@ -1,0 +1,1 @@
+"""Tests of the gateway features, one folder per feature."""
