@@ -8,6 +8,15 @@ on the card in the window's reader with the window's PIN pad ([pin] windows).
 the identity number in the body (never in a URL). Every write is run under
 the caller's ``Idempotency-Key``: a retry gets the stored answer and the card
 is never touched twice.
+
+:class:`~gateway.cardservices.service.CardServices` refuses with a
+:class:`~gateway.cardservices.errors.CardServiceReason`; the card services'
+problems are registered here, beside :data:`PROBLEMS`, the one table that
+answers each reason with its problem (the section's ``problems``). Three reasons
+are answered with the operations' problems (``incomplete-request``,
+``card-not-found``, ``upstream-unavailable``), as the business service's are. A
+handler itself raises a problem only for what the branch cannot serve: no
+``[pin]`` windows at all (``pin-services-unavailable``).
 """
 
 from __future__ import annotations
@@ -18,25 +27,118 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from pydantic import BaseModel
 
+from gateway.cardservices.errors import CardServiceReason
 from gateway.operations.catalogue import CATALOGUE, Operation
-from gateway.operations.routes import PIN_SERVICES_UNAVAILABLE
+from gateway.operations.routes import (
+    CARD_NOT_FOUND,
+    INCOMPLETE,
+    PIN_SERVICES_UNAVAILABLE,
+    UPSTREAM_UNAVAILABLE,
+)
 from gateway.operations.schemas import OperationRequest
 from gateway.runtime.http.kit import ApiSection, TellerContext, json_response, parse_body, read_body
-from gateway.runtime.problems import ProblemError
+from gateway.runtime.problems import Problem, ProblemError, register
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from enum import StrEnum
+
     from gateway.cardservices import CardServices, Outcome
     from gateway.operations.service import BusinessService
     from gateway.runtime.http.kit import OpenApiKit
 
 __all__ = [
+    "CARD_APPLICATION_BLOCKED",
+    "CARD_HOLDER_MISMATCH",
     "CARD_OPERATIONS",
+    "CARD_REFUSED",
     "CARD_SERVICES",
+    "CARD_UNREADABLE",
+    "ISSUER_REFUSED",
+    "ISSUER_UNREACHABLE",
+    "PIN_DEFAULT_REFUSED",
+    "PIN_LOCKED",
+    "PIN_NOT_LOCKED",
+    "PIN_PAD_FAILED",
+    "PIN_WRONG",
+    "PROBLEMS",
     "SECTION",
+    "WINDOW_NOT_EQUIPPED",
     "CardServiceResult",
     "CardServicesContext",
     "add_card_routes",
 ]
+
+WINDOW_NOT_EQUIPPED: Final = register(
+    "window-not-equipped",
+    409,
+    "This terminal has no card reader and PIN pad assigned",
+    "本终端未配置读卡器和密码键盘",
+)
+CARD_UNREADABLE: Final = register(
+    "card-unreadable", 409, "No readable card in the window's reader", "读卡器中无卡或无法读卡"
+)
+CARD_APPLICATION_BLOCKED: Final = register(
+    "card-application-blocked",
+    409,
+    "The card's social-security application is blocked",
+    "社保卡应用已锁定（应用锁）",
+)
+CARD_HOLDER_MISMATCH: Final = register(
+    "card-holder-mismatch",
+    409,
+    "The card in the reader belongs to someone else",
+    "读卡器中的社保卡不属于本次申办人",
+)
+PIN_WRONG: Final = register("pin-wrong", 422, "Wrong PIN", "密码错误")
+PIN_LOCKED: Final = register("pin-locked", 409, "The PIN is locked", "密码已锁定")
+PIN_NOT_LOCKED: Final = register(
+    "pin-not-locked", 409, "The PIN is not locked; nothing to unlock", "密码未锁定，无需解锁"
+)
+PIN_DEFAULT_REFUSED: Final = register(
+    "pin-default-refused",
+    422,
+    "The initial PIN cannot be the new PIN",
+    "新密码不能为初始密码",
+)
+PIN_PAD_FAILED: Final = register(
+    "pin-pad-failed", 409, "The PIN was not entered on the pad", "密码键盘未完成输入"
+)
+CARD_REFUSED: Final = register(
+    "card-refused", 409, "The card refused the command", "社保卡拒绝执行该指令"
+)
+ISSUER_REFUSED: Final = register(
+    "issuer-refused",
+    409,
+    "The issuing province's platform refused",
+    "发卡地平台拒绝办理",
+)
+ISSUER_UNREACHABLE: Final = register(
+    "issuer-unreachable",
+    502,
+    "The issuing province's platform did not answer in a usable way",
+    "发卡地平台未正常应答",
+)
+
+#: The problem each refusal of the card services is answered with (the section's table).
+PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
+    CardServiceReason.WINDOW_NOT_EQUIPPED: WINDOW_NOT_EQUIPPED,
+    CardServiceReason.CARD_UNREADABLE: CARD_UNREADABLE,
+    CardServiceReason.CARD_APPLICATION_BLOCKED: CARD_APPLICATION_BLOCKED,
+    CardServiceReason.CARD_HOLDER_MISMATCH: CARD_HOLDER_MISMATCH,
+    CardServiceReason.PIN_WRONG: PIN_WRONG,
+    CardServiceReason.PIN_LOCKED: PIN_LOCKED,
+    CardServiceReason.PIN_NOT_LOCKED: PIN_NOT_LOCKED,
+    CardServiceReason.PIN_DEFAULT_REFUSED: PIN_DEFAULT_REFUSED,
+    CardServiceReason.PIN_PAD_FAILED: PIN_PAD_FAILED,
+    CardServiceReason.CARD_REFUSED: CARD_REFUSED,
+    CardServiceReason.ISSUER_REFUSED: ISSUER_REFUSED,
+    CardServiceReason.ISSUER_UNREACHABLE: ISSUER_UNREACHABLE,
+    # the operations' own problems, answered as the business service's are
+    CardServiceReason.UPSTREAM_UNAVAILABLE: UPSTREAM_UNAVAILABLE,
+    CardServiceReason.INCOMPLETE: INCOMPLETE,
+    CardServiceReason.CARD_NOT_FOUND: CARD_NOT_FOUND,
+}
 
 #: The catalogue operations these routes serve: the live-only ones, on the card at the window.
 CARD_OPERATIONS: Final = {
@@ -197,4 +299,5 @@ SECTION: Final = ApiSection(
     models=(CardServiceResult,),
     add_routes=add_card_routes,
     paths=_paths,
+    problems=PROBLEMS,
 )

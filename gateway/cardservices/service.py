@@ -33,29 +33,14 @@ from sqlalchemy import select
 from stdnum.cn import ric
 
 from devices.encoder import EncoderError, SocialSecurityApplication
+from gateway.cardservices.errors import CardServiceReason, CardServiceRefusal
 from gateway.cardservices.pad import PinPadFailure, Prompt
 from gateway.cardservices.pads import DRIVER_ERRORS
-from gateway.cardservices.problems import (
-    CARD_APPLICATION_BLOCKED,
-    CARD_HOLDER_MISMATCH,
-    CARD_REFUSED,
-    CARD_UNREADABLE,
-    ISSUER_REFUSED,
-    ISSUER_UNREACHABLE,
-    PIN_DEFAULT_REFUSED,
-    PIN_LOCKED,
-    PIN_NOT_LOCKED,
-    PIN_PAD_FAILED,
-    PIN_WRONG,
-    WINDOW_NOT_EQUIPPED,
-)
 from gateway.operations.catalogue import CATALOGUE, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
-from gateway.operations.routes import CARD_NOT_FOUND, INCOMPLETE, UPSTREAM_UNAVAILABLE
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import APPLICATION, ApplicationEvent, ApplicationState
 from gateway.runtime.http.auth import require_role
-from gateway.runtime.problems import ProblemError
 from gateway.upstream.errors import (
     UpstreamError,
     UpstreamRejectedError,
@@ -320,8 +305,8 @@ class CardServices:
         async with self._card(window, body) as (application, card, before):
             if before:
                 await self._audit_outcome(Operation.UNLOCK, terminal, card, "not-locked", before)
-                raise ProblemError(
-                    PIN_NOT_LOCKED,
+                raise CardServiceRefusal(
+                    CardServiceReason.PIN_NOT_LOCKED,
                     f"The PIN has {before} tries left; it is not locked.",
                     f"密码尚余 {before} 次尝试机会，未锁定。",
                     tries_left=before,
@@ -357,8 +342,8 @@ class CardServices:
                 try:
                     await self._block_application(application, terminal, card)
                     blocked = True
-                except ProblemError as exc:
-                    failure = exc.problem.code
+                except CardServiceRefusal as exc:
+                    failure = exc.reason.value
         if blocked:
             await self._report(card, "application-blocked", tries)
         outcome = "application-blocked" if blocked else "completed"
@@ -398,8 +383,8 @@ class CardServices:
         the province that issued the person's live card (cross-region).
 
         Raises:
-            ProblemError: ``card-not-found`` when neither this branch nor the
-                platform knows a live card of the person.
+            CardServiceRefusal: ``CARD_NOT_FOUND`` when neither this branch nor
+                the platform knows a live card of the person.
         """
         self._check(Operation.STATUS_QUERY, body, terminal)
         ssn = body.applicant.id_number.upper()
@@ -448,11 +433,11 @@ class CardServices:
             return await self._key_service(
                 province_of(self._region), lambda: self._platform.find_card(ssn)
             )
-        except ProblemError as exc:
-            if exc.extra.get("platform_status") != Status.NOT_FOUND.value:
+        except CardServiceRefusal as exc:
+            if exc.members.get("platform_status") != Status.NOT_FOUND.value:
                 raise
-        raise ProblemError(
-            CARD_NOT_FOUND,
+        raise CardServiceRefusal(
+            CardServiceReason.CARD_NOT_FOUND,
             "Neither this branch nor the platform knows a live card of this person.",
             "本网点及社保卡平台均无此人的有效社保卡。",
         )
@@ -486,8 +471,8 @@ class CardServices:
                     )
                 )
         if found:
-            raise ProblemError(
-                INCOMPLETE,
+            raise CardServiceRefusal(
+                CardServiceReason.INCOMPLETE,
                 f"{len(found)} item(s) missing or invalid; all are listed.",
                 f"共{len(found)}项材料缺失或不符合要求（一次性告知）。",
                 missing=[d.as_dict() for d in found],
@@ -498,8 +483,8 @@ class CardServices:
             if window.terminal == terminal.id and window.encoder in self._encoders:
                 encoder, reader = self._encoders[window.encoder]
                 return _Window(terminal.id, encoder, reader, window.pinpad)
-        raise ProblemError(
-            WINDOW_NOT_EQUIPPED,
+        raise CardServiceRefusal(
+            CardServiceReason.WINDOW_NOT_EQUIPPED,
             f"Terminal {terminal.id} has no card encoder assigned in [pin] windows.",
             f"终端 {terminal.id} 未在 [pin] windows 中配置读卡器。",
         )
@@ -508,8 +493,8 @@ class CardServices:
         window = self._window_of(terminal)
         pad = self.pads.get(window.pad_id)
         if pad is None:
-            raise ProblemError(
-                WINDOW_NOT_EQUIPPED,
+            raise CardServiceRefusal(
+                CardServiceReason.WINDOW_NOT_EQUIPPED,
                 f"PIN pad {window.pad_id} of terminal {terminal.id} is not connected.",
                 f"终端 {terminal.id} 的密码键盘 {window.pad_id} 未连接。",
             )
@@ -518,8 +503,8 @@ class CardServices:
     def _require_live_platform(self) -> None:
         if self._breaker is None or self._breaker.closed:
             return
-        raise ProblemError(
-            UPSTREAM_UNAVAILABLE,
+        raise CardServiceRefusal(
+            CardServiceReason.UPSTREAM_UNAVAILABLE,
             "The key service cannot be reached: PIN reset and unlock wait until the "
             "provincial platform is back. Nothing was queued.",
             "密钥服务暂时无法连接：密码重置和解锁暂停办理，待省级平台恢复后再试。本次请求未排队。",
@@ -541,8 +526,8 @@ class CardServices:
                 holder = await application.read_holder()
                 tries = await application.pin_tries_left()
             except ApplicationBlockedError:
-                raise ProblemError(
-                    CARD_APPLICATION_BLOCKED,
+                raise CardServiceRefusal(
+                    CardServiceReason.CARD_APPLICATION_BLOCKED,
                     "The card's application is blocked; the issuing province must unblock it.",
                     "社保卡应用已被锁定，须由发卡地平台解除应用锁定。",
                 ) from None
@@ -556,8 +541,8 @@ class CardServices:
                 generation=issuer.generation,
             )
             if card.ssn != body.applicant.id_number.upper():
-                raise ProblemError(
-                    CARD_HOLDER_MISMATCH,
+                raise CardServiceRefusal(
+                    CardServiceReason.CARD_HOLDER_MISMATCH,
                     "The card in the reader is not the applicant's; nothing was changed.",
                     "读卡器中的社保卡不是申办人的卡，未做任何更改。",
                     card_holder=card.holder_masked,
@@ -579,8 +564,8 @@ class CardServices:
             return await entry()
         except PAD_ERRORS as exc:
             code = str(getattr(exc, "code", "pinpad-error"))
-            raise ProblemError(
-                PIN_PAD_FAILED,
+            raise CardServiceRefusal(
+                CardServiceReason.PIN_PAD_FAILED,
                 f"The PIN pad gave no PIN ({code}); nothing was changed.",
                 f"密码键盘未完成输入（{code}），未做任何更改。",
                 pad_code=code,
@@ -594,16 +579,16 @@ class CardServices:
         try:
             default = self._keystore.verify_pin_block(new, card.account, sscard.DEFAULT_PIN)
         except (PinBlockError, KeyStoreError):
-            raise ProblemError(
-                PIN_PAD_FAILED,
+            raise CardServiceRefusal(
+                CardServiceReason.PIN_PAD_FAILED,
                 "The PIN pad's block does not open under its key; nothing was changed.",
                 "密码键盘的密码块无法解开，未做任何更改。",
                 pad_code="pinpad-block-invalid",
             ) from None
         if default:
             await _show(pad, Prompt.FAILED)
-            raise ProblemError(
-                PIN_DEFAULT_REFUSED,
+            raise CardServiceRefusal(
+                CardServiceReason.PIN_DEFAULT_REFUSED,
                 "The new PIN is the initial PIN 123456, which cards refuse; choose another.",
                 "新密码不能为初始密码，请重新设置。",
             )
@@ -618,7 +603,7 @@ class CardServices:
     async def _transmit(
         self, application: SocialSecurityApplication, command: CommandApdu, name: str
     ) -> None:
-        """Send one command; wrong-PIN answers propagate, other refusals become problems."""
+        """Send one command: a wrong PIN propagates, other refusals are CARD_REFUSED."""
         try:
             answer = await application.channel.transmit(command)
         except EncoderError as exc:
@@ -638,16 +623,16 @@ class CardServices:
         try:
             return await call()
         except UpstreamUnavailableError as exc:
-            raise ProblemError(
-                UPSTREAM_UNAVAILABLE,
+            raise CardServiceRefusal(
+                CardServiceReason.UPSTREAM_UNAVAILABLE,
                 exc.message_en,
                 exc.message_zh,
                 retry_after=round(exc.retry_after, 1) if exc.retry_after is not None else None,
             ) from None
         except UpstreamRejectedError as exc:
             via = " through the national hub" if cross else ""
-            raise ProblemError(
-                ISSUER_REFUSED,
+            raise CardServiceRefusal(
+                CardServiceReason.ISSUER_REFUSED,
                 f"Province {province}{via} refused: {exc.status} ({exc.remote_message}). "
                 "Nothing was changed on the card.",
                 f"发卡地 {province} 平台拒绝办理：{exc.remote_message}。卡片未做任何更改。",
@@ -657,8 +642,8 @@ class CardServices:
                 platform_message=exc.remote_message,
             ) from None
         except UpstreamError as exc:
-            raise ProblemError(
-                ISSUER_UNREACHABLE,
+            raise CardServiceRefusal(
+                CardServiceReason.ISSUER_UNREACHABLE,
                 f"The answer for province {province} could not be used ({type(exc).__name__})"
                 "; nothing was changed on the card. Try again later.",
                 f"发卡地 {province} 平台应答异常，卡片未做任何更改，请稍后再试。",
@@ -692,8 +677,8 @@ class CardServices:
         if isinstance(exc, WrongPinError):
             left = exc.tries_left
             await self._audit_outcome(operation, terminal, card, "wrong-pin", left)
-            raise ProblemError(
-                PIN_WRONG,
+            raise CardServiceRefusal(
+                CardServiceReason.PIN_WRONG,
                 f"Wrong PIN; {left} tries left before the PIN locks. Nothing was changed.",
                 f"密码错误，还可尝试 {left} 次，之后密码将被锁定。未做任何更改。",
                 tries_left=left,
@@ -703,8 +688,8 @@ class CardServices:
 
     async def _locked(self, operation: Operation, terminal: Terminal, card: ChipCard) -> NoReturn:
         await self._audit_outcome(operation, terminal, card, "locked", 0)
-        raise ProblemError(
-            PIN_LOCKED,
+        raise CardServiceRefusal(
+            CardServiceReason.PIN_LOCKED,
             "The PIN is locked (no tries left): unlock it, or reset the PIN, first.",
             "密码已锁定（无剩余尝试次数），请先办理解锁或密码重置。",
             tries_left=0,
@@ -883,16 +868,16 @@ def _command(apdu: bytes) -> CommandApdu:
     try:
         return CommandApdu.from_bytes(apdu)
     except ApduError:
-        raise ProblemError(
-            ISSUER_UNREACHABLE,
+        raise CardServiceRefusal(
+            CardServiceReason.ISSUER_UNREACHABLE,
             "The key service's command is not a valid APDU; nothing was sent to the card.",
             "密钥服务返回的指令格式错误，未发送至卡片。",
         ) from None
 
 
-def _unreadable(reader: str, exc: Exception) -> ProblemError:
-    return ProblemError(
-        CARD_UNREADABLE,
+def _unreadable(reader: str, exc: Exception) -> CardServiceRefusal:
+    return CardServiceRefusal(
+        CardServiceReason.CARD_UNREADABLE,
         f"The card in reader {reader!r} cannot be read ({type(exc).__name__}); "
         "put the card in the reader and try again.",
         "无法读取读卡器中的社保卡，请插卡后重试。",
@@ -900,9 +885,9 @@ def _unreadable(reader: str, exc: Exception) -> ProblemError:
     )
 
 
-def _card_refused(name: str, sw: int) -> ProblemError:
-    return ProblemError(
-        CARD_REFUSED,
+def _card_refused(name: str, sw: int) -> CardServiceRefusal:
+    return CardServiceRefusal(
+        CardServiceReason.CARD_REFUSED,
         f"The card refused {name} (status {sw:04X}); nothing else was done.",
         f"社保卡拒绝执行 {name}（状态字 {sw:04X}），未做其他操作。",
         command=name,

@@ -23,9 +23,11 @@ import pytest
 
 from devices.encoder import EncoderError, PcscEncoder, SocialSecurityApplication
 from gateway.assembly import open_keystore
-from gateway.cardservices import Prompt
+from gateway.cardservices import CardServiceRefusal, Prompt
+from gateway.cardservices.routes import PROBLEMS
 from gateway.config import parse_config
 from gateway.daemon import Daemon
+from gateway.runtime.problems import ProblemError
 from gateway.upstream import PeerKeysFile, publish_identity
 from protocols.sscard import HolderData, IssuerData, SscardError
 from security.cardcrypto import CardMasterKeys
@@ -48,7 +50,7 @@ from tests.integration.helpers import master_key_file
 from tests.upstream.conftest import BRANCH, PROVINCE, Pki
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from security.keystore import EncryptedPinBlock, KeyStore
@@ -136,6 +138,22 @@ class KeyStorePad:
     async def show(self, prompt: Prompt) -> None:
         """Show a prompt."""
         self.shown.append(prompt)
+
+
+@contextlib.contextmanager
+def as_problem() -> Iterator[None]:
+    """A refusal of the card services, raised as the problem the API answers it with.
+
+    The problem is the card services section's (:data:`gateway.cardservices.routes.PROBLEMS`),
+    with the refusal's texts and members, as the problem middleware renders it.
+    """
+    try:
+        yield
+    except CardServiceRefusal as refusal:
+        problem = PROBLEMS[refusal.reason]
+        raise ProblemError(
+            problem, refusal.detail, refusal.detail_zh, **refusal.members
+        ) from refusal
 
 
 def make_card(card_id_code: str, ssn: str, masters: CardMasterKeys, path: Path) -> SimulatedCard:

@@ -30,7 +30,13 @@ from security.keystore import Algorithm, KeyUsage, MasterKey, PinBlockFormat, So
 from security.suites import GM
 from simulators.platform import DEMO_ZONE_PIN_KEY
 from tests.fakes import FakeClock
-from tests.pin.conftest import CHONGQING_CARD_ID, CHONGQING_MASTERS, CHONGQING_SSN, make_card
+from tests.pin.conftest import (
+    CHONGQING_CARD_ID,
+    CHONGQING_MASTERS,
+    CHONGQING_SSN,
+    as_problem,
+    make_card,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -153,7 +159,7 @@ async def test_refusal_by_the_issuing_province_is_explained(window: Window) -> N
         "platform", "pin_reset_auth", "invalid_state", "卡片状态不允许 card state forbids it"
     )
     window.pad.typed = ["864200"]
-    with pytest.raises(ProblemError) as refused:
+    with pytest.raises(ProblemError) as refused, as_problem():
         await window.services.pin_reset(request(), TELLER)
     problem = refused.value
     assert problem.problem.code == "issuer-refused"
@@ -167,12 +173,12 @@ async def test_remote_time_out_and_platform_down(window: Window) -> None:
     """A time-out behind the hub and a platform known to be down: explained, not queued."""
     window.platform.failure = UpstreamTimeoutError("platform timed out", "platform")
     window.card.state.retries_left = 0
-    with pytest.raises(ProblemError) as timed_out:
+    with pytest.raises(ProblemError) as timed_out, as_problem():
         await window.services.unlock(request(), TELLER)
     assert timed_out.value.problem.code == "issuer-unreachable"
     assert timed_out.value.extra["province"] == "500000"
     window.platform.failure = KeyServiceUnavailableError("platform", "unlock_auth", 12.0)
-    with pytest.raises(ProblemError) as down:
+    with pytest.raises(ProblemError) as down, as_problem():
         await window.services.unlock(request(), TELLER)
     assert (down.value.problem.code, down.value.extra["retry_after"]) == (
         "upstream-unavailable",
@@ -185,14 +191,14 @@ async def test_remote_time_out_and_platform_down(window: Window) -> None:
 async def test_pad_failure_and_wrong_holder(window: Window) -> None:
     """A pad time-out changes nothing; a card of someone else is refused before the pad."""
     window.pad.failure = "pinpad-timeout"
-    with pytest.raises(ProblemError) as failed:
+    with pytest.raises(ProblemError) as failed, as_problem():
         await window.services.pin_change(request(), TELLER)
     assert (failed.value.problem.code, failed.value.extra["pad_code"]) == (
         "pin-pad-failed",
         "pinpad-timeout",
     )
     other = request(applicant={"id_number": "11010519491231002X", "name": "张三"})
-    with pytest.raises(ProblemError) as mismatch:
+    with pytest.raises(ProblemError) as mismatch, as_problem():
         await window.services.pin_reset(other, TELLER)
     assert mismatch.value.problem.code == "card-holder-mismatch"
     assert window.platform.calls == []
@@ -205,9 +211,9 @@ async def test_holder_only_and_unequipped_terminal(window: Window) -> None:
         agent={"id_number": "11010519491231002X", "name": "张三"},
         materials=["applicant-ss-card", "agent-id-card"],
     )
-    with pytest.raises(ProblemError) as refused:
+    with pytest.raises(ProblemError) as refused, as_problem():
         await window.services.pin_change(proxy, TELLER)
     assert refused.value.problem.code == "incomplete-request"
-    with pytest.raises(ProblemError) as unequipped:
+    with pytest.raises(ProblemError) as unequipped, as_problem():
         await window.services.unlock(request(), Terminal("teller-02", Role.TELLER))
     assert unequipped.value.problem.code == "window-not-equipped"
