@@ -9,12 +9,10 @@ terminal whose role may not do the service is refused by the runtime's
 services' section maps each reason to its registered problem in one table
 (:data:`gateway.cardservices.routes.PROBLEMS`).
 
-A reason's value is unique in the whole application, not only in this enum (a
-``StrEnum`` member is equal to, and hashes like, any other of the same value).
-A reason answered with a problem this feature registers has that problem's code
-as its value: the code is this feature's own, so no other reason has it, and the
-status answer names a failed chip block by it. A reason answered with another
-feature's problem begins with ``card-services-``.
+A reason's value is the code of the problem it is answered with, so the status
+answer names a failed chip block by the code a teller system knows. The
+application's refusal table is keyed by the reason's enum as well as its value,
+so a value another feature's reason has too never collides.
 """
 
 from __future__ import annotations
@@ -58,12 +56,12 @@ class CardServiceReason(StrEnum):
     #: members ``province`` and ``cross_region`` when the call was made.
     ISSUER_UNREACHABLE = "issuer-unreachable"
     #: The platform is known to be down (its circuit is open); member ``retry_after``.
-    UPSTREAM_UNAVAILABLE = "card-services-upstream-unavailable"
+    UPSTREAM_UNAVAILABLE = "upstream-unavailable"
     #: The one-time notice: materials, case, channel or identity numbers missing or
     #: invalid; member ``missing``, every item at once.
-    INCOMPLETE = "card-services-incomplete"
+    INCOMPLETE = "incomplete-request"
     #: Neither this branch nor the platform knows a live card of the person.
-    CARD_NOT_FOUND = "card-services-card-not-found"
+    CARD_NOT_FOUND = "card-not-found"
 
 
 class CardServiceRefusal(Refusal):
