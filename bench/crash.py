@@ -1,6 +1,6 @@
 """kill -9 of the daemon during card runs, many times over (the test suite does it 10 times).
 
-Runs ``tests/integration/test_production_crash.py`` once per seed, each with
+Runs ``tests/gateway/issuance/test_crash.py`` once per seed, each with
 ``--kills`` kills during a ``--cards`` card run, and prints one line per run and
 a summary. A run passes when every application got exactly one good card, the
 stock reconciled and the platform accepted each 回盘 once (the test's checks).
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST = "tests/integration/test_production_crash.py"
+TEST = "tests/gateway/issuance/test_crash.py"
 
 
 def main() -> int:

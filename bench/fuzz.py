@@ -1,13 +1,13 @@
 """Fuzz every decoder of ``protocols/`` with a million inputs: their error contract holds.
 
 The decoders, their own error types, their seed corpora and the re-encode
-checks are the table in ``tests/decoders.py`` (as in
-``tests/unit/test_decoder_fuzz.py``). Each decoder gets an equal share of
+checks are the table in ``tests/protocols/decoders.py`` (as in
+``tests/protocols/test_decoder_fuzz.py``). Each decoder gets an equal share of
 ``--inputs``: seeds of its format mutated by ``Decoder.mutate`` (bytes flipped,
 spliced and cut; JSON values swapped for lone surrogates, numbers beyond a
 float, deep nesting; XML with odd declared encodings, references and markup)
 and, one input in ten, random bytes. The inputs follow from ``--seed`` alone.
-Each one is judged by ``tests.decoders.run``: decoded (and encoded again),
+Each one is judged by ``tests.protocols.decoders.run``: decoded (and encoded again),
 refused with the decoder's own error, or a contract breach, which is printed
 with the input in hex and the integer ``Decoder.mutate`` made it from. Warnings
 count as breaches, as under pytest. Exit status 1 on any breach.
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.decoders
-from tests.decoders import DECODERS, Breach, Decoder, run
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.protocols.decoders
+from tests.protocols.decoders import DECODERS, Breach, Decoder, run
 
 _BATCH = 1000  # inputs made, then decoded, at a time
 _SHOWN_BREACHES = 5  # per decoder; the rest are counted

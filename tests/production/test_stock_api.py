@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.demo.world import FEEDER, DemoWorld
-from tests.integration.production_world import Teller
+from tests.gateway.issuance.world import Teller
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -34,8 +34,8 @@ from security.audit import AuditEntry, entry_hash
 from security.suites import GM
 from tests.conftest import free_port
 from tests.fakes import FakeClock
-from tests.integration.helpers import config_toml, master_key_file
-from tests.integration.test_cli import branchd
+from tests.gateway.builders import config_toml, master_key_file
+from tests.gateway.test_cli import branchd
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -33,7 +33,7 @@ from security.suites import GM
 from tests.conftest import free_port
 from tests.devices.agent.conftest import broker
 from tests.fakes import FakeClock
-from tests.integration.helpers import config_toml, master_key_file
+from tests.gateway.builders import config_toml, master_key_file
 
 if TYPE_CHECKING:
     from pathlib import Path

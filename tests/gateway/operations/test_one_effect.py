@@ -1,0 +1,299 @@
+"""One effect per request: 20 concurrent requests for one holder, each with its own key.
+
+A double-clicking teller or a retrying client sends one operation many times at
+once, each with a fresh ``Idempotency-Key``. Exactly one is carried out; every
+other gets a 409 problem with a stable code; the database (person, cards,
+applications, fees, audit), the outbox and the platform simulator each hold
+exactly one effect. The daemon runs with ``[upstream]`` towards the platform
+simulator over mutual TLS, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter as Tally
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select, update
+
+from gateway.audit.rows import AuditEntryRow
+from gateway.config import parse_config
+from gateway.daemon import Daemon
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation
+from gateway.operations.rows import ApplicationRow
+from gateway.people.rows import CardRow, PersonRow
+from gateway.upstream import PeerKeysFile, publish_identity
+from gateway.upstream.models import OutboxRow, OutboxState
+from security.pki import Role, init_ca, issue
+from simulators.platform import PlatformSimulator, platform_name
+from tests.conftest import BACKENDS, fresh_database, selected_backends
+from tests.fakes import FakeClock
+from tests.gateway.branch import TOKENS, Branch
+from tests.gateway.builders import master_key_file
+from tests.gateway.operations.test_api_matrix import AFTER, PRIOR, SITUATIONS, adult, request
+from tests.gateway.upstream.conftest import BRANCH, PROVINCE, Pki
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from simulators.platform.provinces import Card
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+CONCURRENT: Final = 20
+_O = Operation
+#: Every operation that changes a holder's state once (the PIN services act on the
+#: chip at the window and are refused here; pickup has its own batch flow).
+SINGLE_SHOT: Final = (
+    _O.APPLY,
+    _O.BATCH_TO_SINGLE,
+    _O.ACTIVATE,
+    _O.REISSUE,
+    _O.REPLACE,
+    _O.RENEW,
+    _O.REPORT_TEMPORARY_LOSS,
+    _O.REPORT_FORMAL_LOSS,
+    _O.CANCEL_LOSS,
+    _O.CANCEL,
+    _O.ROLLBACK,
+)
+#: What the platform is told of each operation (the outbox's operation names).
+TOLD: Final = {
+    _O.REPORT_TEMPORARY_LOSS: "report_loss",
+    _O.REPORT_FORMAL_LOSS: "report_loss",
+    _O.CANCEL_LOSS: "cancel_loss",
+    _O.CANCEL: "cancel_card",
+}
+#: The platform's AAZ502 after each operation it is told of.
+PLATFORM_STATE: Final = {
+    _O.REPORT_TEMPORARY_LOSS: "4",
+    _O.REPORT_FORMAL_LOSS: "2",
+    _O.CANCEL_LOSS: "1",
+    _O.CANCEL: "9",
+}
+#: The codes a request that came second is refused with.
+SECOND: Final = {"illegal-transition", "card-exists", "state-conflict"}
+
+
+@dataclass
+class World:
+    """The branch with ``[upstream]`` and the platform simulator it talks to."""
+
+    branch: Branch
+    platform: PlatformSimulator
+
+    @property
+    def daemon(self) -> Daemon:
+        """The running daemon."""
+        return self.branch.daemon
+
+    async def count(self, what: Any, *where: Any) -> int:  # noqa: ANN401 - SQL expressions
+        """How many rows of ``what`` match ``where``."""
+        async with self.daemon.engine.connect() as conn:
+            query = select(func.count()).select_from(what).where(*where)
+            return int((await conn.execute(query)).scalar_one())
+
+    async def holder(self, situation: str) -> tuple[str, Card]:
+        """A new holder whose card is in ``situation``, known to the platform."""
+        id_number = adult()
+        body = request(CATALOGUE[_O.APPLY], Case.SELF, Channel.WINDOW, id_number)
+        status, result, _ = await self.branch.call("POST", "/v1/operations/apply", body=body)
+        assert status == 200, result
+        application, card_state = SITUATIONS[situation]
+        card = self.platform.provinces[PROVINCE].add_card(
+            id_number, "张三", "652300", aaz502=application
+        )
+        async with self.daemon.engine.begin() as conn:  # as production and the platform left it
+            card_id = select(ApplicationRow.card_id).where(
+                ApplicationRow.receipt_number == result["receipt_number"]
+            )
+            await conn.execute(
+                update(CardRow)
+                .where(CardRow.id == card_id.scalar_subquery())
+                .values(
+                    application_state=application, card_state=card_state, card_number=card.aaz500
+                )
+            )
+        return id_number, card
+
+    async def delivered(self) -> None:
+        """Wait until the relay has delivered every outbox message (real TLS round trips)."""
+        for _ in range(600):
+            if not await self.count(OutboxRow, OutboxRow.state != OutboxState.DELIVERED):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("outbox not delivered within 30 s")
+
+
+def _pki(directory: Path, clock: FakeClock) -> Pki:
+    """A CA, the simulator's server certificate and the branch's client certificate."""
+    init_ca(directory, BRANCH, clock.now())
+    issue(directory, "upstream-sim", Role.SERVER, clock.now())
+    issue(directory, "branchd", Role.PEER, clock.now())
+    return Pki(directory)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    """One branch per database backend for the module; each test uses holders of its own."""
+    backend: str = request.param
+    if backend not in selected_backends(request.config):
+        pytest.skip(f"--db does not select {backend}")
+    directory = tmp_path_factory.mktemp(f"one-effect-{backend}")
+    clock = FakeClock(autojump=False)
+    pki = _pki(directory / "pki", clock)
+    peers = directory / "peer-keys.json"
+    simulator = PlatformSimulator(
+        ssl_context=pki.server(), trusted=PeerKeysFile(peers), now=clock.now
+    )
+    async with fresh_database(backend, directory, request) as url, simulator:
+        for identity in simulator.identities.values():
+            publish_identity(peers, identity)
+        config = parse_config(
+            {
+                "data_dir": str(directory),
+                "branch": {"id": BRANCH, "region": "652300"},
+                "server": {"host": "127.0.0.1", "port": 0},
+                "database": {"url": url},
+                "logging": {"level": "warning"},
+                "keystore": {"master_key": {"file": str(master_key_file(directory))}},
+                "terminals": [
+                    {"id": f"{role}-01", "role": role, "token": token}
+                    for role, token in TOKENS.items()
+                ],
+                "upstream": {
+                    "peer_keys": str(peers),
+                    "tls": {
+                        "cert": str(pki.directory / "branchd.pem"),
+                        "key": str(pki.directory / "branchd.key"),
+                        "ca": str(pki.directory / "ca.pem"),
+                    },
+                    "platform": {
+                        "url": simulator.url(PROVINCE, "json"),
+                        "dialect": "json",
+                        "receiver": platform_name(PROVINCE),
+                    },
+                },
+            }
+        )
+        daemon = Daemon(config, clock=clock, rng=random.Random(7))
+        await daemon.start(migrate=True)
+        try:
+            async with aiohttp.ClientSession() as http:
+                yield World(Branch(daemon, http), simulator)
+        finally:
+            await daemon.stop()
+
+
+async def _send_at_once(world: World, operation: Operation, body: dict[str, Any]) -> Tally[Any]:
+    """Send ``body`` CONCURRENT times at once, each with its own key (and approval)."""
+    path = f"/v1/operations/{operation.value}"
+    headers: list[dict[str, str]] = [{} for _ in range(CONCURRENT)]
+    if CATALOGUE[operation].needs_approval:
+        for sent in headers:  # one approval per request: each is used once
+            status, approval, _ = await world.branch.call(
+                "POST", "/v1/approvals", role="supervisor",
+                body={"operation": operation.value, "request": body, "reason": "主管核实后授权"},
+            )  # fmt: skip
+            assert status == 201, approval
+            sent["X-Approval-ID"] = approval["id"]
+    answers = await asyncio.gather(
+        *(world.branch.call("POST", path, body=body, headers=sent) for sent in headers)
+    )
+    for status, answer, reply in answers:
+        if status != 200:
+            assert reply.content_type == "application/problem+json", answer
+    return Tally(
+        "ok" if status == 200 else (status, answer.get("code")) for status, answer, _ in answers
+    )
+
+
+@pytest.mark.parametrize("operation", SINGLE_SHOT, ids=str)
+async def test_twenty_at_once_make_one_effect(world: World, operation: Operation) -> None:
+    """Exactly one of 20 concurrent requests is carried out; the store holds one effect."""
+    spec = CATALOGUE[operation]
+    prior = PRIOR[operation]
+    if prior is None:
+        id_number, platform_card = adult(), None
+    else:
+        id_number, platform_card = await world.holder(prior)
+    outbox_before = await world.count(OutboxRow)
+    received_before = world.platform.counters.received
+    audit_before = await world.count(
+        AuditEntryRow, AuditEntryRow.action == f"operation.{operation}"
+    )
+    persons_before = await world.count(PersonRow)
+    body = request(spec, Case.SELF, Channel.WINDOW, id_number)
+
+    tally = await _send_at_once(world, operation, body)
+
+    assert tally["ok"] == 1, tally
+    assert sum(tally.values()) == CONCURRENT
+    assert {code for key, code in (k for k in tally if k != "ok")} <= SECOND, tally
+    assert {key[0] for key in tally if key != "ok"} == {409}, tally
+    async with world.daemon.engine.connect() as conn:
+        person = (
+            await conn.execute(
+                select(ApplicationRow.person_id)
+                .where(ApplicationRow.operation == operation.value)
+                .order_by(ApplicationRow.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+        applications = (
+            await conn.execute(
+                select(ApplicationRow.fee_yuan).where(
+                    ApplicationRow.person_id == person, ApplicationRow.operation == operation.value
+                )
+            )
+        ).all()
+        cards = (
+            await conn.execute(
+                select(CardRow.application_state, CardRow.card_state).where(
+                    CardRow.person_id == person
+                )
+            )
+        ).all()
+    assert [fee for (fee,) in applications] == [20 if spec.fee_yuan else 0]  # one receipt, one fee
+    assert [tuple(c) for c in cards] == [AFTER[operation]]  # the state changed once
+    assert await world.count(PersonRow) == persons_before + (1 if prior is None else 0)
+    audit = await world.count(AuditEntryRow, AuditEntryRow.action == f"operation.{operation}")
+    assert audit == audit_before + 1
+    told = TOLD.get(operation)
+    assert await world.count(OutboxRow) == outbox_before + (1 if told else 0)
+    if told is not None:
+        assert await world.count(OutboxRow, OutboxRow.operation == told) >= 1
+        await world.delivered()
+        assert world.platform.counters.received == received_before + 1
+        assert platform_card is not None
+        assert platform_card.aaz502 == PLATFORM_STATE[operation]
+
+
+async def test_a_stored_person_is_never_overwritten(world: World) -> None:
+    """Applying again with another name and phone is refused and leaves the stored person as is."""
+    id_number = adult()
+    first = request(CATALOGUE[_O.APPLY], Case.SELF, Channel.WINDOW, id_number)
+    status, result, _ = await world.branch.call("POST", "/v1/operations/apply", body=first)
+    assert status == 200, result
+    async with world.daemon.engine.connect() as conn:
+        stored = (
+            await conn.execute(select(PersonRow).order_by(PersonRow.id.desc()).limit(1))
+        ).one()
+    again = {**first, "applicant": {"id_number": id_number, "name": "王五", "phone": "13912345678"}}
+    status, problem, _ = await world.branch.call("POST", "/v1/operations/apply", body=again)
+    assert (status, problem["code"]) == (409, "card-exists")
+    async with world.daemon.engine.connect() as conn:
+        now = (await conn.execute(select(PersonRow).where(PersonRow.id == stored.id))).one()
+    assert (now.name_enc, now.phone_enc, now.address_enc) == (
+        stored.name_enc,
+        stored.phone_enc,
+        stored.address_enc,
+    )

@@ -1,6 +1,0 @@
-"""Fixtures shared by the integration tests."""
-
-from tests.devices.agent.conftest import broker
-from tests.integration.api_branch import branch
-
-__all__ = ["branch", "broker"]
