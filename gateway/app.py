@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__
+from gateway.runtime.http.auth import ACCESS_PROBLEMS
 from gateway.runtime.http.openapi import add_document_routes
 from gateway.runtime.http.ops import OpsGate
 from gateway.runtime.migrate import current_revision
@@ -106,7 +107,9 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     if bind is not None:
         bind(app)
-    refusals: dict[tuple[type[StrEnum], str], Problem] = {}
+    refusals: dict[tuple[type[StrEnum], str], Problem] = {
+        refusal_key(reason): problem for reason, problem in ACCESS_PROBLEMS.items()
+    }
     for section in sections:
         section.add_routes(app)
         for reason, problem in section.problems.items():

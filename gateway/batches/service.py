@@ -34,6 +34,11 @@ Theory of operation
 6. **Enabling** (:meth:`BatchService.enable_due`, a supervised task): 96 hours
    after pickup the card is enabled: card ``03`` -> ``04``, application ``0`` ->
    ``1``, and the platform's enable enqueued in the outbox in that transaction.
+
+Why one module of this size: a batch's life (import, submission, production,
+pickup, auto-enable) is one state machine over the batch and its rows; each
+step reads what the one before stored, so the steps are read together. The card
+list's files and checks are in :mod:`gateway.batches.cardlist`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ with the same ``Idempotency-Key`` gets the stored answer. The outcome, good or
 bad, goes to the audit log (masked holder, never a PIN or block), and the
 teller is told what happened in both languages: tries left, locked, refused by
 the issuing province, which province answered.
+
+Why one module of this size: the four services share one sequence (read the
+card, check its holder, take the PIN from the pad, ask the key service, apply
+on the card, tell the platform) and its refusals; they differ in one step each.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@
 as a teller system would: blanks loaded, a window instant issuance with the
 teller's quality check, a small batch, a loss report, the stock reconciled.
 It checks, at the end, that the chip, the platform and the bank agree.
+
+Why one module of this size: the simulated surroundings (platform, bank, station,
+readers, broker) and the scripted morning that drives them are one scene.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ feeder is one of the configured stations' (``[production] stations``, their
 ``feeder`` or name); destructions, adjustments and counts may also name a
 feeder the ledger already holds (a station since removed). Any other name is
 refused with ``stock-unknown-feeder`` and nothing is written.
+
+Why one module of this size: it is the production and stock part of the API,
+one section with one context; its handlers are thin and share the request
+models and the stock checks (feeders, counts, approvals).
 """
 
 from __future__ import annotations

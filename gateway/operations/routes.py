@@ -19,6 +19,10 @@ approvals) too. Other features import the problems they answer with as well
 (``incomplete-request``, ``card-not-found``, ...) from here. A handler itself
 raises a problem only for what HTTP brought: a receipt number that cannot be one,
 an unknown holder in a query.
+
+Why one module of this size: the operations' section, its handlers, its problem
+table and its OpenAPI paths are read together (each path beside its handler's
+rules).
 """
 
 from __future__ import annotations

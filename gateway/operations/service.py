@@ -11,6 +11,10 @@ state the first one left, and is refused by the state machine. The person is
 inserted or fetched (never overwritten), and the database's unique indexes
 (migration ``0009``) refuse any second card or open application that slipped
 past: that, too, is a 409 ``state-conflict``, never a 500.
+
+Why one module of this size: it is the catalogue applied in one transaction;
+the person, the card, the receipt, the outbox and the application are written
+together, so they are read together.
 """
 
 from __future__ import annotations

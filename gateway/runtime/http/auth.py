@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from gateway.runtime.problems import ProblemError, register
+from gateway.runtime.refusals import Refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
 __all__ = [
+    "ACCESS_PROBLEMS",
     "FORBIDDEN",
     "UNAUTHENTICATED",
+    "AccessReason",
     "Role",
     "Terminal",
     "TerminalRegistry",
@@ -158,11 +161,25 @@ def _common_name(peer: Any) -> str | None:  # noqa: ANN401 - ssl's getpeercert()
     return None
 
 
+class AccessReason(StrEnum):
+    """Why a known terminal is refused, whichever feature asks (answered ``forbidden``)."""
+
+    FORBIDDEN = "forbidden"
+
+
+#: The runtime's own refusals and their problems: every application answers them.
+ACCESS_PROBLEMS: Final = {AccessReason.FORBIDDEN: FORBIDDEN}
+
+
 def require_role(terminal: Terminal, allowed: Iterable[Role], what: str) -> None:
-    """Refuse with 403 unless the terminal's role is in ``allowed``."""
+    """Refuse (``AccessReason.FORBIDDEN``, 403) unless the terminal's role is in ``allowed``.
+
+    A refusal, not an HTTP problem: services call it too; the application maps it
+    through :data:`ACCESS_PROBLEMS`.
+    """
     if terminal.role not in set(allowed):
-        raise ProblemError(
-            FORBIDDEN,
+        raise Refusal(
+            AccessReason.FORBIDDEN,
             f"A {terminal.role.value} terminal may not {what}.",
             f"{terminal.role.value}终端无权办理：{what}。",
             role=terminal.role.value,
