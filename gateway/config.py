@@ -32,7 +32,9 @@ from pydantic import (
 )
 
 from devices.registry.settings import DevicesSettings
+from gateway.audit.settings import AuditConfig
 from gateway.cardservices.settings import PinSettings
+from gateway.issuance.settings import ProductionConfig
 from gateway.operations.settings import BusinessConfig
 from gateway.upstream.settings import UpstreamSettings
 
@@ -269,59 +271,6 @@ class TerminalConfig(_Section):
     @classmethod
     def _long_token(cls, token: SecretStr | None) -> SecretStr | None:
         return _long_token(token, "a terminal token")
-
-
-class StationConfig(_Section):
-    """One issuance station: a printer of ``[devices]`` with the encoder at its contacts."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    #: The printer's ``[devices]`` id.
-    printer: str
-    #: The chip encoder's ``[devices]`` id (its reader sits at the printer's contact station).
-    encoder: str | None = None
-    #: The stock ledger's name for the printer's feeder (default: the station name).
-    feeder: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class ProductionConfig(_Section):
-    """Instant issuance at the window (needs ``[devices]`` and ``[upstream]`` with a bank)."""
-
-    stations: tuple[StationConfig, ...] = Field(min_length=1)
-    #: Authenticate-and-write attempts per card before it is spoiled.
-    chip_write_attempts: int = Field(default=3, ge=1, le=10)
-    #: Blanks one job may use before it fails.
-    cards_per_job: int = Field(default=3, ge=1, le=10)
-    #: ``teller``: each made card waits for the teller's verdict; ``automatic``: pass
-    #: at once (unattended test benches and the demo only).
-    quality_check: Literal["teller", "automatic"] = "teller"
-    #: A feeder at or below this many blanks is reported low (telemetry, ops page).
-    low_stock: int = Field(default=20, ge=0, le=10_000)
-    #: Hours between automatic stock reconciliations (also one at start).
-    reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 7)
-    #: A CJK font for names on the card face (e.g. Noto Sans CJK from fonts-noto-cjk).
-    font: Path | None = None
-    #: Where card faces are drawn: ``process`` (one process of their own, started on the
-    #: first card; Pillow holds the GIL while drawing) or ``thread`` (the daemon's threads).
-    render: Literal["process", "thread"] = "process"
-    #: Retried platform and bank calls: first and largest spacing, seconds.
-    upstream_backoff_initial: float = Field(default=1.0, gt=0, le=600)
-    upstream_backoff_max: float = Field(default=60.0, gt=0, le=3600)
-
-    @field_validator("stations")
-    @classmethod
-    def _unique_stations(cls, stations: tuple[StationConfig, ...]) -> tuple[StationConfig, ...]:
-        names = [s.name for s in stations]
-        if len(set(names)) != len(names):
-            raise ValueError("station names must be unique")
-        return stations
-
-
-class AuditConfig(_Section):
-    """``[audit]``: how often the audit chain is signed and sent to the central monitor."""
-
-    #: Seconds per checkpoint period; each finished period's end is signed (and, with
-    #: ``[devices.broker]``, sent to the monitor). Periods are aligned to UTC multiples.
-    checkpoint_period: int = Field(default=3600, ge=60, le=86400)
 
 
 class Config(_Section):
