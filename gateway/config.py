@@ -346,10 +346,6 @@ class Config(_Section):
             return self.database.url.get_secret_value()
         return f"sqlite+aiosqlite:///{self.data_dir / 'branchd.db'}"
 
-    def with_overrides(self, **sections: BaseModel | Path) -> Self:
-        """A copy with whole sections replaced (used by ``demo`` and tests)."""
-        return self.model_copy(update=sections)
-
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate ``path``; raise :class:`ConfigError` naming every problem."""

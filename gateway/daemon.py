@@ -51,6 +51,7 @@ from gateway.issuance.service import (
     ProductionService,
     TellerQualityCheck,
 )
+from gateway.issuance.settings import LOW_STOCK
 from gateway.people.vault import PersonalDataVault
 from gateway.runtime.dashboard import add_branch_page
 from gateway.runtime.db import create_engine, session_factory
@@ -228,7 +229,7 @@ class Daemon:
                 devices=self.devices,
                 production=self.production,
                 audit_reads=self.audit_reads if self.teller is not None else None,
-                low_stock=self.config.production.low_stock if self.config.production else 20,
+                low_stock=self.config.production.low_stock if self.config.production else LOW_STOCK,
             )
             add_branch_page(app, self.reports.snapshot, clock=self.clock, gate=services.ops)
             self._runner = web.AppRunner(

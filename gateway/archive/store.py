@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Final
 from sqlalchemy import select
 
 from gateway.archive.rows import ArchiveFileRow
-from gateway.audit.log import BUSINESS_TZ
 from gateway.operations.rows import ApplicationRow
+from gateway.runtime.business_day import BUSINESS_TZ
 
 if TYPE_CHECKING:
     from pathlib import Path

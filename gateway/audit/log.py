@@ -20,7 +20,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, delete, func, insert, select
 
@@ -30,6 +29,7 @@ from gateway.audit.rows import (
     AuditCheckpointRow,
     AuditEntryRow,
 )
+from gateway.runtime.business_day import BUSINESS_TZ
 from security.audit import (
     GENESIS,
     Anchor,
@@ -55,13 +55,10 @@ if TYPE_CHECKING:
     from devices.clock import Clock
     from security.suites import CryptoSuite
 
-__all__ = ["BUSINESS_TZ", "AuditLog", "AuditQueue", "AuditSigner", "VerifyReport"]
+__all__ = ["AuditLog", "AuditQueue", "AuditSigner", "VerifyReport"]
 
 #: (actor, action, subject, details) of an entry not yet written.
 PendingEntry = tuple[str, str, str, "Mapping[str, Any] | None"]
-
-#: Business days end at midnight in China Standard Time.
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class AuditSigner(Protocol):

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Final
 from openpyxl import Workbook, load_workbook
 
 from gateway.operations.completeness import Deficiency, check_photo
+from gateway.people.identity import sex_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -189,11 +190,6 @@ def open_files(source: Path) -> dict[str, Callable[[], bytes]]:
         if not info.is_dir():
             found[PurePosixPath(info.filename).name] = functools.partial(archive.read, info)
     return found
-
-
-def sex_of(id_number: str) -> str:
-    """GB/T 2261.1 sex code from the identity number's 17th digit (odd: 1 male, else 2)."""
-    return "1" if int(id_number[16]) % 2 else "2"
 
 
 def _problem(code: str, zh: str, en: str) -> Deficiency:

@@ -57,7 +57,6 @@ import structlog
 from sqlalchemy import case, func, select, update
 
 from gateway.archive.store import ArchiveKind
-from gateway.audit.log import BUSINESS_TZ
 from gateway.batches.cardlist import (
     BatchFileError,
     RowReport,
@@ -72,6 +71,7 @@ from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Ope
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.service import hold_person
+from gateway.people.identity import birth_date
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     APPLICATION,
@@ -83,6 +83,7 @@ from gateway.people.states import (
     CardState,
     IllegalTransition,
 )
+from gateway.runtime.business_day import BUSINESS_TZ
 from gateway.runtime.http.auth import require_role
 from gateway.upstream.outbox import EnableCard
 from gateway.upstream.platform import CardRef
@@ -583,7 +584,7 @@ class BatchService:
             name=personal["name"],
             sex=sex_of(id_number),
             ethnicity=personal["ethnicity"].zfill(2),
-            birth_date=_birth(id_number),
+            birth_date=birth_date(id_number),
             region=self._region,
             photo=photo,
             # A batch card is enabled 96 h after pickup (enable_due); a card taken
@@ -924,12 +925,6 @@ class PickedUp:
 def application_id_of(item: BatchItemRow) -> str:
     """The production application id of a batch row (stable: resubmitting finds the job)."""
     return f"batch-{item.batch_id.replace('-', '')[:20]}-{item.line}"
-
-
-def _birth(id_number: str) -> date:
-    from datetime import date as _date  # noqa: PLC0415 - runtime use only here
-
-    return _date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
 
 
 def _move(card: CardRow, *events: CardEvent) -> None:

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import structlog
 from sqlalchemy import select
 from stdnum.cn import ric
 
+from devices.clock import SystemClock
 from devices.encoder import EncoderError, SocialSecurityApplication
 from gateway.cardservices.errors import CardServiceReason, CardServiceRefusal
 from gateway.cardservices.pad import PinPadFailure, Prompt
@@ -70,6 +70,7 @@ from security.redaction import mask_personal_numbers
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
+    from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -238,7 +239,8 @@ class CardServices:
         self.pads: dict[str, PinPad] = dict(pads or {})
         self._upstream = upstream
         self._on_outcome = on_outcome
-        self._clock = clock
+        #: The injected clock; the system's when none is given (the command-line pad tools).
+        self._clock: Clock = clock if clock is not None else SystemClock()
 
     # ------------------------------------------------------------ operations
     async def pin_change(self, body: OperationRequest, terminal: Terminal) -> Outcome:
@@ -838,9 +840,7 @@ class CardServices:
             self._upstream.relay.wake()
 
     def _clock_now(self) -> datetime:
-        if self._clock is not None:
-            return self._clock.now()
-        return datetime.now(UTC)
+        return self._clock.now()
 
     # -- end of outcome reports --
 

@@ -48,7 +48,7 @@ from devices.encoder import InProcessEncoder
 from gateway.config import load_config
 from gateway.daemon import Daemon
 from gateway.upstream.peers import PeerKeysFile, publish_identity
-from security.pki import Role, client_context, init_ca, issue, server_context
+from security.pki import Role, init_ca, issue, server_context
 from simulators.bank import BankSimulator
 from simulators.card.vpcd import VPCD_PORT
 from simulators.platform import PlatformSimulator, platform_name
@@ -311,11 +311,6 @@ class DemoWorld:
         if self.daemon is not None:
             return self.daemon.urls[0]
         return f"http://{self.host}:{self.port}"
-
-    def client_tls(self) -> Any:  # noqa: ANN401 - an ssl context, for tools that want one
-        """The branch's client TLS context (to call the simulators directly)."""
-        pki = self.directory / "pki"
-        return client_context(pki / "branchd.pem", pki / "branchd.key", pki / "ca.pem")
 
 
 def _secret_file(path: Path, value: str) -> Path:

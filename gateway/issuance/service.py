@@ -36,6 +36,7 @@ from sqlalchemy import select
 from gateway.issuance.invalidation import REPLACED_STATES, invalidate_replaced_cards
 from gateway.issuance.rows import ProductionJobRow
 from gateway.operations.rows import ApplicationRow
+from gateway.people.identity import sex_of
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     APPLICATION,
@@ -228,11 +229,6 @@ class IssueRefusedError(Exception):
         self.code = code
         self.detail = detail
         self.state = state
-
-
-def sex_of(id_number: str) -> str:
-    """GB/T 2261.1 sex code from the resident identity number's 17th digit."""
-    return "1" if int(id_number[16]) % 2 else "2"
 
 
 class ProductionService:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ProductionConfig", "StationConfig"]
+__all__ = ["LOW_STOCK", "ProductionConfig", "StationConfig"]
+
+
+#: Blanks in a feeder at or below which it is reported low, unless configured.
+LOW_STOCK: Final = 20
 
 
 class _Section(BaseModel):
@@ -38,7 +42,7 @@ class ProductionConfig(_Section):
     #: at once (unattended test benches and the demo only).
     quality_check: Literal["teller", "automatic"] = "teller"
     #: A feeder at or below this many blanks is reported low (telemetry, ops page).
-    low_stock: int = Field(default=20, ge=0, le=10_000)
+    low_stock: int = Field(default=LOW_STOCK, ge=0, le=10_000)
     #: Hours between automatic stock reconciliations (also one at start).
     reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 7)
     #: A CJK font for names on the card face (e.g. Noto Sans CJK from fonts-noto-cjk).

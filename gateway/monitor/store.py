@@ -391,21 +391,6 @@ class MonitorStore:
                     alert.id, alert.raised_at = stored.id, stored.raised_at
                     alert.acked_by, alert.acked_at = stored.acked_by, stored.acked_at
 
-    async def raise_alert(self, alert: Alert) -> Alert:
-        """Store one raised alert (see :meth:`record`)."""
-        await self.record([alert], [])
-        return alert
-
-    async def clear_alert(self, key: str, at: datetime) -> None:
-        """Mark the active alert ``key`` cleared."""
-        a = alerts_table.c
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(alerts_table)
-                .where(and_(a.key == key, a.cleared_at.is_(None)))
-                .values(cleared_at=at)
-            )
-
     async def acknowledge(self, alert_id: int, by: str, at: datetime) -> Alert | None:
         """Acknowledge an alert (once); return it, or ``None`` when there is no such alert."""
         a = alerts_table.c

@@ -46,9 +46,10 @@ from gateway.operations.schemas import (
     OperationRequest,
     OperationResult,
 )
-from gateway.operations.service import is_overdue, local_day
+from gateway.operations.service import is_overdue
 from gateway.operations.status_cache import STATUS_CACHE, StatusCache
 from gateway.people.rows import CardRow, PersonRow
+from gateway.runtime.business_day import local_day
 from gateway.runtime.http.auth import Terminal, require_role
 from gateway.runtime.http.idempotency import request_digest
 from gateway.runtime.http.kit import (

@@ -31,7 +31,6 @@ from sqlalchemy.exc import IntegrityError
 from stdnum.cn import ric
 
 from gateway.approvals.service import Approvals, Required
-from gateway.audit.log import BUSINESS_TZ
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.errors import OperationReason, OperationRefusal
@@ -50,6 +49,7 @@ from gateway.people.states import (
     CardState,
     IllegalTransition,
 )
+from gateway.runtime.business_day import BUSINESS_TZ
 from gateway.runtime.db import insert_or_ignore
 from gateway.runtime.http.auth import Terminal, require_role
 from gateway.upstream.errors import KeyServiceUnavailableError
@@ -584,11 +584,6 @@ def _age(birth: date, today: date) -> int:
 def is_overdue(deadline: date | None, status: str, today: date) -> bool:
     """An accepted application whose deadline has passed."""
     return deadline is not None and status != "completed" and deadline < today
-
-
-def local_day(moment: datetime) -> date:
-    """The business day (Beijing time) of ``moment``."""
-    return moment.astimezone(BUSINESS_TZ).date()
 
 
 def _choose_card(

@@ -23,7 +23,9 @@ from sqlalchemy import func, select
 
 from devices.registry.errors import PublishError
 from gateway.issuance.rows import StockEntryRow
+from gateway.issuance.settings import LOW_STOCK
 from gateway.operations.rows import ApplicationRow
+from gateway.runtime.business_day import BUSINESS_TZ
 from gateway.runtime.dashboard.views import branch_view
 from gateway.upstream.models import OutboxRow, OutboxState
 from production import StockKind
@@ -51,7 +53,6 @@ __all__ = ["BranchReports"]
 log = structlog.get_logger(__name__)
 
 HOURS: Final = 48
-BUSINESS_TZ: Final = dt.timezone(dt.timedelta(hours=8))
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -80,7 +81,7 @@ class BranchReports:
         devices: BranchDevices | None,
         production: ProductionService | None,
         audit_reads: AuditQueue | None,
-        low_stock: int = 20,
+        low_stock: int = LOW_STOCK,
     ) -> None:
         """Nothing is counted before :meth:`refresh`."""
         self._branch = branch

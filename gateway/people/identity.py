@@ -1,0 +1,22 @@
+"""What a resident identity number says of its holder: birth date and sex."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stdnum.cn import ric
+
+if TYPE_CHECKING:
+    from datetime import date
+
+__all__ = ["birth_date", "sex_of"]
+
+
+def birth_date(id_number: str) -> date:
+    """The holder's birth date (the number is checked first: ``ValueError`` when invalid)."""
+    return ric.get_birth_date(id_number)
+
+
+def sex_of(id_number: str) -> str:
+    """GB/T 2261.1 sex code from the identity number's 17th digit (odd: 1 male, else 2)."""
+    return "1" if int(id_number[16]) % 2 else "2"
