@@ -25,6 +25,23 @@ from tests.fakes import FakeClock
 pytestmark = pytest.mark.integration
 
 
+@contextlib.asynccontextmanager
+async def _mosquitto(binary: str, config: Path) -> AsyncIterator[None]:
+    """Mosquitto with ``config``, from the moment it says it runs until the block ends."""
+    process = await asyncio.create_subprocess_exec(
+        binary, "-c", str(config), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    assert process.stderr is not None
+    try:
+        while b"running" not in (line := await asyncio.wait_for(process.stderr.readline(), 10)):
+            if not line:
+                pytest.fail("mosquitto exited at start", pytrace=False)
+        yield
+    finally:
+        process.terminate()
+        await process.wait()
+
+
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     """Mosquitto on a free loopback port requiring client certificates from a branch CA."""
@@ -44,18 +61,8 @@ async def broker(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
         "require_certificate true\ntls_version tlsv1.2\n",
         encoding="utf-8",
     )
-    process = await asyncio.create_subprocess_exec(
-        binary, "-c", str(config), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
-    )
-    assert process.stderr is not None
-    try:
-        while b"running" not in (line := await asyncio.wait_for(process.stderr.readline(), 10)):
-            if not line:
-                pytest.fail("mosquitto exited at start", pytrace=False)
+    async with _mosquitto(binary, config):
         yield port, pki
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def test_agent_with_branch_certificate_round_trips(broker: tuple[int, Path]) -> None:
@@ -104,18 +111,8 @@ async def password_broker(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
         "tls_version tlsv1.2\n",
         encoding="utf-8",
     )
-    process = await asyncio.create_subprocess_exec(
-        binary, "-c", str(config), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
-    )
-    assert process.stderr is not None
-    try:
-        while b"running" not in (line := await asyncio.wait_for(process.stderr.readline(), 10)):
-            if not line:
-                pytest.fail("mosquitto exited at start", pytrace=False)
+    async with _mosquitto(binary, config):
         yield port, pki
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 def _settings(port: int, pki: Path, password: str | None) -> BrokerSettings:
