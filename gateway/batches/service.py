@@ -70,7 +70,7 @@ from gateway.batches.rows import BatchItemRow, BatchRow
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.rows import ApplicationRow
-from gateway.operations.service import hold_person
+from gateway.people.holders import hold_person
 from gateway.people.identity import birth_date
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (

@@ -38,6 +38,7 @@ from gateway.operations.receipts import make_receipt_number
 from gateway.operations.rows import ApplicationRow, ReceiptSequenceRow
 from gateway.operations.schemas import ApprovalOut, OperationResult
 from gateway.operations.workdays import CalendarError
+from gateway.people.holders import hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     APPLICATION,
@@ -50,7 +51,6 @@ from gateway.people.states import (
     IllegalTransition,
 )
 from gateway.runtime.business_day import BUSINESS_TZ
-from gateway.runtime.db import insert_or_ignore
 from gateway.runtime.http.auth import Terminal, require_role
 from gateway.upstream.errors import KeyServiceUnavailableError
 from gateway.upstream.notices import PlatformNotices
@@ -67,8 +67,6 @@ from security.redaction import mask_personal_numbers
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Mapping
-    from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -509,49 +507,6 @@ class BusinessService:
                 assert row is not None  # noqa: S101 - it exists: the insert just collided
         row.last += 1
         return str(make_receipt_number(self._region, day, row.last))
-
-
-async def hold_person(
-    session: AsyncSession,
-    vault: PersonalDataVault,
-    id_number: str,
-    *,
-    now: datetime,
-    new: Mapping[str, str | None] | None = None,
-) -> PersonRow | None:
-    """The holder of ``id_number``, locked until commit (the holder's lock).
-
-    With ``new`` (``name``, and ``phone`` and ``address`` when known), a holder not
-    yet stored is inserted first, sealed field by field. The insert is ``ON
-    CONFLICT DO NOTHING`` on the blind index: a holder stored by a concurrent
-    request is fetched instead, and a stored holder's fields are never overwritten
-    from a request. ``None`` when there is no such holder and ``new`` is not given.
-    """
-    id_number = id_number.upper()
-    index = vault.index(id_number)
-    if new is not None:
-        phone, address = new.get("phone"), new.get("address")
-        await insert_or_ignore(
-            session,
-            PersonRow,
-            {
-                "id_index": index,
-                "id_number_enc": vault.seal("id_number", id_number),
-                "name_enc": vault.seal("name", new["name"] or ""),
-                "phone_enc": vault.seal("phone", phone) if phone else None,
-                "address_enc": vault.seal("address", address) if address else None,
-                "id_masked": mask_personal_numbers(id_number),
-                "birth_date": ric.get_birth_date(id_number),
-                "created_at": now,
-            },
-            key="id_index",
-        )
-    found: PersonRow | None = (
-        await session.scalars(
-            select(PersonRow).where(PersonRow.id_index == index).with_for_update()
-        )
-    ).first()
-    return found
 
 
 def _platform_commands(operation: Operation, ref: CardRef) -> list[QueueableCommand]:
