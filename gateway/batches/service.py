@@ -70,12 +70,11 @@ from gateway.batches.rows import BatchItemRow, BatchRow
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.rows import ApplicationRow
+from gateway.people import lifecycle
 from gateway.people.holders import hold_person
 from gateway.people.identity import birth_date
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
-    APPLICATION,
-    CARD,
     ApplicationEvent,
     ApplicationState,
     BankState,
@@ -617,9 +616,7 @@ class BatchService:
                 card.card_code = job.chip.card_id_code if job.chip else None
                 if single:  # made at once and handed to the holder, enabled by production
                     _move(card, CardEvent.ISSUED, CardEvent.ACTIVATE)
-                    card.application_state = APPLICATION.next(
-                        ApplicationState(card.application_state), ApplicationEvent.ENABLE
-                    ).value
+                    lifecycle.step(card, ApplicationEvent.ENABLE)
                     row.status = "issued"
                 else:
                     _move(card, CardEvent.PRODUCED)
@@ -844,9 +841,7 @@ class BatchService:
                 return False
             try:
                 _move(card, CardEvent.ACTIVATE)
-                card.application_state = APPLICATION.next(
-                    ApplicationState(card.application_state), ApplicationEvent.ENABLE
-                ).value
+                lifecycle.step(card, ApplicationEvent.ENABLE)
             except IllegalTransition as exc:
                 row.enable_due_at = None
                 row.failure = f"not-enabled:{exc.machine}:{exc.state.value}"[:128]
@@ -929,7 +924,7 @@ def application_id_of(item: BatchItemRow) -> str:
 
 def _move(card: CardRow, *events: CardEvent) -> None:
     for event in events:
-        card.card_state = CARD.next(CardState(card.card_state), event).value
+        lifecycle.step(card, event)
 
 
 def _raise_incomplete(missing: list[Deficiency]) -> None:

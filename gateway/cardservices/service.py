@@ -42,8 +42,9 @@ from gateway.cardservices.pad import PinPadFailure, Prompt
 from gateway.cardservices.pads import DRIVER_ERRORS
 from gateway.operations.catalogue import CATALOGUE, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
+from gateway.people import lifecycle
 from gateway.people.rows import CardRow, PersonRow
-from gateway.people.states import APPLICATION, ApplicationEvent, ApplicationState
+from gateway.people.states import ApplicationEvent
 from gateway.runtime.http.auth import require_role
 from gateway.upstream.errors import (
     UpstreamError,
@@ -803,10 +804,8 @@ class CardServices:
                     select(CardRow).where(CardRow.card_number == card.card_number)
                 )
             ).first()
-            if row is not None:
-                state = ApplicationState(row.application_state)
-                if event in APPLICATION.table.get(state, {}):
-                    row.application_state = APPLICATION.next(state, event).value
+            if row is not None and lifecycle.allowed(row, event):
+                lifecycle.step(row, event)
             if report is not None:
                 await self._enqueue_event(session, card, *report)
         if report is not None:

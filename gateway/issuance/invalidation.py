@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import select
 
+from gateway.people import lifecycle
 from gateway.people.rows import CardRow
 from gateway.people.states import (
-    APPLICATION,
-    CARD,
     ApplicationEvent,
-    ApplicationState,
     CardEvent,
     CardState,
 )
@@ -74,10 +72,9 @@ async def invalidate_replaced_cards(
     )
     cancelled: list[CardRow] = []
     for old in rows:
-        old.card_state = CARD.next(CardState(old.card_state), CardEvent.CANCEL).value
-        state = ApplicationState(old.application_state)
-        if ApplicationEvent.CANCEL in APPLICATION.allowed(state):
-            old.application_state = APPLICATION.next(state, ApplicationEvent.CANCEL).value
+        # Retired for good: its histories are cleared, so no rollback revives it.
+        lifecycle.step(old, CardEvent.SUPERSEDE)
+        lifecycle.step(old, ApplicationEvent.SUPERSEDE)
         old.updated_at = now
         if outbox is not None and old.card_number is not None:
             await outbox.enqueue(

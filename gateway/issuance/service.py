@@ -36,12 +36,10 @@ from sqlalchemy import select
 from gateway.issuance.invalidation import REPLACED_STATES, invalidate_replaced_cards
 from gateway.issuance.rows import ProductionJobRow
 from gateway.operations.rows import ApplicationRow
+from gateway.people import lifecycle
 from gateway.people.identity import sex_of
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
-    APPLICATION,
-    BANK_ACCOUNT,
-    CARD,
     ApplicationEvent,
     ApplicationState,
     BankEvent,
@@ -442,7 +440,7 @@ class ProductionService:
                         f"The card is in state {card.card_state}; production cannot start.",
                         state=card.card_state,
                     )
-                card.card_state = CARD.next(CardState(card.card_state), event).value
+                lifecycle.step(card, event)
                 card.updated_at = self._clock.now()
                 attempt = await _attempts(session, receipt) + 1
             id_number = self._vault.open("id_number", person.id_number_enc)
@@ -510,15 +508,13 @@ class ProductionService:
             before = (card.application_state, card.card_state, card.bank_state)
             now = self._clock.now()
             if job.status is JobStatus.ISSUED:
-                card.card_state = CARD.next(CardState.IN_PRODUCTION, CardEvent.ISSUED).value
+                lifecycle.step(card, CardEvent.ISSUED)
                 card.card_number = job.order.card_number
                 card.card_code = job.chip.card_id_code if job.chip else None
                 if card.application_state == ApplicationState.SEALED.value:
-                    card.application_state = APPLICATION.next(
-                        ApplicationState.SEALED, ApplicationEvent.ENABLE
-                    ).value
+                    lifecycle.step(card, ApplicationEvent.ENABLE)
                 if card.bank_state == BankState.NOT_OPENED.value:
-                    card.bank_state = BANK_ACCOUNT.next(BankState.NOT_OPENED, BankEvent.OPEN).value
+                    lifecycle.step(card, BankEvent.OPEN)
                 application.status = "completed"
                 application.completed_at = now
                 # -- a reissue or replacement invalidates the card it replaces --
@@ -528,9 +524,7 @@ class ProductionService:
                 if replaced:
                     log.info("replaced_cards_cancelled", cards=[c.card_number for c in replaced])
             else:
-                card.card_state = CARD.next(
-                    CardState.IN_PRODUCTION, CardEvent.PRODUCTION_FAILED
-                ).value
+                lifecycle.step(card, CardEvent.PRODUCTION_FAILED)
             card.updated_at = now
             after = (card.application_state, card.card_state, card.bank_state)
         if job.status is JobStatus.ISSUED:

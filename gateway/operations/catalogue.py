@@ -259,7 +259,13 @@ class OperationSpec:
     fee_yuan: int = 0
     application_event: ApplicationEvent | None = None
     card_event: CardEvent | None = None
+    #: What the operation does to the bank account when its scope covers the bank
+    #: (``None``: the operation takes no scope).
     bank_event: BankEvent | None = None
+    #: The scope of a request that names none (see docs/operations.md, "Scope"):
+    #: ``both`` reaches the bank only where this branch has one and the account
+    #: is in a state the event applies to.
+    default_scope: str = "social-security"
     #: Upstream calls, in order (names of the platform / bank client operations).
     upstream: tuple[str, ...] = ()
     #: Needs the live key service (PIN commands): never queued, never replayed.
@@ -378,7 +384,9 @@ _SPECS: Final = [
         roles=_KIOSK_TOO,
         application_event=ApplicationEvent.ENABLE,
         card_event=CardEvent.ACTIVATE,
-        upstream=("enable",),
+        # 000: 社保账户和银行账户两个功能, 需分别激活; the bank's at its counter on request.
+        bank_event=BankEvent.ACTIVATE,
+        upstream=("enable", "bank.activate_financial"),
         sources=("001 §2", "000 领卡激活"),
     ),
     *(
@@ -421,7 +429,7 @@ _SPECS: Final = [
         requirements={_C.SELF: (APPLICANT_CARD_OR_ID,)},
         channels={_CH.WINDOW: _SELF_ONLY},
         needs_card=True,
-        upstream=("change_info",),
+        upstream=("change_info", "bank.update_contact"),
         sources=("001 §4",),
     ),
     OperationSpec(
@@ -471,18 +479,22 @@ _SPECS: Final = [
             roles=_KIOSK_TOO,
             application_event=app_event,
             card_event=card_event,
+            bank_event=bank_event,
+            # A lost card exposes both functions (000: 丢失后需立即挂失): by default a
+            # loss freezes the bank account too, where the branch has the bank.
+            default_scope="both",
             upstream=upstream,
-            sources=("001 §6",),
+            sources=("001 §6", "000 安全保护"),
         )
-        # The bank account's loss is reported separately (frozen in the bank core).
-        for operation, zh, en, app_event, card_event, upstream in (
+        for operation, zh, en, app_event, card_event, bank_event, upstream in (
             (
                 Operation.REPORT_TEMPORARY_LOSS,
                 "临时挂失",
                 "Report a temporary loss",
                 ApplicationEvent.REPORT_TEMPORARY_LOSS,
                 CardEvent.REPORT_TEMPORARY_LOSS,
-                ("report_loss",),
+                BankEvent.FREEZE,
+                ("report_loss", "bank.freeze"),
             ),
             (
                 Operation.REPORT_FORMAL_LOSS,
@@ -490,7 +502,8 @@ _SPECS: Final = [
                 "Report a formal loss",
                 ApplicationEvent.REPORT_FORMAL_LOSS,
                 CardEvent.REPORT_FORMAL_LOSS,
-                ("report_loss",),
+                BankEvent.FREEZE,
+                ("report_loss", "bank.freeze"),
             ),
             (
                 Operation.CANCEL_LOSS,
@@ -498,7 +511,8 @@ _SPECS: Final = [
                 "Cancel a temporary loss",
                 ApplicationEvent.CANCEL_LOSS,
                 CardEvent.CANCEL_LOSS,
-                ("cancel_loss",),
+                BankEvent.UNFREEZE,
+                ("cancel_loss", "bank.unfreeze"),
             ),
         )
     ),
@@ -512,17 +526,22 @@ _SPECS: Final = [
             needs_approval=True,
             application_event=app_event,
             card_event=card_event,
+            bank_event=bank_event,
             upstream=upstream,
             sources=("001 §9",),
         )
-        for operation, zh, en, app_event, card_event, upstream in (
+        # Cancellation closes the bank account only when asked (scope bank / both):
+        # an account with a balance is the bank's to settle. Rollback restores what
+        # the cancellation undid, whatever its scope was (the card's histories).
+        for operation, zh, en, app_event, card_event, bank_event, upstream in (
             (
                 Operation.CANCEL,
                 "注销",
                 "Cancel the card",
                 ApplicationEvent.CANCEL,
                 CardEvent.CANCEL,
-                ("cancel",),
+                BankEvent.CLOSE,
+                ("cancel_card", "bank.close_account"),
             ),
             (
                 Operation.ROLLBACK,
@@ -530,7 +549,8 @@ _SPECS: Final = [
                 "Roll back a cancellation",
                 ApplicationEvent.ROLLBACK,
                 CardEvent.ROLLBACK,
-                ("rollback",),
+                BankEvent.REOPEN,
+                ("rollback_cancel", "bank.reopen_account"),
             ),
         )
     ),

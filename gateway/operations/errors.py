@@ -54,8 +54,10 @@ class OperationReason(StrEnum):
     UPSTREAM_UNAVAILABLE = "operation-upstream-unavailable"
     #: The working-day calendar does not cover the deadline.
     CALENDAR_INCOMPLETE = "operation-calendar-incomplete"
-    #: The bank account's loss asked of a branch without a bank core.
+    #: The bank account asked of a branch without a bank core.
     BANK_NOT_CONFIGURED = "operation-bank-not-configured"
+    #: The card already has its electronic card (requested once per card).
+    ELECTRONIC_CARD_EXISTS = "operation-electronic-card-exists"
 
 
 class OperationRefusal(Refusal):

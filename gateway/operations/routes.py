@@ -90,6 +90,7 @@ __all__ = [
     "CARD_EXISTS",
     "CARD_NOT_FOUND",
     "CHANNEL_MISMATCH",
+    "ELECTRONIC_CARD_EXISTS",
     "ILLEGAL_TRANSITION",
     "INCOMPLETE",
     "OPERATIONS",
@@ -152,8 +153,14 @@ CALENDAR_INCOMPLETE: Final = register(
 BANK_NOT_CONFIGURED: Final = register(
     "bank-not-configured",
     501,
-    "The bank core is not configured at this branch; the bank account cannot be frozen here",
-    "本网点未接入合作银行核心系统，无法办理银行账户挂失或解挂",
+    "The bank core is not configured at this branch; the bank account cannot be changed here",
+    "本网点未接入合作银行核心系统，无法办理银行账户业务",
+)
+ELECTRONIC_CARD_EXISTS: Final = register(
+    "electronic-card-exists",
+    409,
+    "This card already has its electronic card",
+    "该社保卡已申领电子社保卡",
 )
 
 #: The problem each refusal of the business service and of the approvals is answered
@@ -172,6 +179,7 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     OperationReason.UPSTREAM_UNAVAILABLE: UPSTREAM_UNAVAILABLE,
     OperationReason.CALENDAR_INCOMPLETE: CALENDAR_INCOMPLETE,
     OperationReason.BANK_NOT_CONFIGURED: BANK_NOT_CONFIGURED,
+    OperationReason.ELECTRONIC_CARD_EXISTS: ELECTRONIC_CARD_EXISTS,
     ApprovalReason.REQUIRED: APPROVAL_REQUIRED,
     ApprovalReason.INVALID: APPROVAL_INVALID,
 }

@@ -19,15 +19,16 @@ __all__ = [
     "ApprovalOut",
     "CardOut",
     "IdentityQuery",
-    "LossScope",
     "OperationRequest",
     "OperationResult",
     "PersonIn",
+    "Scope",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-#: What a loss report or cancel loss covers (the two have separate states and reports).
-LossScope = Literal["social-security", "bank", "both"]
+#: What a scoped operation covers: the social-security side (platform), the bank
+#: account (bank core), or both; each side has its own state and messages.
+Scope = Literal["social-security", "bank", "both"]
 
 
 class PersonIn(BaseModel):
@@ -58,10 +59,16 @@ class OperationRequest(BaseModel):
     )
     card_number: str | None = Field(default=None, max_length=16)
     fee_waived: bool = Field(default=False, strict=True)
-    # -- loss scope (loss report and cancel loss only) --
-    #: What a loss report or its cancellation is about: the social-security
-    #: application, the bank account (frozen / unfrozen in the bank core), or both.
-    scope: LossScope = "social-security"
+    #: What a loss report, cancel loss, activation or cancellation covers: the
+    #: social-security application, the bank account, or both. Unset: the
+    #: operation's default (docs/operations.md, "Scope").
+    scope: Scope | None = Field(
+        default=None,
+        description=(
+            "Loss reports, cancel loss, activation and cancellation only: "
+            "social-security, bank or both (unset: the operation's default)"
+        ),
+    )
 
 
 class OperationResult(BaseModel):
@@ -79,6 +86,8 @@ class OperationResult(BaseModel):
     application_state: str | None
     card_state: str | None
     bank_state: str | None
+    #: What the operation covered (scoped operations and rollback; else ``None``).
+    scope: Scope | None = None
 
 
 class ApprovalIn(BaseModel):

@@ -38,29 +38,35 @@ from gateway.operations.receipts import make_receipt_number
 from gateway.operations.rows import ApplicationRow, ReceiptSequenceRow
 from gateway.operations.schemas import ApprovalOut, OperationResult
 from gateway.operations.workdays import CalendarError
+from gateway.people import lifecycle
 from gateway.people.holders import hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
-    APPLICATION,
-    BANK_ACCOUNT,
-    CARD,
     ApplicationState,
-    BankEvent,
     BankState,
     CardState,
     IllegalTransition,
+    Interruption,
 )
 from gateway.runtime.business_day import BUSINESS_TZ
 from gateway.runtime.http.auth import Terminal, require_role
 from gateway.upstream.errors import KeyServiceUnavailableError
 from gateway.upstream.notices import PlatformNotices
 from gateway.upstream.outbox import (
+    ActivateFinancial,
     CancelCard,
     CancelLoss,
+    ChangeInfo,
+    CloseAccount,
+    EnableCard,
     FreezeAccount,
     QueueStatus,
+    ReopenAccount,
     ReportLoss,
+    RequestElectronicCard,
+    RollbackCancellation,
     UnfreezeAccount,
+    UpdateContact,
 )
 from gateway.upstream.platform import CardRef, LossType
 from security.redaction import mask_personal_numbers
@@ -73,7 +79,7 @@ if TYPE_CHECKING:
     from devices.clock import Clock
     from gateway.audit.log import AuditLog
     from gateway.operations.catalogue import OperationSpec
-    from gateway.operations.schemas import ApprovalIn, OperationRequest, PersonIn
+    from gateway.operations.schemas import ApprovalIn, OperationRequest, PersonIn, Scope
     from gateway.operations.settings import BusinessConfig
     from gateway.operations.workdays import WorkCalendar
     from gateway.people.vault import PersonalDataVault
@@ -86,23 +92,27 @@ log = structlog.get_logger(__name__)
 
 ADULT_AGE: Final = 18
 
-# -- loss scope: the bank account's loss (freeze in the bank core) --
-#: The loss operations a ``scope`` applies to, and the bank event of each.
-LOSS_BANK_EVENTS: Final = {
-    Operation.REPORT_TEMPORARY_LOSS: BankEvent.FREEZE,
-    Operation.REPORT_FORMAL_LOSS: BankEvent.FREEZE,
-    Operation.CANCEL_LOSS: BankEvent.UNFREEZE,
-}
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What one request covers: the social-security side, the bank account, or both."""
+
+    social: bool
+    bank: bool
+
+    @property
+    def scope(self) -> Scope:
+        """The parts as the API names them."""
+        if self.social and self.bank:
+            return "both"
+        return "bank" if self.bank else "social-security"
 
 
-def scope_parts(operation: Operation, scope: str) -> tuple[bool, bool]:
-    """Whether a request touches (the social-security application, the bank account)."""
-    if operation not in LOSS_BANK_EVENTS:
-        return True, False
-    return scope != "bank", scope != "social-security"
+def takes_scope(spec: OperationSpec) -> bool:
+    """Whether a request of ``spec`` may name a scope (rollback follows the history)."""
+    return spec.bank_event is not None and spec.operation is not Operation.ROLLBACK
 
 
-# -- end of loss scope --
 #: How a refusal for want of an approval tells the teller to get one.
 APPROVAL_REQUIRED: Final = Required(
     "This operation needs a supervisor's approval of this exact request "
@@ -191,24 +201,30 @@ class BusinessService:
         _check_channel(terminal, body.channel)
         today = self._clock.now().astimezone(BUSINESS_TZ).date()
         deficiencies = self._deficiencies(spec, body, today)
-        if body.scope != "social-security" and operation not in LOSS_BANK_EVENTS:
+        if body.scope is not None and not takes_scope(spec):
             deficiencies.append(
                 Deficiency(
                     "scope-not-applicable",
-                    "仅挂失、解挂业务可指定银行账户范围",
-                    "Only loss reports and cancel loss take a scope",
+                    "仅挂失、解挂、启用、注销业务可指定办理范围（社保 / 银行 / 两者）",
+                    "Only loss reports, cancel loss, activation and cancellation take a scope",
                 )
             )
-        if (
-            scope_parts(operation, body.scope)[1]
-            and self._upstream is not None
-            and self._upstream.bank is None
+        if operation is Operation.INFO_CHANGE and (
+            body.applicant.phone is None and body.applicant.address is None
         ):
+            deficiencies.append(
+                Deficiency(
+                    "missing:new-information",
+                    "请填写变更后的联系电话或常住地址（姓名、证件号码等关键信息不可在此变更）",
+                    "Give the new phone or address (key information cannot change here)",
+                )
+            )
+        if body.scope in {"bank", "both"} and self._upstream is not None and not self._has_bank:
             raise OperationRefusal(
                 OperationReason.BANK_NOT_CONFIGURED,
-                "This branch has no [upstream.bank]: the bank account's loss cannot be "
-                "reported from here; nothing was changed.",
-                "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户挂失或解挂，未做任何更改。",
+                "This branch has no [upstream.bank]: the bank account cannot be "
+                "changed from here; nothing was changed.",
+                "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户业务，未做任何更改。",
             )
         if deficiencies:
             raise OperationRefusal(
@@ -238,10 +254,12 @@ class BusinessService:
                         user=terminal.id, required=APPROVAL_REQUIRED,
                     )  # fmt: skip
                 person = await self._person(session, body.applicant, create=spec.new_card)
-                card, before, after = await self._card(session, spec, person, body)
+                card, before, after, parts = await self._card(session, spec, person, body)
+                if operation is Operation.INFO_CHANGE:
+                    self._change_info(person, body.applicant)
                 receipt = await self.next_receipt(session, today)
                 completed = spec.completes_at_counter
-                queued = await self._enqueue(session, operation, card, body.scope)
+                queued = await self._enqueue(session, operation, card, parts, body.applicant)
                 now = self._clock.now()
                 session.add(
                     ApplicationRow(
@@ -287,7 +305,19 @@ class BusinessService:
             application_state=after.application if after else None,
             card_state=after.card if after else None,
             bank_state=after.bank if after else None,
+            scope=parts.scope if parts is not None and spec.bank_event is not None else None,
         )
+
+    @property
+    def _has_bank(self) -> bool:
+        return self._upstream is not None and self._upstream.bank is not None
+
+    def _change_info(self, person: PersonRow, data: PersonIn) -> None:
+        """Store the new non-key information, encrypted (the name and numbers stay)."""
+        if data.phone is not None:
+            person.phone_enc = self._vault.seal("phone", data.phone)
+        if data.address is not None:
+            person.address_enc = self._vault.seal("address", data.address)
 
     def _deadline(self, spec: OperationSpec, channel: Channel, today: date) -> date:
         """The day the operation is due: today, or a number of working days later."""
@@ -324,7 +354,8 @@ class BusinessService:
         session: AsyncSession,
         operation: Operation,
         card: CardRow | None,
-        scope: str = "social-security",
+        parts: Parts | None,
+        person: PersonIn,
     ) -> bool | None:
         """Add the operation's upstream messages to this transaction.
 
@@ -332,7 +363,7 @@ class BusinessService:
             ``None`` when nothing was enqueued, else whether the platform is down
             (the messages wait for it).
         """
-        if self._upstream is None or card is None:
+        if self._upstream is None or card is None or parts is None:
             return None
         if card.card_number is None:
             # No card number yet (not pre-opened on the platform): the platform has
@@ -341,16 +372,11 @@ class BusinessService:
             return None
         ref = CardRef(card.card_number, card.card_code)
         commands: list[QueueableCommand] = []
-        social, bank = scope_parts(operation, scope)
-        if bank:
-            # The bank core freezes (unfreezes) the account; through the outbox, so a
-            # loss reported while the bank is down is not lost.
-            freeze = LOSS_BANK_EVENTS[operation] is BankEvent.FREEZE
-            commands.append(
-                FreezeAccount(card.card_number) if freeze else UnfreezeAccount(card.card_number)
-            )
-        if social:
-            commands.extend(_platform_commands(operation, ref))
+        if parts.social:
+            commands.extend(_platform_commands(operation, ref, person))
+        if parts.bank and self._has_bank:
+            # Through the outbox, so a loss reported while the bank is down is not lost.
+            commands.extend(_bank_commands(operation, card, person))
         if not commands:
             return None
         queued = False
@@ -414,7 +440,7 @@ class BusinessService:
 
     async def _card(
         self, session: AsyncSession, spec: OperationSpec, person: PersonRow, body: OperationRequest
-    ) -> tuple[CardRow | None, _States | None, _States | None]:
+    ) -> tuple[CardRow | None, _States | None, _States | None, Parts | None]:
         cards = list(
             (
                 await session.scalars(
@@ -445,31 +471,18 @@ class BusinessService:
             live = [card]
         chosen = _choose_card(spec, live, cards, body.card_number)
         if chosen is None:
-            return None, None, None
+            return None, None, None, None
         card = chosen
         before = _States(card.application_state, card.card_state, card.bank_state)
-        social, bank = scope_parts(spec.operation, body.scope)
-        if (
-            spec.operation is Operation.BATCH_TO_SINGLE
-            and card.card_state != CardState.INITIAL.value
-        ):
-            raise OperationRefusal(
-                OperationReason.ILLEGAL_TRANSITION,
-                "Batch-to-single is possible only while production has not started.",
-                "批量转零星仅限已产生制卡数据且尚未制卡的情况。",
-                card_state=card.card_state,
-            )
+        parts = self._parts(spec, body, card)
+        _check_preconditions(spec, card)
         try:
-            if spec.application_event is not None and social:
-                card.application_state = APPLICATION.next(
-                    ApplicationState(card.application_state), spec.application_event
-                ).value
-            if spec.card_event is not None and social:
-                card.card_state = CARD.next(CardState(card.card_state), spec.card_event).value
-            if bank:
-                card.bank_state = BANK_ACCOUNT.next(
-                    BankState(card.bank_state), LOSS_BANK_EVENTS[spec.operation]
-                ).value
+            if spec.application_event is not None and parts.social:
+                lifecycle.step(card, spec.application_event)
+            if spec.card_event is not None and parts.social:
+                lifecycle.step(card, spec.card_event)
+            if spec.bank_event is not None and parts.bank:
+                lifecycle.step(card, spec.bank_event)
         except IllegalTransition as exc:
             raise OperationRefusal(
                 OperationReason.ILLEGAL_TRANSITION,
@@ -480,7 +493,35 @@ class BusinessService:
                 event=exc.event.value,
             ) from None
         card.updated_at = self._clock.now()
-        return card, before, _States(card.application_state, card.card_state, card.bank_state)
+        if spec.operation is Operation.ELECTRONIC_CARD:
+            card.electronic_card_at = card.updated_at
+        after = _States(card.application_state, card.card_state, card.bank_state)
+        return card, before, after, parts
+
+    def _parts(self, spec: OperationSpec, body: OperationRequest, card: CardRow) -> Parts:
+        """What this request covers on ``card``.
+
+        A rollback restores what its cancellation undid: the social-security side
+        if it was cancelled, the bank account if it was closed. A request naming a
+        scope gets exactly that; one naming none gets the operation's default,
+        whose bank part applies only where the branch has a bank and the account
+        is in a state the bank event applies to.
+        """
+        bank_event = spec.bank_event
+        if bank_event is None:
+            # An information change reaches the bank too, where it holds the account.
+            return Parts(social=True, bank=spec.operation is Operation.INFO_CHANGE)
+        if spec.operation is Operation.ROLLBACK:
+            closed = _newest(card, "bank-account") == Interruption.CLOSURE
+            cancelled = _newest(card, "application") == Interruption.CANCELLATION
+            return Parts(social=cancelled or not closed, bank=closed)
+        scope = body.scope or spec.default_scope
+        social, bank = scope != "bank", scope != "social-security"
+        if body.scope is None and bank:
+            bank = (self._upstream is None or self._has_bank) and lifecycle.allowed(
+                card, bank_event
+            )
+        return Parts(social=social, bank=bank)
 
     @property
     def upstream(self) -> Upstream | None:
@@ -509,17 +550,77 @@ class BusinessService:
         return str(make_receipt_number(self._region, day, row.last))
 
 
-def _platform_commands(operation: Operation, ref: CardRef) -> list[QueueableCommand]:
+def _check_preconditions(spec: OperationSpec, card: CardRow) -> None:
+    """What an operation needs of its card besides the state machines' tables."""
+    if spec.operation is Operation.ELECTRONIC_CARD and card.electronic_card_at is not None:
+        raise OperationRefusal(
+            OperationReason.ELECTRONIC_CARD_EXISTS,
+            "This card's electronic card was requested already; it is in the holder's app.",
+            "该社保卡已申领电子社保卡，请在手机应用中查看。",
+        )
+    if (
+        spec.operation is Operation.ELECTRONIC_CARD
+        and card.application_state != ApplicationState.NORMAL.value
+    ):
+        raise OperationRefusal(
+            OperationReason.ILLEGAL_TRANSITION,
+            "The electronic card is issued for an enabled card that is not lost, "
+            "locked or cancelled.",
+            "电子社保卡仅限已启用且未挂失、未锁定、未注销的社保卡申领。",
+            machine="application",
+            state=card.application_state,
+            event=spec.operation.value,
+        )
+    if spec.operation is Operation.BATCH_TO_SINGLE and card.card_state != CardState.INITIAL.value:
+        raise OperationRefusal(
+            OperationReason.ILLEGAL_TRANSITION,
+            "Batch-to-single is possible only while production has not started.",
+            "批量转零星仅限已产生制卡数据且尚未制卡的情况。",
+            card_state=card.card_state,
+        )
+
+
+def _newest(card: CardRow, machine: str) -> Interruption | None:
+    held = lifecycle.history(card, machine)
+    return held[-1].interruption if held else None
+
+
+def _platform_commands(
+    operation: Operation, ref: CardRef, person: PersonIn
+) -> list[QueueableCommand]:
     """What the platform is told of ``operation`` on the card ``ref``."""
-    if operation is Operation.REPORT_TEMPORARY_LOSS:
-        return [ReportLoss(ref, LossType.TEMPORARY)]
-    if operation is Operation.REPORT_FORMAL_LOSS:
-        return [ReportLoss(ref, LossType.FORMAL)]
-    if operation is Operation.CANCEL_LOSS:
-        return [CancelLoss(ref)]
-    if operation is Operation.CANCEL:
-        return [CancelCard(ref, CANCEL_REASON)]
-    return []
+    single: dict[Operation, QueueableCommand] = {
+        Operation.ACTIVATE: EnableCard(ref),
+        Operation.REPORT_TEMPORARY_LOSS: ReportLoss(ref, LossType.TEMPORARY),
+        Operation.REPORT_FORMAL_LOSS: ReportLoss(ref, LossType.FORMAL),
+        Operation.CANCEL_LOSS: CancelLoss(ref),
+        Operation.CANCEL: CancelCard(ref, CANCEL_REASON),
+        Operation.ROLLBACK: RollbackCancellation(ref),
+        Operation.INFO_CHANGE: ChangeInfo(ref, address=person.address, phone=person.phone),
+        Operation.ELECTRONIC_CARD: RequestElectronicCard(ref),
+    }
+    command = single.get(operation)
+    return [] if command is None else [command]
+
+
+def _bank_commands(operation: Operation, card: CardRow, person: PersonIn) -> list[QueueableCommand]:
+    """What the bank core is told of ``operation`` on ``card``'s account."""
+    number = card.card_number
+    assert number is not None  # noqa: S101 - checked by the caller
+    if operation is Operation.INFO_CHANGE:
+        if card.bank_state in {BankState.NOT_OPENED.value, BankState.CLOSED.value}:
+            return []
+        return [UpdateContact(number, address=person.address, phone=person.phone)]
+    single: dict[Operation, QueueableCommand] = {
+        Operation.ACTIVATE: ActivateFinancial(number),
+        Operation.REPORT_TEMPORARY_LOSS: FreezeAccount(number),
+        Operation.REPORT_FORMAL_LOSS: FreezeAccount(number),
+        Operation.CANCEL_LOSS: UnfreezeAccount(number),
+        Operation.CANCEL: CloseAccount(number),
+        Operation.ROLLBACK: ReopenAccount(number),
+    }
+    command = single.get(operation)
+    return [] if command is None else [command]
 
 
 def _check_channel(terminal: Terminal, channel: Channel) -> None:

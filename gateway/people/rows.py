@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Final
 
 from sqlalchemy import (
+    JSON,
     Date,
     ForeignKey,
     Index,
@@ -75,5 +76,13 @@ class CardRow(Base):
     application_state: Mapped[str] = mapped_column(String(2))  # AAZ502
     card_state: Mapped[str] = mapped_column(String(2))
     bank_state: Mapped[str] = mapped_column(String(16))
+    #: The interruptions in force on each machine, oldest first, with the state
+    #: under each (:mod:`gateway.people.lifecycle`): ``{"card": [["temporary-loss",
+    #: "02"]]}``. Changed only through ``lifecycle.step``.
+    interruptions: Mapped[dict[str, list[list[str]]]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
+    #: When the electronic card was requested for this card (once per card).
+    electronic_card_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

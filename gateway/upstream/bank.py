@@ -49,6 +49,25 @@ class BankClient(Protocol):
         """Unfreeze the account when the loss is cancelled."""
         ...
 
+    async def close_account(self, card_number: str, *, message_id: str | None = None) -> None:
+        """Close the account with the card's cancellation."""
+        ...
+
+    async def reopen_account(self, card_number: str, *, message_id: str | None = None) -> None:
+        """Restore the account a rolled-back cancellation had closed."""
+        ...
+
+    async def update_contact(
+        self,
+        card_number: str,
+        *,
+        address: str | None = None,
+        phone: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """The holder's new phone or address."""
+        ...
+
     async def debit_fee(
         self, card_number: str, amount_fen: int, *, message_id: str | None = None
     ) -> FeeReceipt:
@@ -87,6 +106,30 @@ class JsonBankClient(DocumentClient):
     async def unfreeze(self, card_number: str, *, message_id: str | None = None) -> None:
         """Unfreeze."""
         await self.call(BankOperation.UNFREEZE, {"AAZ500": card_number}, message_id)
+
+    async def close_account(self, card_number: str, *, message_id: str | None = None) -> None:
+        """Close the account."""
+        await self.call(BankOperation.CLOSE_ACCOUNT, {"AAZ500": card_number}, message_id)
+
+    async def reopen_account(self, card_number: str, *, message_id: str | None = None) -> None:
+        """Reopen the account."""
+        await self.call(BankOperation.REOPEN_ACCOUNT, {"AAZ500": card_number}, message_id)
+
+    async def update_contact(
+        self,
+        card_number: str,
+        *,
+        address: str | None = None,
+        phone: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """The holder's new phone or address."""
+        fields = {"AAZ500": card_number}
+        if address is not None:
+            fields["address"] = address
+        if phone is not None:
+            fields["phone"] = phone
+        await self.call(BankOperation.UPDATE_CONTACT, fields, message_id)
 
     async def debit_fee(
         self, card_number: str, amount_fen: int, *, message_id: str | None = None

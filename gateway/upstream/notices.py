@@ -33,10 +33,10 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.people import lifecycle
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     APPLICATION,
-    BANK_ACCOUNT,
     CARD,
     ApplicationEvent,
     ApplicationState,
@@ -52,6 +52,8 @@ from protocols.platform import MessageDecodeError, MessageEncodeError, Operation
 from security.envelope import EnvelopeRejectedError
 
 if TYPE_CHECKING:
+    from enum import StrEnum
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from devices.clock import Clock
@@ -76,13 +78,17 @@ _UNLOSS: Final = (ApplicationEvent.CANCEL_LOSS, CardEvent.CANCEL_LOSS)
 _APPLICATION_TARGETS: Final = {
     ApplicationEvent.REPORT_FORMAL_LOSS: ApplicationState.FORMAL_LOSS,
     ApplicationEvent.REPORT_TEMPORARY_LOSS: ApplicationState.TEMPORARY_LOSS,
-    ApplicationEvent.CANCEL_LOSS: ApplicationState.NORMAL,
 }
 _CARD_TARGETS: Final = {
     CardEvent.REPORT_FORMAL_LOSS: CardState.FORMAL_LOSS,
     CardEvent.REPORT_TEMPORARY_LOSS: CardState.TEMPORARY_LOSS,
-    CardEvent.CANCEL_LOSS: CardState.ACTIVE,
 }
+_APPLICATION_LOSSES: Final[frozenset[StrEnum]] = frozenset(
+    {ApplicationState.FORMAL_LOSS, ApplicationState.TEMPORARY_LOSS}
+)
+_CARD_LOSSES: Final[frozenset[StrEnum]] = frozenset(
+    {CardState.FORMAL_LOSS, CardState.TEMPORARY_LOSS}
+)
 _STORED_TYPE: Final = "application/x-platform-result"
 
 
@@ -270,15 +276,14 @@ class PlatformNotices:
         """Freeze (unfreeze) the bank account with the notice; say what was done."""
         event = BankEvent.FREEZE if freeze else BankEvent.UNFREEZE
         state = BankState(card.bank_state)
-        target = BankState.FROZEN if freeze else BankState.ACTIVE
-        if state is target:
+        if (state is BankState.FROZEN) is freeze:
             return "unchanged"
-        if event not in BANK_ACCOUNT.allowed(state):
+        if not lifecycle.allowed(card, event):
             return f"not-{event.value}-in-{state.value}"
         if self._upstream.bank is None:
             log.warning("notice_bank_not_configured", card_number=card.card_number)
             return "bank-not-configured"
-        card.bank_state = BANK_ACCOUNT.next(state, event).value
+        lifecycle.step(card, event)
         number = card.card_number
         assert number is not None  # noqa: S101 - the card was found by its number
         command = FreezeAccount(number) if freeze else UnfreezeAccount(number)
@@ -289,26 +294,27 @@ class PlatformNotices:
 def _step_application(card: CardRow, event: ApplicationEvent) -> None:
     """Apply ``event`` unless the application is already where it leads (a repeat)."""
     state = ApplicationState(card.application_state)
-    if event in APPLICATION.allowed(state):
-        card.application_state = APPLICATION.next(state, event).value
-    elif state is not _application_target(event):
+    if lifecycle.allowed(card, event):
+        lifecycle.step(card, event)
+    elif not _arrived(state, _APPLICATION_TARGETS.get(event), _APPLICATION_LOSSES):
         raise IllegalTransition(APPLICATION.name, state, event)
 
 
 def _step_card(card: CardRow, event: CardEvent) -> None:
     state = CardState(card.card_state)
-    if event in CARD.allowed(state):
-        card.card_state = CARD.next(state, event).value
-    elif state is not _card_target(event):
+    if lifecycle.allowed(card, event):
+        lifecycle.step(card, event)
+    elif not _arrived(state, _CARD_TARGETS.get(event), _CARD_LOSSES):
         raise IllegalTransition(CARD.name, state, event)
 
 
-def _application_target(event: ApplicationEvent) -> ApplicationState:
-    return _APPLICATION_TARGETS[event]
+def _arrived(state: StrEnum, target: StrEnum | None, losses: frozenset[StrEnum]) -> bool:
+    """Whether a repeated notice finds its card where the first one left it.
 
-
-def _card_target(event: CardEvent) -> CardState:
-    return _CARD_TARGETS[event]
+    A loss leads to its loss state; a cancel loss leads back to whatever was
+    under the loss, so any state outside a loss is where it left the card.
+    """
+    return state is target if target is not None else state not in losses
 
 
 def _terminal(sender: str) -> str:

@@ -48,6 +48,7 @@ __all__ = [
     "CancelCard",
     "CancelLoss",
     "ChangeInfo",
+    "CloseAccount",
     "DeadLetter",
     "EnableCard",
     "Enqueued",
@@ -57,11 +58,14 @@ __all__ = [
     "PayloadProtector",
     "QueueStatus",
     "QueueableCommand",
+    "ReopenAccount",
     "ReportCardEvent",
     "ReportLoss",
     "RequestElectronicCard",
     "ReturnData",
+    "RollbackCancellation",
     "UnfreezeAccount",
+    "UpdateContact",
     "list_dead_letters",
     "retry_dead_letter",
 ]
@@ -70,6 +74,37 @@ DEFAULT_TTL = timedelta(hours=72)
 
 
 # ------------------------------------------------------------------ commands
+@dataclass(frozen=True, slots=True)
+class _CardCommand:
+    """A platform message that names only its card."""
+
+    target: ClassVar[str] = "platform"
+    operation: ClassVar[str]
+    card: CardRef
+
+    @property
+    def card_number(self) -> str:
+        """The card the message is about."""
+        return self.card.card_number
+
+    def fields(self) -> dict[str, str]:
+        """As platform fields."""
+        return self.card.fields()
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountCommand:
+    """A bank message that names only the card's account."""
+
+    target: ClassVar[str] = "bank"
+    operation: ClassVar[str]
+    card_number: str
+
+    def fields(self) -> dict[str, str]:
+        """As bank fields."""
+        return {"AAZ500": self.card_number}
+
+
 @dataclass(frozen=True, slots=True)
 class ReturnData:
     """Return production data (回盘) to the platform."""
@@ -89,21 +124,10 @@ class ReturnData:
 
 
 @dataclass(frozen=True, slots=True)
-class EnableCard:
+class EnableCard(_CardCommand):
     """Enable the social-security application."""
 
-    target: ClassVar[str] = "platform"
     operation: ClassVar[str] = Operation.ENABLE
-    card: CardRef
-
-    @property
-    def card_number(self) -> str:
-        """The card the message is about."""
-        return self.card.card_number
-
-    def fields(self) -> dict[str, str]:
-        """As platform fields."""
-        return self.card.fields()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,21 +150,10 @@ class ReportLoss:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelLoss:
+class CancelLoss(_CardCommand):
     """Cancel a loss report."""
 
-    target: ClassVar[str] = "platform"
     operation: ClassVar[str] = Operation.CANCEL_LOSS
-    card: CardRef
-
-    @property
-    def card_number(self) -> str:
-        """The card the message is about."""
-        return self.card.card_number
-
-    def fields(self) -> dict[str, str]:
-        """As platform fields."""
-        return self.card.fields()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +173,13 @@ class CancelCard:
     def fields(self) -> dict[str, str]:
         """As platform fields."""
         return {**self.card.fields(), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackCancellation(_CardCommand):
+    """Roll a cancellation back: the platform returns the card to the state under it."""
+
+    operation: ClassVar[str] = Operation.ROLLBACK_CANCEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,21 +208,10 @@ class ChangeInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestElectronicCard:
+class RequestElectronicCard(_CardCommand):
     """Request the electronic card."""
 
-    target: ClassVar[str] = "platform"
     operation: ClassVar[str] = Operation.ELECTRONIC_CARD
-    card: CardRef
-
-    @property
-    def card_number(self) -> str:
-        """The card the message is about."""
-        return self.card.card_number
-
-    def fields(self) -> dict[str, str]:
-        """As platform fields."""
-        return self.card.fields()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,42 +242,58 @@ class ReportCardEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class ActivateFinancial:
+class ActivateFinancial(_AccountCommand):
     """Activate the card's financial function at the bank."""
 
-    target: ClassVar[str] = "bank"
     operation: ClassVar[str] = BankOperation.ACTIVATE_FINANCIAL
-    card_number: str
-
-    def fields(self) -> dict[str, str]:
-        """As bank fields."""
-        return {"AAZ500": self.card_number}
 
 
 @dataclass(frozen=True, slots=True)
-class FreezeAccount:
+class FreezeAccount(_AccountCommand):
     """Freeze the bank account on loss."""
 
-    target: ClassVar[str] = "bank"
     operation: ClassVar[str] = BankOperation.FREEZE
-    card_number: str
-
-    def fields(self) -> dict[str, str]:
-        """As bank fields."""
-        return {"AAZ500": self.card_number}
 
 
 @dataclass(frozen=True, slots=True)
-class UnfreezeAccount:
+class UnfreezeAccount(_AccountCommand):
     """Unfreeze the bank account when the loss is cancelled."""
 
-    target: ClassVar[str] = "bank"
     operation: ClassVar[str] = BankOperation.UNFREEZE
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAccount(_AccountCommand):
+    """Close the bank account with the card's cancellation."""
+
+    operation: ClassVar[str] = BankOperation.CLOSE_ACCOUNT
+
+
+@dataclass(frozen=True, slots=True)
+class ReopenAccount(_AccountCommand):
+    """Restore the bank account a rolled-back cancellation had closed."""
+
+    operation: ClassVar[str] = BankOperation.REOPEN_ACCOUNT
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateContact:
+    """The holder's new phone and address, for the bank's own record of the account."""
+
+    target: ClassVar[str] = "bank"
+    operation: ClassVar[str] = BankOperation.UPDATE_CONTACT
     card_number: str
+    address: str | None = None
+    phone: str | None = None
 
     def fields(self) -> dict[str, str]:
         """As bank fields."""
-        return {"AAZ500": self.card_number}
+        found = {"AAZ500": self.card_number}
+        if self.address is not None:
+            found["address"] = self.address
+        if self.phone is not None:
+            found["phone"] = self.phone
+        return found
 
 
 #: Everything that may wait in the outbox. PIN and key-service requests are not here.
@@ -278,12 +303,16 @@ QueueableCommand = (
     | ReportLoss
     | CancelLoss
     | CancelCard
+    | RollbackCancellation
     | ChangeInfo
     | RequestElectronicCard
     | ReportCardEvent
     | ActivateFinancial
     | FreezeAccount
     | UnfreezeAccount
+    | CloseAccount
+    | ReopenAccount
+    | UpdateContact
 )
 _QUEUEABLE_TYPES = get_args(QueueableCommand)
 #: (target, operation) pairs the relay will ever send.

@@ -282,6 +282,10 @@ class PlatformClient(Protocol):
         """Cancel the card."""
         ...
 
+    async def rollback_cancel(self, card: CardRef, *, message_id: str | None = None) -> None:
+        """Roll a cancellation back (the card returns to the state under it)."""
+        ...
+
     async def change_info(
         self,
         card: CardRef,
@@ -523,6 +527,10 @@ class DialectPlatformClient(DocumentClient):
     ) -> None:
         """Cancel the card."""
         await self.call(Operation.CANCEL_CARD, {**card.fields(), "reason": reason}, message_id)
+
+    async def rollback_cancel(self, card: CardRef, *, message_id: str | None = None) -> None:
+        """Roll a cancellation back."""
+        await self.call(Operation.ROLLBACK_CANCEL, card.fields(), message_id)
 
     async def change_info(
         self,

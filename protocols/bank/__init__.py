@@ -45,11 +45,21 @@ class BankOperation(StrEnum):
     FREEZE = "freeze"  # 挂失冻结
     UNFREEZE = "unfreeze"  # 解挂解冻
     DEBIT_FEE = "debit_fee"  # 工本费扣款: returns receiptNo
+    CLOSE_ACCOUNT = "close_account"  # 注销销户
+    REOPEN_ACCOUNT = "reopen_account"  # 注销回退: the account as it was before the closure
+    UPDATE_CONTACT = "update_contact"  # 信息变更: the holder's phone and address at the bank
 
 
 #: Bank operations that report a change already made and may wait in the outbox.
 BANK_QUEUEABLE: Final = frozenset(
-    {BankOperation.ACTIVATE_FINANCIAL, BankOperation.FREEZE, BankOperation.UNFREEZE}
+    {
+        BankOperation.ACTIVATE_FINANCIAL,
+        BankOperation.FREEZE,
+        BankOperation.UNFREEZE,
+        BankOperation.CLOSE_ACCOUNT,
+        BankOperation.REOPEN_ACCOUNT,
+        BankOperation.UPDATE_CONTACT,
+    }
 )
 
 #: The bank's JSON dialect.
@@ -61,6 +71,9 @@ BANK_DIALECT: Final = JsonCodec(
         BankOperation.FREEZE: "SSC003",
         BankOperation.UNFREEZE: "SSC004",
         BankOperation.DEBIT_FEE: "SSC005",
+        BankOperation.CLOSE_ACCOUNT: "SSC006",
+        BankOperation.REOPEN_ACCOUNT: "SSC007",
+        BankOperation.UPDATE_CONTACT: "SSC008",
     },
     codes={
         Status.OK: "000000",

@@ -99,6 +99,7 @@ class Operation(StrEnum):
     REPORT_LOSS = "report_loss"  # 挂失
     CANCEL_LOSS = "cancel_loss"  # 解挂
     CANCEL_CARD = "cancel_card"  # 注销
+    ROLLBACK_CANCEL = "rollback_cancel"  # 注销回退: back to the state before the cancellation
     CHANGE_INFO = "change_info"  # 信息变更 (non-key only)
     ELECTRONIC_CARD = "electronic_card"  # 电子社保卡
     PIN_RESET_AUTH = "pin_reset_auth"  # 密码重置授权: MAC-ed reset command
@@ -119,6 +120,7 @@ QUEUEABLE: Final = frozenset(
         Operation.REPORT_LOSS,
         Operation.CANCEL_LOSS,
         Operation.CANCEL_CARD,
+        Operation.ROLLBACK_CANCEL,
         Operation.CHANGE_INFO,
         Operation.ELECTRONIC_CARD,
         Operation.CARD_EVENT,

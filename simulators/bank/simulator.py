@@ -3,7 +3,11 @@
 One route, ``/bank/esb``, speaks the bank's ESB-style JSON
 (:data:`protocols.bank.BANK_DIALECT`) inside envelopes, with the same
 de-duplication, counters and faults as the platform simulator. Account states:
-``opened`` (bound, financial function not active), ``active``, ``frozen``.
+``opened`` (bound, financial function not active), ``active``, ``frozen``,
+``closed``; a freeze or closure remembers the state it found (``Account.under``)
+and unfreeze or reopen return to it. It refuses what a bank core refuses: a
+debit on a frozen or closed account, an activation of an account not opened,
+any change to a closed account but its reopening.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Self
 
@@ -55,6 +59,10 @@ class Account:
     aaz500: str
     state: str = "opened"
     fees_fen: int = 0
+    #: The state under each freeze or closure in force, oldest first.
+    under: list[str] = field(default_factory=list)
+    phone: str = ""
+    address: str = ""
 
 
 class BankSimulator:
@@ -127,23 +135,30 @@ class BankSimulator:
         if account is None:
             return Result(item.message_id, Status.NOT_FOUND, "账户不存在 no account")
         if op is BankOperation.DEBIT_FEE:
-            amount = int(fields["amount"])
-            if amount <= 0:
-                return Result(item.message_id, Status.INVALID_REQUEST, "金额有误 bad amount")
-            receipt = f"R{len(self.receipts) + 1:012d}"
-            account.fees_fen += amount
-            self.receipts.append((receipt, number, amount))
-            return Result(item.message_id, Status.OK, "交易成功", {"receiptNo": receipt})
-        target, allowed = {
-            BankOperation.ACTIVATE_FINANCIAL: ("active", {"opened"}),
-            BankOperation.FREEZE: ("frozen", {"opened", "active"}),
-            BankOperation.UNFREEZE: ("active", {"frozen"}),
-        }[op]
-        if account.state != target:
-            if account.state not in allowed:
-                return Result(item.message_id, Status.INVALID_STATE, "账户状态不允许")
-            account.state = target
-        return Result(item.message_id, Status.OK, "交易成功", {"bankState": account.state})
+            return self._debit(item, account)
+        if op is BankOperation.UPDATE_CONTACT:
+            if account.state == "closed":
+                return Result(item.message_id, Status.INVALID_STATE, "账户已销户 account closed")
+            account.phone = fields.get("phone", account.phone)
+            account.address = fields.get("address", account.address)
+            return Result(item.message_id, Status.OK, "交易成功")
+        return _change_state(item, op, account)
+
+    def _debit(self, item: Request, account: Account) -> Result:
+        try:
+            amount = int(item.fields["amount"])
+        except ValueError:
+            amount = 0
+        if amount <= 0:
+            return Result(item.message_id, Status.INVALID_REQUEST, "金额有误 bad amount")
+        if account.state in {"frozen", "closed"}:
+            return Result(
+                item.message_id, Status.INVALID_STATE, f"账户{account.state}，不能扣款 cannot debit"
+            )
+        receipt = f"R{len(self.receipts) + 1:012d}"
+        account.fees_fen += amount
+        self.receipts.append((receipt, account.aaz500, amount))
+        return Result(item.message_id, Status.OK, "交易成功", {"receiptNo": receipt})
 
     async def start(self) -> None:
         """Start listening."""
@@ -166,6 +181,29 @@ class BankSimulator:
     ) -> None:
         """Stop."""
         await self.stop()
+
+
+def _change_state(item: Request, op: BankOperation, account: Account) -> Result:
+    """Activate, freeze, unfreeze, close or reopen; a repeat finds the state already set."""
+    interrupts = {BankOperation.FREEZE: "frozen", BankOperation.CLOSE_ACCOUNT: "closed"}
+    reversals = {BankOperation.UNFREEZE: "frozen", BankOperation.REOPEN_ACCOUNT: "closed"}
+    state = account.state
+    if op is BankOperation.ACTIVATE_FINANCIAL:
+        if state not in {"opened", "active"}:
+            return Result(item.message_id, Status.INVALID_STATE, "账户状态不允许")
+        account.state = "active"
+    elif op in interrupts:
+        target = interrupts[op]
+        if state != target:
+            if state == "closed":
+                return Result(item.message_id, Status.INVALID_STATE, "账户已销户 account closed")
+            account.under.append(state)
+            account.state = target
+    elif state == reversals[op] and account.under:
+        account.state = account.under.pop()
+    elif state in {"frozen", "closed"}:  # not the interruption this reverses
+        return Result(item.message_id, Status.INVALID_STATE, "账户状态不允许")
+    return Result(item.message_id, Status.OK, "交易成功", {"bankState": account.state})
 
 
 async def run_bank_simulator(  # noqa: PLR0913 - the command line's options

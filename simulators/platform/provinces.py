@@ -2,11 +2,18 @@
 
 Each :class:`Province` keeps its card registry and the application state of
 each card (AAZ502: 0 sealed, 1 normal, 2 formal loss, 3 locked, 4 temporary
-loss, 9 cancelled). The :class:`Hub` routes a request about a card to its
-issuing province by region code: the first 6 digits of the card identification
-code (AAZ501), else the region (AAB301), else the province that knows the card
-number. Key-service answers name the issuing province (``issuer``), whose
-master keys diversify the card keys.
+loss, 9 cancelled), with the states under the losses, locks and cancellations
+in force (``Card.under``): cancel loss, unlock and the rollback of a
+cancellation return to the state the interruption found. It refuses what a
+platform refuses: a second enable, an enable or electronic card for a card in
+loss or cancelled, an information change for a cancelled card, a rollback of a
+cancellation it has closed (:meth:`Province.close_cancellation`).
+
+The :class:`Hub` routes a request about a card to its issuing province by
+region code: the first 6 digits of the card identification code (AAZ501),
+else the region (AAB301), else the province that knows the card number.
+Key-service answers name the issuing province (``issuer``), whose master keys
+diversify the card keys.
 """
 
 from __future__ import annotations
@@ -88,6 +95,10 @@ class Card:
     address: str = ""
     phone: str = ""
     ecard_no: str = ""
+    #: AAZ502 under each interruption in force (loss, lock, cancellation), oldest first.
+    under: list[str] = dataclasses.field(default_factory=list)
+    #: The cancellation was closed on the platform (settled): no rollback any more.
+    cancellation_closed: bool = False
 
     def data(self) -> dict[str, str]:
         """The card's data as platform fields."""
@@ -128,6 +139,15 @@ class Province:
         #: Return data (回盘) accepted, by card number (a test oracle: once each).
         self.returns: Counter[str] = Counter()
         self._serial = 0
+        self._card_handlers: dict[Operation, Callable[[Request, Card], Result]] = {
+            Operation.CHANGE_INFO: self._change_info,
+            Operation.ELECTRONIC_CARD: self._electronic_card,
+            Operation.ENABLE: self._enable,
+            Operation.REPORT_LOSS: self._report_loss,
+            Operation.CANCEL_LOSS: self._cancel_loss,
+            Operation.CANCEL_CARD: self._cancel,
+            Operation.ROLLBACK_CANCEL: self._rollback,
+        }
 
     # ----------------------------------------------------------- registry
     def add_card(self, aac002: str, aac003: str, aab301: str, **extra: str) -> Card:
@@ -178,14 +198,21 @@ class Province:
             return self._branch_report(item, op, card)
         if op is Operation.RETURN_DATA:
             return self._return_data(item, card)
-        if op is Operation.CHANGE_INFO:
-            return self._change_info(item, card)
-        if op is Operation.ELECTRONIC_CARD:
-            if card.aaz502 != "1":
-                return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
-            card.ecard_no = card.ecard_no or f"E{self.code}{card.aaz500}"
-            return _answer(item, Status.OK, "成功", {"eCardNo": card.ecard_no})
-        return self._transition(item, op, card)
+        return self._card_handlers[op](item, card)
+
+    def close_cancellation(self, aaz500: str) -> None:
+        """Settle a card's cancellation (the fund is paid out): it can no longer be rolled back."""
+        self.cards[aaz500].cancellation_closed = True
+
+    def _rollback(self, item: Request, card: Card) -> Result:
+        if card.aaz502 != "9" or not card.under:
+            return _answer(item, Status.INVALID_STATE, "卡片未注销 card not cancelled")
+        if card.cancellation_closed:
+            return _answer(
+                item, Status.INVALID_STATE, "注销已办结，不能回退 cancellation already closed"
+            )
+        card.aaz502 = card.under.pop()
+        return _answer(item, Status.OK, "成功", {"AAZ502": card.aaz502})
 
     def _apply(self, item: Request) -> Result:
         fields = item.fields
@@ -242,12 +269,15 @@ class Province:
             return _answer(item, Status.INVALID_REQUEST, "事件类型有误 unknown card event")
         self.events.append((card.aaz500, event))
         if event == "pin-locked" and card.aaz502 == "1":
+            card.under.append(card.aaz502)
             card.aaz502 = "3"
         elif event in {"pin-reset", "unlocked"} and card.aaz502 == "3":
-            card.aaz502 = "1"
+            card.aaz502 = card.under.pop() if card.under else "1"
         return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500, "AAZ502": card.aaz502})
 
     def _change_info(self, item: Request, card: Card) -> Result:
+        if card.aaz502 == "9":
+            return _answer(item, Status.INVALID_STATE, "卡片已注销 card cancelled")
         changes = {k: v for k, v in item.fields.items() if k not in _IDENTIFYING}
         if not changes or not set(changes) <= _EDITABLE:
             return _answer(
@@ -257,27 +287,46 @@ class Province:
         card.phone = changes.get("phone", card.phone)
         return _answer(item, Status.OK, "成功")
 
-    def _transition(self, item: Request, op: Operation, card: Card) -> Result:
-        state = card.aaz502
-        target: str
-        allowed: frozenset[str]
-        if op is Operation.ENABLE:
-            target, allowed = "1", frozenset({"0"}) if card.aaz501 else frozenset()
-        elif op is Operation.REPORT_LOSS:
-            target = item.fields.get("lossType", "2")
-            allowed = frozenset({"1", "2", "4"}) - {target}
-            if target not in {"2", "4"}:
-                return _answer(item, Status.INVALID_REQUEST, "挂失类型有误 bad loss type")
-        elif op is Operation.CANCEL_LOSS:
-            target, allowed = "1", frozenset({"2", "4"})
-        else:  # CANCEL_CARD
-            target, allowed = "9", frozenset({"0", "1", "2", "3", "4"})
-        if state == target:
-            return _answer(item, Status.OK, "成功", {"AAZ502": state})
-        if state not in allowed:
-            return _answer(
-                item, Status.INVALID_STATE, f"卡片状态{state}不允许 card state {state} forbids it"
-            )
+    def _electronic_card(self, item: Request, card: Card) -> Result:
+        if card.aaz502 != "1":
+            return _refused(item, card.aaz502)
+        card.ecard_no = card.ecard_no or f"E{self.code}{card.aaz500}"
+        return _answer(item, Status.OK, "成功", {"eCardNo": card.ecard_no})
+
+    def _enable(self, item: Request, card: Card) -> Result:
+        if card.aaz502 == "1":
+            return _answer(item, Status.INVALID_STATE, "卡片已启用 already enabled")
+        if card.aaz502 != "0" or not card.aaz501:
+            return _refused(item, card.aaz502)
+        card.aaz502 = "1"
+        return _answer(item, Status.OK, "成功", {"AAZ502": "1"})
+
+    def _report_loss(self, item: Request, card: Card) -> Result:
+        target = item.fields.get("lossType", "2")
+        if target not in {"2", "4"}:
+            return _answer(item, Status.INVALID_REQUEST, "挂失类型有误 bad loss type")
+        if card.aaz502 == target:  # a repeat
+            return _answer(item, Status.OK, "成功", {"AAZ502": target})
+        if card.aaz502 not in {"0", "1", "3", "4"}:
+            return _refused(item, card.aaz502)
+        return self._interrupt(item, card, target)
+
+    def _cancel_loss(self, item: Request, card: Card) -> Result:
+        if card.aaz502 in {"0", "1"} and not card.under:  # a repeat: nothing in force
+            return _answer(item, Status.OK, "成功", {"AAZ502": card.aaz502})
+        if card.aaz502 != "4" or not card.under:
+            return _refused(item, card.aaz502)  # a formal loss is final: a reissue follows
+        card.aaz502 = card.under.pop()
+        return _answer(item, Status.OK, "成功", {"AAZ502": card.aaz502})
+
+    def _cancel(self, item: Request, card: Card) -> Result:
+        if card.aaz502 == "9":  # a repeat
+            return _answer(item, Status.OK, "成功", {"AAZ502": "9"})
+        return self._interrupt(item, card, "9")
+
+    @staticmethod
+    def _interrupt(item: Request, card: Card, target: str) -> Result:
+        card.under.append(card.aaz502)
         card.aaz502 = target
         return _answer(item, Status.OK, "成功", {"AAZ502": target})
 
@@ -342,6 +391,12 @@ def _hex(fields: dict[str, str], name: str) -> bytes:
         return bytes.fromhex(fields[name])
     except ValueError:
         raise KeyServiceError(name, "must be hex digits") from None
+
+
+def _refused(item: Request, state: str) -> Result:
+    return _answer(
+        item, Status.INVALID_STATE, f"卡片状态{state}不允许 card state {state} forbids it"
+    )
 
 
 def _answer(

@@ -337,7 +337,7 @@ async def test_reissued_card_cancels_the_old_one_upstream(world: LossWorld) -> N
     status, answer = await world.post("/v1/operations/reissue", reissue)
     assert status == 200, answer
     assert answer["card_state"] == "07"
-    await world.delivered(1)  # the loss report
+    await world.delivered(2)  # the loss report and the account's freeze (default scope both)
     upstream = world.daemon.upstream
     assert upstream is not None
     sessions = session_factory(world.daemon.engine)
@@ -355,7 +355,7 @@ async def test_reissued_card_cancels_the_old_one_upstream(world: LossWorld) -> N
         )
         assert [c.card_number for c in cancelled] == [card.aaz500]
     upstream.relay.wake()
-    assert (await world.delivered(2))[1] == ("platform", "cancel_card")
+    assert (await world.delivered(3))[2] == ("platform", "cancel_card")
     assert card.aaz502 == "9"
     async with sessions() as session:
         rows = (await session.scalars(select(CardRow).order_by(CardRow.id))).all()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -60,6 +61,8 @@ TOKENS: Final = {role: f"matrix-{role}-" + "m" * 32 for role in ROLES}
 #: Which terminal sends a request of each channel (online requests are forwarded by a teller).
 TERMINAL_OF: Final = {Channel.WINDOW: "teller", Channel.KIOSK: "kiosk", Channel.ONLINE: "teller"}
 PHOTO: Final = jpeg_photo()
+#: The phone an information change sets.
+NEW_PHONE: Final = "13987654321"
 
 # (application state AAZ502, card state) of the named situations a card can be in.
 States = tuple[str, str]
@@ -77,6 +80,19 @@ SITUATIONS: Final[dict[str, States]] = {
     "production-failed": ("0", "17"),
     "cancelled": ("9", "09"),
 }
+#: The interruptions in force in each situation, as the card came to it (loss,
+#: lock or cancellation of an active card); the others have none.
+HISTORIES: Final[dict[str, dict[str, list[list[str]]]]] = {
+    "locked": {"application": [["lock", "1"]]},
+    "temporary-loss": {
+        "application": [["temporary-loss", "1"]], "card": [["temporary-loss", "04"]],
+    },
+    "formal-loss": {"application": [["formal-loss", "1"]], "card": [["formal-loss", "04"]]},
+    "reissue-under-way": {
+        "application": [["formal-loss", "1"]], "card": [["formal-loss", "04"]],
+    },
+    "cancelled": {"application": [["cancellation", "1"]], "card": [["cancellation", "04"]]},
+}  # fmt: skip
 _O = Operation
 #: The situation each operation starts from on its happy path (None: no holder yet).
 PRIOR: Final[dict[Operation, str | None]] = {
@@ -214,10 +230,16 @@ class Counter:
         async with self.daemon.engine.begin() as conn:  # as production / the platform leave it
             await conn.execute(
                 text(
-                    "UPDATE cards SET application_state = :a, card_state = :c WHERE id = "
+                    "UPDATE cards SET application_state = :a, card_state = :c, "
+                    "interruptions = :i WHERE id = "
                     "(SELECT card_id FROM applications WHERE receipt_number = :r)"
                 ),
-                {"a": application, "c": card, "r": receipt},
+                {
+                    "a": application,
+                    "c": card,
+                    "i": json.dumps(HISTORIES.get(situation, {})),
+                    "r": receipt,
+                },
             )
         return receipt
 
@@ -328,6 +350,8 @@ def request(  # noqa: PLR0913 - one knob per part of a request the tests vary
         "applicant": {"id_number": id_number, "name": "张三"},
         "materials": sorted(m.value for m in materials),
     }
+    if spec.operation is Operation.INFO_CHANGE:  # what changes: the new phone
+        body["applicant"]["phone"] = NEW_PHONE
     if Material.PHOTO in materials:
         body["photo"] = PHOTO
     if agent and case in {Case.ADULT_PROXY, Case.MINOR_PROXY}:

@@ -5,7 +5,8 @@ once, each with a fresh ``Idempotency-Key``. Exactly one is carried out; every
 other gets a 409 problem with a stable code; the database (person, cards,
 applications, fees, audit), the outbox and the platform simulator each hold
 exactly one effect. The daemon runs with ``[upstream]`` towards the platform
-simulator over mutual TLS, on SQLite and on PostgreSQL.
+and bank simulators over mutual TLS, on SQLite and on PostgreSQL; each
+operation's effect is read back from the simulators' own state.
 """
 
 from __future__ import annotations
@@ -30,12 +31,22 @@ from gateway.people.rows import CardRow, PersonRow
 from gateway.upstream import PeerKeysFile, publish_identity
 from gateway.upstream.models import OutboxRow, OutboxState
 from security.pki import Role, init_ca, issue
+from simulators.bank import BANK_NAME, BankSimulator
+from simulators.bank.simulator import Account
 from simulators.platform import PlatformSimulator, platform_name
 from tests.conftest import BACKENDS, fresh_database, selected_backends
 from tests.fakes import FakeClock
 from tests.gateway.branch import TOKENS, Branch
 from tests.gateway.builders import master_key_file
-from tests.gateway.operations.test_api_matrix import AFTER, PRIOR, SITUATIONS, adult, request
+from tests.gateway.operations.test_api_matrix import (
+    AFTER,
+    HISTORIES,
+    NEW_PHONE,
+    PRIOR,
+    SITUATIONS,
+    adult,
+    request,
+)
 from tests.gateway.upstream.conftest import BRANCH, PROVINCE, Pki
 
 if TYPE_CHECKING:
@@ -54,6 +65,7 @@ SINGLE_SHOT: Final = (
     _O.APPLY,
     _O.BATCH_TO_SINGLE,
     _O.ACTIVATE,
+    _O.ELECTRONIC_CARD,
     _O.REISSUE,
     _O.REPLACE,
     _O.RENEW,
@@ -63,22 +75,47 @@ SINGLE_SHOT: Final = (
     _O.CANCEL,
     _O.ROLLBACK,
 )
-#: What the platform is told of each operation (the outbox's operation names).
+#: The scope each operation is sent with here (unset: the operation's default).
+SCOPE: Final = {_O.ACTIVATE: "both", _O.CANCEL: "both"}
+#: What the platform and the bank are told of each operation (outbox operation names).
 TOLD: Final = {
-    _O.REPORT_TEMPORARY_LOSS: "report_loss",
-    _O.REPORT_FORMAL_LOSS: "report_loss",
-    _O.CANCEL_LOSS: "cancel_loss",
-    _O.CANCEL: "cancel_card",
+    _O.ACTIVATE: {"enable", "activate_financial"},
+    _O.INFO_CHANGE: {"change_info", "update_contact"},
+    _O.ELECTRONIC_CARD: {"electronic_card"},
+    _O.REPORT_TEMPORARY_LOSS: {"report_loss", "freeze"},
+    _O.REPORT_FORMAL_LOSS: {"report_loss", "freeze"},
+    _O.CANCEL_LOSS: {"cancel_loss", "unfreeze"},
+    _O.CANCEL: {"cancel_card", "close_account"},
+    _O.ROLLBACK: {"rollback_cancel", "reopen_account"},
 }
-#: The platform's AAZ502 after each operation it is told of.
-PLATFORM_STATE: Final = {
-    _O.REPORT_TEMPORARY_LOSS: "4",
-    _O.REPORT_FORMAL_LOSS: "2",
-    _O.CANCEL_LOSS: "1",
-    _O.CANCEL: "9",
+#: The platform's AAZ502 and the bank's account state after each operation.
+UPSTREAM_STATE: Final = {
+    _O.ACTIVATE: ("1", "active"),
+    _O.INFO_CHANGE: ("1", "active"),
+    _O.ELECTRONIC_CARD: ("1", "active"),
+    _O.REPORT_TEMPORARY_LOSS: ("4", "frozen"),
+    _O.REPORT_FORMAL_LOSS: ("2", "frozen"),
+    _O.CANCEL_LOSS: ("1", "active"),
+    _O.CANCEL: ("9", "closed"),
+    _O.ROLLBACK: ("1", "active"),
 }
+#: The bank account in each situation, with the interruption in force (as the
+#: branch and the bank core both left it).
+BANK_IN: Final[dict[str, tuple[str, str | None]]] = {
+    "picked-up": ("opened", None),
+    "active": ("active", None),
+    "temporary-loss": ("frozen", "active"),
+    "cancelled": ("closed", "active"),
+}
+#: A card identification code of the region (the platform enables returned cards only).
+CARD_ID: Final = "652300" + "0" * 25 + "1"
 #: The codes a request that came second is refused with.
-SECOND: Final = {"illegal-transition", "card-exists", "state-conflict"}
+SECOND: Final = {
+    "illegal-transition",
+    "card-exists",
+    "state-conflict",
+    "electronic-card-exists",
+}
 
 
 @dataclass
@@ -87,6 +124,7 @@ class World:
 
     branch: Branch
     platform: PlatformSimulator
+    bank: BankSimulator
 
     @property
     def daemon(self) -> Daemon:
@@ -107,8 +145,19 @@ class World:
         assert status == 200, result
         application, card_state = SITUATIONS[situation]
         card = self.platform.provinces[PROVINCE].add_card(
-            id_number, "张三", "652300", aaz502=application
+            id_number, "张三", "652300", aaz502=application, aaz501=CARD_ID
         )
+        history = dict(HISTORIES.get(situation, {}))
+        card.under = [under for _, under in history.get("application", [])]
+        bank_state, bank_under = BANK_IN.get(situation, ("not-opened", None))
+        if bank_state != "not-opened":
+            self.bank.accounts[card.aaz500] = Account(
+                f"6217{len(self.bank.accounts) + 1:015d}", id_number, card.aaz500,
+                state=bank_state, under=[bank_under] if bank_under else [],
+            )  # fmt: skip
+        if bank_under is not None:
+            kind = "freeze" if bank_state == "frozen" else "closure"
+            history["bank-account"] = [[kind, bank_under]]
         async with self.daemon.engine.begin() as conn:  # as production and the platform left it
             card_id = select(ApplicationRow.card_id).where(
                 ApplicationRow.receipt_number == result["receipt_number"]
@@ -117,9 +166,10 @@ class World:
                 update(CardRow)
                 .where(CardRow.id == card_id.scalar_subquery())
                 .values(
-                    application_state=application, card_state=card_state, card_number=card.aaz500
+                    application_state=application, card_state=card_state,
+                    card_number=card.aaz500, bank_state=bank_state, interruptions=history,
                 )
-            )
+            )  # fmt: skip
         return id_number, card
 
     async def delivered(self) -> None:
@@ -154,9 +204,11 @@ async def world(
     simulator = PlatformSimulator(
         ssl_context=pki.server(), trusted=PeerKeysFile(peers), now=clock.now
     )
-    async with fresh_database(backend, directory, request) as url, simulator:
+    bank = BankSimulator(ssl_context=pki.server(), trusted=PeerKeysFile(peers), now=clock.now)
+    async with fresh_database(backend, directory, request) as url, simulator, bank:
         for identity in simulator.identities.values():
             publish_identity(peers, identity)
+        publish_identity(peers, bank.identity)
         config = parse_config(
             {
                 "data_dir": str(directory),
@@ -181,6 +233,7 @@ async def world(
                         "dialect": "json",
                         "receiver": platform_name(PROVINCE),
                     },
+                    "bank": {"url": bank.url, "receiver": BANK_NAME},
                 },
             }
         )
@@ -188,7 +241,7 @@ async def world(
         await daemon.start(migrate=True)
         try:
             async with aiohttp.ClientSession() as http:
-                yield World(Branch(daemon, http), simulator)
+                yield World(Branch(daemon, http), simulator, bank)
         finally:
             await daemon.stop()
 
@@ -226,12 +279,14 @@ async def test_twenty_at_once_make_one_effect(world: World, operation: Operation
     else:
         id_number, platform_card = await world.holder(prior)
     outbox_before = await world.count(OutboxRow)
-    received_before = world.platform.counters.received
+    received_before = world.platform.counters.received + world.bank.counters.received
     audit_before = await world.count(
         AuditEntryRow, AuditEntryRow.action == f"operation.{operation}"
     )
     persons_before = await world.count(PersonRow)
     body = request(spec, Case.SELF, Channel.WINDOW, id_number)
+    if operation in SCOPE:
+        body["scope"] = SCOPE[operation]
 
     tally = await _send_at_once(world, operation, body)
 
@@ -267,14 +322,63 @@ async def test_twenty_at_once_make_one_effect(world: World, operation: Operation
     assert await world.count(PersonRow) == persons_before + (1 if prior is None else 0)
     audit = await world.count(AuditEntryRow, AuditEntryRow.action == f"operation.{operation}")
     assert audit == audit_before + 1
-    told = TOLD.get(operation)
-    assert await world.count(OutboxRow) == outbox_before + (1 if told else 0)
-    if told is not None:
-        assert await world.count(OutboxRow, OutboxRow.operation == told) >= 1
+    told = TOLD.get(operation, set())
+    assert await world.count(OutboxRow) == outbox_before + len(told)
+    if told:
+        async with world.daemon.engine.connect() as conn:
+            sent = (
+                await conn.execute(
+                    select(OutboxRow.operation).order_by(OutboxRow.id.desc()).limit(len(told))
+                )
+            ).all()
+        assert {op for (op,) in sent} == told
         await world.delivered()
-        assert world.platform.counters.received == received_before + 1
+        received = world.platform.counters.received + world.bank.counters.received
+        assert received == received_before + len(told)
         assert platform_card is not None
-        assert platform_card.aaz502 == PLATFORM_STATE[operation]
+        account = world.bank.accounts[platform_card.aaz500]
+        assert (platform_card.aaz502, account.state) == UPSTREAM_STATE[operation]
+        if operation is _O.INFO_CHANGE:
+            assert platform_card.phone == account.phone == NEW_PHONE
+        if operation is _O.ELECTRONIC_CARD:
+            assert platform_card.ecard_no
+
+
+async def test_twenty_information_changes_at_once_end_alike_everywhere(world: World) -> None:
+    """Twenty changes of one holder's phone, at once: each is one receipt, applied in turn.
+
+    Every change is a request of its own (not a duplicate), so all are carried
+    out, one after the other under the holder's lock; the outbox keeps their
+    order per card, so the platform and the bank end with the phone the branch
+    stored last.
+    """
+    id_number, platform_card = await world.holder("active")
+    spec = CATALOGUE[_O.INFO_CHANGE]
+    phones = [f"1390000{i:04d}" for i in range(CONCURRENT)]
+    bodies = []
+    for phone in phones:
+        body = request(spec, Case.SELF, Channel.WINDOW, id_number)
+        body["applicant"]["phone"] = phone
+        bodies.append(body)
+    answers = await asyncio.gather(
+        *(world.branch.call("POST", "/v1/operations/info-change", body=b) for b in bodies)
+    )
+    assert [status for status, _, _ in answers] == [200] * CONCURRENT
+    assert len({answer["receipt_number"] for _, answer, _ in answers}) == CONCURRENT
+    await world.delivered()
+    async with world.daemon.engine.connect() as conn:
+        person = (
+            await conn.execute(
+                select(PersonRow)
+                .join(CardRow, CardRow.person_id == PersonRow.id)
+                .where(CardRow.card_number == platform_card.aaz500)
+            )
+        ).one()
+    assert person.phone_enc is not None
+    assert world.daemon.teller is not None
+    stored = world.daemon.teller.operations.vault.open("phone", person.phone_enc)
+    assert stored in phones
+    assert platform_card.phone == world.bank.accounts[platform_card.aaz500].phone == stored
 
 
 async def test_a_stored_person_is_never_overwritten(world: World) -> None:

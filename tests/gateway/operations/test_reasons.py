@@ -50,6 +50,7 @@ def test_reasons_keep_their_problem_codes() -> None:
         OperationReason.UPSTREAM_UNAVAILABLE: ("upstream-unavailable", 503),
         OperationReason.CALENDAR_INCOMPLETE: ("calendar-incomplete", 503),
         OperationReason.BANK_NOT_CONFIGURED: ("bank-not-configured", 501),
+        OperationReason.ELECTRONIC_CARD_EXISTS: ("electronic-card-exists", 409),
         ApprovalReason.REQUIRED: ("approval-required", 403),
         ApprovalReason.INVALID: ("approval-invalid", 403),
     }

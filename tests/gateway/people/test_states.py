@@ -34,6 +34,7 @@ EXPECTED_APPLICATION = {
     ("3", "unlock"): "1", ("3", "report-temporary-loss"): "4",
     ("3", "report-formal-loss"): "2", ("3", "cancel"): "9",
     ("9", "rollback"): "1",
+    **{(state, "supersede"): "9" for state in "012349"},
 }  # fmt: skip
 
 
@@ -91,7 +92,10 @@ def test_application_table_matches_the_rules(
 
 def test_lost_card_cannot_be_unlocked_or_reenabled() -> None:
     """Formal loss is final for the card: only cancellation follows."""
-    assert APPLICATION.allowed(ApplicationState.FORMAL_LOSS) == {ApplicationEvent.CANCEL}
+    assert APPLICATION.allowed(ApplicationState.FORMAL_LOSS) == {
+        ApplicationEvent.CANCEL,
+        ApplicationEvent.SUPERSEDE,
+    }
 
 
 def test_instant_issuance_failure_is_retried_or_cancelled() -> None:
@@ -103,6 +107,27 @@ def test_instant_issuance_failure_is_retried_or_cancelled() -> None:
 
 
 def test_bank_account_is_separate() -> None:
-    """Freezing the bank account is its own machine; a closed account accepts nothing."""
+    """Freezing the bank account is its own machine; a closed account only reopens."""
     assert BANK_ACCOUNT.next(BankState.ACTIVE, BankEvent.FREEZE) is BankState.FROZEN
-    assert BANK_ACCOUNT.allowed(BankState.CLOSED) == frozenset()
+    assert BANK_ACCOUNT.allowed(BankState.CLOSED) == {BankEvent.REOPEN}
+
+
+@pytest.mark.parametrize("machine_states_events", MACHINES, ids=lambda m: m[0].name)
+def test_every_event_names_its_source(
+    machine_states_events: tuple[StateMachine[Any, Any], type[StrEnum], type[StrEnum]],
+) -> None:
+    """Each event of each machine names the seed clause or platform rule it comes from."""
+    machine, _, events = machine_states_events
+    assert set(machine.sources) == set(events)
+    assert all(source.strip() for source in machine.sources.values())
+
+
+@pytest.mark.parametrize("machine_states_events", MACHINES, ids=lambda m: m[0].name)
+def test_every_reversal_has_its_interruption(
+    machine_states_events: tuple[StateMachine[Any, Any], type[StrEnum], type[StrEnum]],
+) -> None:
+    """What a reversal pops is something an event of the same machine pushes."""
+    machine, _, _ = machine_states_events
+    pushed = set(machine.interrupts.values())
+    for kinds in machine.reversals.values():
+        assert kinds <= pushed

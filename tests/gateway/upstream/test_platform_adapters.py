@@ -129,6 +129,47 @@ async def test_refusals_are_typed(platform_client: DialectPlatformClient) -> Non
     assert "非关键" in info.value.remote_message
 
 
+async def test_the_platform_refuses_what_a_platform_refuses(
+    platform_client: DialectPlatformClient, platform_sim: PlatformSimulator
+) -> None:
+    """Second enable, enable or e-card in loss, change when cancelled, rollback once closed."""
+    card = await _issued(platform_client)
+    stored = platform_sim.provinces["650000"].cards[card.card_number]
+    with pytest.raises(UpstreamRejectedError) as info:
+        await platform_client.enable(card)  # a second enable
+    assert info.value.status == Status.INVALID_STATE
+    await platform_client.report_loss(card, LossType.TEMPORARY)
+    for refused in (platform_client.enable(card), platform_client.electronic_card(card)):
+        with pytest.raises(UpstreamRejectedError) as info:
+            await refused
+        assert info.value.status == Status.INVALID_STATE
+    await platform_client.cancel_card(card, "本人申请")
+    with pytest.raises(UpstreamRejectedError) as info:
+        await platform_client.change_info(card, phone="13800000000")
+    assert info.value.status == Status.INVALID_STATE
+    await platform_client.rollback_cancel(card)  # back to the loss it found, not to normal
+    assert await platform_client.query_status(card) is AppState.TEMPORARY_LOSS
+    await platform_client.cancel_loss(card)
+    assert await platform_client.query_status(card) is AppState.NORMAL
+    await platform_client.cancel_card(card, "本人申请")
+    platform_sim.provinces["650000"].close_cancellation(card.card_number)
+    with pytest.raises(UpstreamRejectedError) as info:
+        await platform_client.rollback_cancel(card)
+    assert info.value.status == Status.INVALID_STATE
+    assert stored.aaz502 == "9"
+
+
+async def test_cancel_loss_of_a_card_never_enabled_leaves_it_sealed(
+    platform_client: DialectPlatformClient,
+) -> None:
+    """The platform remembers what a loss interrupted, as the branch does."""
+    applied = await platform_client.apply(PERSON)
+    card = CardRef(applied.card_number)
+    await platform_client.report_loss(card, LossType.TEMPORARY)
+    await platform_client.cancel_loss(card)
+    assert await platform_client.query_status(card) is AppState.SEALED
+
+
 async def test_key_service(
     platform_client: DialectPlatformClient,
     platform_sim: PlatformSimulator,
