@@ -91,6 +91,12 @@ NOT_PRODUCIBLE: Final = register(
     "This application does not make a card, or its card cannot be made now",
     "该受理业务无需制卡，或卡片当前状态不能制卡",
 )
+FEE_DUE: Final = register(
+    "production-fee-due",
+    409,
+    "The application owes its fee; the card is made once it is settled",
+    "该业务尚未缴纳工本费，缴费后方可制卡",
+)
 NO_STATION: Final = register(
     "production-no-station", 503, "No issuance station is configured", "未配置制卡工位"
 )
@@ -447,6 +453,11 @@ async def submit_job(request: web.Request) -> web.Response:
         except IssueRefusedError as exc:
             if exc.code == "not-found":
                 raise ProblemError(NOT_FOUND, exc.detail, "未找到该受理编号的业务。") from None
+            if exc.code == "fee-due":
+                raise ProblemError(
+                    FEE_DUE, exc.detail, "请先在窗口缴纳工本费（或经审批减免）后再制卡。",
+                    fee_status=exc.state,
+                ) from None  # fmt: skip
             raise ProblemError(
                 NOT_PRODUCIBLE,
                 exc.detail,

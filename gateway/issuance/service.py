@@ -91,6 +91,8 @@ log = structlog.get_logger(__name__)
 
 #: Operations whose application a card is produced for at the window.
 PRODUCIBLE: Final = frozenset({"apply", "reissue", "replace", "renew"})
+#: Fee statuses that hold production back (settle or waive first).
+FEE_OWED: Final = frozenset({"due", "settling"})
 #: Card states from which a production job may start (a failed one may be retried).
 _STARTABLE: Final = {
     CardState.INITIAL.value: CardEvent.START_PRODUCTION,
@@ -422,6 +424,14 @@ class ProductionService:
                 raise IssueRefusedError(
                     "not-producible",
                     f"A {application.operation!r} application does not make a card.",
+                )
+            if application.fee_status in FEE_OWED:
+                # 001 §3: 完成费用清缴或抵扣 … 等待制卡: settled (or waived) first.
+                raise IssueRefusedError(
+                    "fee-due",
+                    "The application owes its fee: settle it at the window "
+                    "(POST /v1/applications/{receipt}/fee) before the card is made.",
+                    state=application.fee_status,
                 )
             if card.card_state in REPLACED_STATES:
                 # A reissue or replacement: the new card gets a record of its own; the

@@ -56,6 +56,14 @@ class OperationReason(StrEnum):
     CALENDAR_INCOMPLETE = "operation-calendar-incomplete"
     #: The bank account asked of a branch without a bank core.
     BANK_NOT_CONFIGURED = "operation-bank-not-configured"
+    #: No application with the receipt number.
+    APPLICATION_NOT_FOUND = "operation-application-not-found"
+    #: The application owes no fee now; member ``fee_status``.
+    FEE_NOT_DUE = "operation-fee-not-due"
+    #: A bank debit of the fee is under way; member ``retry_after``.
+    FEE_SETTLING = "operation-fee-settling"
+    #: The bank refused the debit (frozen, closed, unknown account); member ``bank_status``.
+    FEE_DEBIT_REFUSED = "operation-fee-debit-refused"
     #: The card already has its electronic card (requested once per card).
     ELECTRONIC_CARD_EXISTS = "operation-electronic-card-exists"
 

@@ -28,6 +28,7 @@ rules).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -43,6 +44,10 @@ from gateway.operations.schemas import (
     ApprovalIn,
     ApprovalOut,
     CardOut,
+    FeeDayOut,
+    FeeIn,
+    FeeOut,
+    FeeTotal,
     OperationRequest,
     OperationResult,
 )
@@ -91,6 +96,9 @@ __all__ = [
     "CARD_NOT_FOUND",
     "CHANNEL_MISMATCH",
     "ELECTRONIC_CARD_EXISTS",
+    "FEE_DEBIT_REFUSED",
+    "FEE_NOT_DUE",
+    "FEE_SETTLING",
     "ILLEGAL_TRANSITION",
     "INCOMPLETE",
     "OPERATIONS",
@@ -156,6 +164,15 @@ BANK_NOT_CONFIGURED: Final = register(
     "The bank core is not configured at this branch; the bank account cannot be changed here",
     "本网点未接入合作银行核心系统，无法办理银行账户业务",
 )
+FEE_NOT_DUE: Final = register(
+    "fee-not-due", 409, "The application owes no fee now", "该业务当前无待缴工本费"
+)
+FEE_SETTLING: Final = register(
+    "fee-settling", 409, "A bank debit of the fee is under way", "工本费正在银行扣款"
+)
+FEE_DEBIT_REFUSED: Final = register(
+    "fee-debit-refused", 409, "The bank refused the fee debit", "银行拒绝扣缴工本费"
+)
 ELECTRONIC_CARD_EXISTS: Final = register(
     "electronic-card-exists",
     409,
@@ -180,6 +197,10 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     OperationReason.CALENDAR_INCOMPLETE: CALENDAR_INCOMPLETE,
     OperationReason.BANK_NOT_CONFIGURED: BANK_NOT_CONFIGURED,
     OperationReason.ELECTRONIC_CARD_EXISTS: ELECTRONIC_CARD_EXISTS,
+    OperationReason.APPLICATION_NOT_FOUND: NOT_FOUND,
+    OperationReason.FEE_NOT_DUE: FEE_NOT_DUE,
+    OperationReason.FEE_SETTLING: FEE_SETTLING,
+    OperationReason.FEE_DEBIT_REFUSED: FEE_DEBIT_REFUSED,
     ApprovalReason.REQUIRED: APPROVAL_REQUIRED,
     ApprovalReason.INVALID: APPROVAL_INVALID,
 }
@@ -188,6 +209,9 @@ INVALID_RECEIPT: Final = register(
     "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
 )
 APPLICATION_STATUSES: Final = ("accepted", "completed")
+INVALID_DAY: Final = register("invalid-day", 400, "Not a valid day", "日期无效")
+#: Who takes the fees at the window.
+_FEE_DESK: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 _READERS: Final = frozenset(Role) - {Role.OPS}
 _LIST_PARAMETERS: Final = ("status", "operation", "overdue", "limit", "cursor")
 
@@ -214,6 +238,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/approvals", approve)
     app.router.add_get("/v1/applications", list_applications)
     app.router.add_get("/v1/applications/{receipt}", get_application)
+    app.router.add_post("/v1/applications/{receipt}/fee", settle_fee)
+    app.router.add_get("/v1/fees", fees_of_day)
     app.router.add_get("/v1/persons/cards", person_cards)
     app.router.add_get("/v1/catalogue", catalogue)
 
@@ -261,6 +287,37 @@ async def approve(request: web.Request) -> web.Response:
     return await api.idempotency.run(request, terminal.id, body, perform)
 
 
+async def settle_fee(request: web.Request) -> web.Response:
+    """Settle the fee an application owes (cash, POS reference, or a bank debit)."""
+    api = request.app[OPERATIONS]
+    terminal = api.terminals.identify(request)
+    receipt = _receipt(request)
+    body = await read_body(request)
+
+    async def perform() -> web.Response:
+        require_role(terminal, _FEE_DESK, "settle fees")
+        parsed = parse_body(FeeIn, body)
+        return json_response(await api.service.fees.settle(receipt, parsed, terminal))
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
+async def fees_of_day(request: web.Request) -> web.Response:
+    """A business day's fees (``day=YYYY-MM-DD``, today by default)."""
+    api = request.app[OPERATIONS]
+    terminal = api.terminals.identify(request)
+    require_role(terminal, _FEE_DESK | {Role.OPS}, "read the day's fees")
+    fees = api.service.fees
+    text = request.query.get("day")
+    try:
+        day = date.fromisoformat(text) if text is not None else fees.today()
+    except ValueError:
+        raise ProblemError(
+            INVALID_DAY, f"Not a day: {text!r} (YYYY-MM-DD).", "日期格式应为 YYYY-MM-DD。"
+        ) from None
+    return json_response(await fees.day(day))
+
+
 def reader_terminal(request: web.Request) -> Terminal:
     """The calling terminal, if its role may read applications (every role but ops)."""
     terminal = request.app[OPERATIONS].terminals.identify(request)
@@ -282,6 +339,8 @@ def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> Appl
         overdue=is_overdue(row.deadline, row.status, today),
         fee_yuan=row.fee_yuan,
         fee_waived=row.fee_waived,
+        fee_status=row.fee_status,
+        fee_receipt=row.fee_receipt,
     )
 
 
@@ -321,6 +380,8 @@ async def get_application(request: web.Request) -> web.Response:
         overdue=is_overdue(row["deadline"], row["status"], today),
         fee_yuan=row["fee_yuan"],
         fee_waived=row["fee_waived"],
+        fee_status=row["fee_status"],
+        fee_receipt=row["fee_receipt"],
     )
     body = out.model_dump_json().encode()
     cache.put(receipt, generation, today, body)
@@ -334,7 +395,8 @@ _BY_RECEIPT: Final = (
             _APPLICATIONS.c[name]
             for name in (
                 "receipt_number", "operation", "case", "channel", "status", "terminal_id",
-                "accepted_at", "deadline", "fee_yuan", "fee_waived",
+                "accepted_at", "deadline", "fee_yuan", "fee_waived", "fee_status",
+                "fee_receipt",
             )
         ),
         PersonRow.__table__.c.id_masked,
@@ -570,6 +632,48 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
             },
         }
     }
+    paths["/v1/applications/{receipt}/fee"] = {
+        "post": {
+            "operationId": "settleFee",
+            "summary": "缴纳工本费 / Settle the fee an application owes",
+            "description": (
+                "Cash, a POS payment (its reference), or a debit in the bank core from the "
+                "account of the card number given; the card is made only once the fee is "
+                "settled or waived."
+            ),
+            "parameters": [
+                kit.idempotency_header,
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": kit.ref("FeeIn")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Settled",
+                    "content": {"application/json": {"schema": kit.ref("FeeOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
+    paths["/v1/fees"] = {
+        "get": {
+            "operationId": "feesOfDay",
+            "summary": "当日工本费 / A business day's fees",
+            "parameters": [
+                {"name": "day", "in": "query", "schema": {"type": "string", "format": "date"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "The day's fees",
+                    "content": {"application/json": {"schema": kit.ref("FeeDayOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
     paths["/v1/persons/cards"] = {
         "get": {
             "operationId": "personCards",
@@ -607,7 +711,18 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
 
 SECTION: Final = ApiSection(
     name="operations",
-    models=(OperationRequest, OperationResult, ApprovalIn, ApprovalOut, ApplicationOut, CardOut),
+    models=(
+        OperationRequest,
+        OperationResult,
+        ApprovalIn,
+        ApprovalOut,
+        ApplicationOut,
+        CardOut,
+        FeeIn,
+        FeeOut,
+        FeeDayOut,
+        FeeTotal,
+    ),
     add_routes=add_routes,
     paths=_paths,
     problems=PROBLEMS,

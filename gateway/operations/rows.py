@@ -50,6 +50,21 @@ class ApplicationRow(Base):
     terminal_id: Mapped[str] = mapped_column(String(64))
     fee_yuan: Mapped[int] = mapped_column(Integer, default=0)
     fee_waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ``none`` (no fee), ``due`` (nothing is made until settled), ``settling`` (a
+    #: bank debit under way), ``settled``, ``waived``, ``unrecorded`` (before 0012).
+    fee_status: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    #: ``cash``, ``pos``, ``debit`` (settled); ``policy``, ``approval`` (waived).
+    fee_method: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: The POS reference or the bank's debit receipt.
+    fee_reference: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The branch's fee receipt number (``F`` and the receipt number), once settled.
+    fee_receipt: Mapped[str | None] = mapped_column(
+        String(32), default=None, unique=True, index=True
+    )
+    #: When the fee was settled, or when a debit was claimed (``settling``).
+    fee_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: The terminal that settled the fee.
+    fee_terminal: Mapped[str | None] = mapped_column(String(64), default=None)
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline: Mapped[date | None] = mapped_column(Date, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.operations.catalogue import Case, Channel, Material, Operation
 
@@ -18,6 +18,10 @@ __all__ = [
     "ApprovalIn",
     "ApprovalOut",
     "CardOut",
+    "FeeDayOut",
+    "FeeIn",
+    "FeeOut",
+    "FeeTotal",
     "IdentityQuery",
     "OperationRequest",
     "OperationResult",
@@ -86,6 +90,9 @@ class OperationResult(BaseModel):
     application_state: str | None
     card_state: str | None
     bank_state: str | None
+    #: ``none``, ``due`` (settle it at the window before the card is made: POST
+    #: /v1/applications/{receipt}/fee), ``waived``.
+    fee_status: str = "none"
     #: What the operation covered (scoped operations and rollback; else ``None``).
     scope: Scope | None = None
 
@@ -133,6 +140,65 @@ class ApplicationOut(BaseModel):
     overdue: bool
     fee_yuan: int
     fee_waived: bool
+    #: ``none``, ``due``, ``settling``, ``settled``, ``waived`` or ``unrecorded``.
+    fee_status: str = "none"
+    #: The branch's fee receipt number, once settled.
+    fee_receipt: str | None = None
+
+
+class FeeIn(BaseModel):
+    """How the citizen settles the fee an application owes."""
+
+    model_config = _STRICT
+
+    method: Literal["cash", "pos", "debit"]
+    #: The POS terminal's reference (``pos``, required).
+    reference: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{4,64}$")
+    #: The card number (AAZ500) of the bank account to debit (``debit``, required).
+    account: str | None = Field(default=None, pattern=r"^[A-Z0-9]{6,16}$")
+
+    @model_validator(mode="after")
+    def _what_the_method_needs(self) -> FeeIn:
+        if self.method == "pos" and self.reference is None:
+            raise ValueError("a POS payment needs its reference")
+        if self.method == "debit" and self.account is None:
+            raise ValueError("a debit needs the account's card number")
+        if self.method != "pos" and self.reference is not None:
+            raise ValueError("only a POS payment carries a reference")
+        return self
+
+
+class FeeOut(BaseModel):
+    """An application's fee after settlement."""
+
+    receipt_number: str
+    yuan: int
+    status: str
+    method: str | None
+    #: The POS reference or the bank's debit receipt.
+    reference: str | None
+    fee_receipt: str | None
+    settled_at: datetime | None
+
+
+class FeeTotal(BaseModel):
+    """Fees settled one way on one day."""
+
+    key: str
+    count: int
+    yuan: int
+
+
+class FeeDayOut(BaseModel):
+    """A business day's fees."""
+
+    day: date
+    settled: list[FeeTotal]
+    settled_yuan: int
+    waived_count: int
+    #: Applications accepted that day that still owe their fee.
+    due_count: int
+    due_yuan: int
 
 
 class IdentityQuery(BaseModel):

@@ -34,6 +34,7 @@ from gateway.approvals.service import Approvals, Required
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.errors import OperationReason, OperationRefusal
+from gateway.operations.fees import FeeDesk, decide_fee
 from gateway.operations.receipts import make_receipt_number
 from gateway.operations.rows import ApplicationRow, ReceiptSequenceRow
 from gateway.operations.schemas import ApprovalOut, OperationResult
@@ -157,6 +158,8 @@ class BusinessService:
         self._upstream = upstream
         #: The supervisors' approvals the operations take (their ids drawn from ``rng``).
         self.approvals = Approvals(sessions=sessions, audit=audit, clock=clock, rng=rng)
+        #: The fees applications owe, settled at the window.
+        self.fees = FeeDesk(sessions=sessions, audit=audit, clock=clock, upstream=upstream)
         #: The platform's pushed loss notices (12333 ...), with ``[upstream]``.
         self.notices = (
             PlatformNotices(sessions=sessions, upstream=upstream, audit=audit, clock=clock)
@@ -243,12 +246,11 @@ class BusinessService:
                 "window, which this build does not drive yet; nothing was changed.",
                 "密码修改、重置和解锁需要本窗口的密码键盘和读写卡器，当前版本尚未接入；未做任何更改。",
             )
-        fee = self._rules.reissue_fee_yuan if spec.fee_yuan else 0
         deadline = self._deadline(spec, body.channel, today)
         queued: bool | None = None
         try:
             async with self._sessions.begin() as session:
-                if spec.needs_approval or (body.fee_waived and fee):
+                if spec.needs_approval or (body.fee_waived and spec.fee_yuan):
                     await self.approvals.use(
                         session, operation.value, digest, approval_id,
                         user=terminal.id, required=APPROVAL_REQUIRED,
@@ -258,6 +260,10 @@ class BusinessService:
                 if operation is Operation.INFO_CHANGE:
                     self._change_info(person, body.applicant)
                 receipt = await self.next_receipt(session, today)
+                fee = decide_fee(
+                    self._rules, charged=bool(spec.fee_yuan), region=self._region,
+                    birth=person.birth_date, today=today, waived=body.fee_waived,
+                )  # fmt: skip
                 completed = spec.completes_at_counter
                 queued = await self._enqueue(session, operation, card, parts, body.applicant)
                 now = self._clock.now()
@@ -266,8 +272,9 @@ class BusinessService:
                         receipt_number=receipt, operation=operation.value, case=body.case.value,
                         channel=body.channel.value, status="completed" if completed else "accepted",
                         person_id=person.id, card_id=card.id if card else None,
-                        terminal_id=terminal.id, fee_yuan=fee,
-                        fee_waived=body.fee_waived and bool(fee), accepted_at=now,
+                        terminal_id=terminal.id, fee_yuan=fee.yuan,
+                        fee_waived=fee.status == "waived", fee_status=fee.status,
+                        fee_method=fee.method, accepted_at=now,
                         deadline=deadline, completed_at=now if completed else None,
                     )
                 )  # fmt: skip
@@ -300,8 +307,9 @@ class BusinessService:
             title_zh=spec.title_zh,
             title_en=spec.title_en,
             deadline=deadline,
-            fee_yuan=fee,
-            fee_waived=body.fee_waived and bool(fee),
+            fee_yuan=fee.yuan,
+            fee_waived=fee.status == "waived",
+            fee_status=fee.status,
             application_state=after.application if after else None,
             card_state=after.card if after else None,
             bank_state=after.bank if after else None,

@@ -347,7 +347,9 @@ async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
         "applicant": {"id_number": demo_id_number(9), "name": "孙莉"},
         "materials": ["applicant-id-card"],
     }
-    status, result = await teller.call("POST", "/v1/operations/report-formal-loss", body)
+    # The card alone is reported lost: its bank account stays usable for the fee.
+    loss = {**body, "scope": "social-security"}
+    status, result = await teller.call("POST", "/v1/operations/report-formal-loss", loss)
     assert status == 200, result
     world = teller.world
     assert world.platform is not None
@@ -364,6 +366,16 @@ async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
     assert set(refused) <= {"illegal-transition", "state-conflict"}, refused
     assert len(refused) == 19
     reissue = accepted[0]["receipt_number"]
+    assert accepted[0]["fee_status"] == "due"
+    status, refused = await teller.call("POST", "/v1/production/jobs", {"receipt_number": reissue})
+    assert (status, refused["code"]) == (409, "production-fee-due")  # not made before it is paid
+    fees_before = world.bank.accounts[first["card_number"]].fees_fen
+    status, fee = await teller.call(
+        "POST", f"/v1/applications/{reissue}/fee",
+        {"method": "debit", "account": first["card_number"]},
+    )  # fmt: skip
+    assert (status, fee["status"], fee["yuan"]) == (200, "settled", 20), fee
+    assert world.bank.accounts[first["card_number"]].fees_fen == fees_before + 2000
     asks = await asyncio.gather(
         *(
             teller.call("POST", "/v1/production/jobs", {"receipt_number": reissue})

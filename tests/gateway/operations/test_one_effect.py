@@ -401,3 +401,89 @@ async def test_a_stored_person_is_never_overwritten(world: World) -> None:
         stored.phone_enc,
         stored.address_enc,
     )
+
+
+async def _reissue_owing(world: World, *, channel: Channel = Channel.WINDOW) -> str:
+    """A holder whose card was formally lost reissues it: the receipt of an application owing 20."""
+    id_number, _ = await world.holder("formal-loss")
+    body = request(CATALOGUE[_O.REISSUE], Case.SELF, channel, id_number)
+    role = "kiosk" if channel is Channel.KIOSK else "teller"
+    status, result, _ = await world.branch.call(
+        "POST", "/v1/operations/reissue", body=body, role=role
+    )
+    assert status == 200, result
+    assert (result["fee_yuan"], result["fee_status"]) == (20, "due")
+    return str(result["receipt_number"])
+
+
+def _account(world: World, state: str = "active") -> str:
+    """An account in the bank core the citizen names for the debit."""
+    number = f"D{len(world.bank.accounts) + 1:08d}"
+    world.bank.accounts[number] = Account(f"6217{number}", adult(), number, state=state)
+    return number
+
+
+@pytest.mark.parametrize("method", ["cash", "pos", "debit"])
+async def test_twenty_fee_settlements_at_once_settle_once(world: World, method: str) -> None:
+    """One of 20 concurrent settlements is carried out; the bank debits once at most."""
+    receipt = await _reissue_owing(world)
+    body: dict[str, Any] = {"method": method}
+    if method == "pos":
+        body["reference"] = "POS-000123"
+    if method == "debit":
+        body["account"] = _account(world)
+    debited_before = len(world.bank.receipts)
+    answers = await asyncio.gather(
+        *(
+            world.branch.call("POST", f"/v1/applications/{receipt}/fee", body=body)
+            for _ in range(CONCURRENT)
+        )
+    )
+    ok = [answer for status, answer, _ in answers if status == 200]
+    refused = Tally(answer["code"] for status, answer, _ in answers if status != 200)
+    assert len(ok) == 1, answers
+    assert set(refused) <= {"fee-not-due", "fee-settling"}, refused
+    settled = ok[0]
+    assert (settled["status"], settled["method"], settled["yuan"]) == ("settled", method, 20)
+    assert settled["fee_receipt"] == f"F{receipt}"
+    status, found, _ = await world.branch.call("GET", f"/v1/applications/{receipt}")
+    assert (status, found["fee_status"], found["fee_receipt"]) == (200, "settled", f"F{receipt}")
+    debits = world.bank.receipts[debited_before:]
+    if method == "debit":
+        assert [(number, fen) for _, number, fen in debits] == [(body["account"], 2000)]
+        assert world.bank.accounts[body["account"]].fees_fen == 2000
+        assert settled["reference"] == debits[0][0]  # the bank's receipt
+    else:
+        assert debits == []
+
+
+async def test_a_refused_debit_leaves_the_fee_due(world: World) -> None:
+    """A frozen account is not debited; the fee stays due and is then settled in cash."""
+    receipt = await _reissue_owing(world)
+    frozen = _account(world, state="frozen")
+    path = f"/v1/applications/{receipt}/fee"
+    status, problem, _ = await world.branch.call(
+        "POST", path, body={"method": "debit", "account": frozen}
+    )
+    assert (status, problem["code"]) == (409, "fee-debit-refused")
+    assert world.bank.accounts[frozen].fees_fen == 0
+    status, found, _ = await world.branch.call("GET", f"/v1/applications/{receipt}")
+    assert found["fee_status"] == "due"
+    status, settled, _ = await world.branch.call("POST", path, body={"method": "cash"})
+    assert (status, settled["method"]) == (200, "cash")
+    status, day, _ = await world.branch.call("GET", "/v1/fees")
+    assert status == 200, day
+    assert {t["key"] for t in day["settled"]} >= {"cash"}
+    assert day["settled_yuan"] >= 20
+
+
+async def test_a_kiosk_reissue_owes_its_fee_at_the_window(world: World) -> None:
+    """The kiosk accepts the reissue fee-due; only the window takes the money."""
+    receipt = await _reissue_owing(world, channel=Channel.KIOSK)
+    path = f"/v1/applications/{receipt}/fee"
+    status, problem, _ = await world.branch.call(
+        "POST", path, body={"method": "cash"}, role="kiosk"
+    )
+    assert (status, problem["code"]) == (403, "forbidden")
+    status, settled, _ = await world.branch.call("POST", path, body={"method": "cash"})
+    assert (status, settled["status"]) == (200, "settled")
