@@ -264,6 +264,7 @@ def build_card_services(  # noqa: PLR0913 - the composition root's parts
         index=vault.index,
         pads=attached,
         upstream=upstream,
+        vault=vault,
         on_outcome=_counter(metrics) if metrics is not None else None,
         clock=clock,
     )

@@ -521,7 +521,9 @@ class ProductionController:
         opened = await self._upstream(
             job, lambda: self._platform.pre_open(job.order, message_id=f"{job_id}:pre_open")
         )
-        order = replace(job.order, card_number=opened.card_number, photo=opened.photo)
+        # The branch's own photo of the holder is printed; the platform's only without one.
+        photo = job.order.photo or opened.photo
+        order = replace(job.order, card_number=opened.card_number, photo=photo)
         issue_date = self._clock.now().astimezone(BEIJING).date()
         job = await self._end(
             job, _S.PRE_OPEN, Phase.DONE, order=order, issue_date=issue_date, station=None

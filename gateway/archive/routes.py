@@ -1,7 +1,10 @@
 """The archive's part of the teller API.
 
 ``POST /v1/applications/{receipt}/archive`` stores an image of an application
-(credential, scene or signature) with it.
+(credential, scene or signature) with it; once every image the operation keeps
+is there, the application's ``archive_status`` is ``complete``.
+``POST /v1/applications/{receipt}/archive-waiver`` lets a supervisor waive the
+images it still lacks, with a reason.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from sqlalchemy import select
 
-from gateway.archive.schemas import ArchiveIn, ArchiveOut
+from gateway.archive.schemas import ArchiveIn, ArchiveOut, ArchiveWaiverIn, ArchiveWaiverOut
 from gateway.archive.store import ArchiveError, ArchiveKind
 from gateway.operations.routes import receipt_of_path
 from gateway.operations.rows import ApplicationRow
@@ -28,14 +31,21 @@ from gateway.runtime.http.kit import (
     parse_body,
     read_body,
 )
-from gateway.runtime.problems import NOT_FOUND, ProblemError
+from gateway.runtime.problems import NOT_FOUND, ProblemError, register
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from gateway.archive.store import ArchiveStore
 
-__all__ = ["ARCHIVE", "SECTION", "ArchiveContext"]
+__all__ = ["ARCHIVE", "ARCHIVE_NOT_INCOMPLETE", "SECTION", "ArchiveContext"]
+
+ARCHIVE_NOT_INCOMPLETE: Final = register(
+    "archive-not-incomplete",
+    409,
+    "The application's archive is not incomplete; there is nothing to waive",
+    "该业务的归档影像不缺失，无需豁免",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,9 +97,40 @@ async def add_archive_file(request: web.Request) -> web.Response:
     return await api.idempotency.run(request, terminal.id, body, perform)
 
 
+async def waive_archive(request: web.Request) -> web.Response:
+    """A supervisor waives the images an application still lacks (the reason is kept)."""
+    api = request.app[ARCHIVE]
+    terminal = api.terminals.identify(request)
+    receipt = receipt_of_path(request)
+    body = await read_body(request)
+
+    async def perform() -> web.Response:
+        require_role(terminal, {Role.SUPERVISOR}, "waive archive images")
+        parsed = parse_body(ArchiveWaiverIn, body)
+        try:
+            held = await api.archive.waive(receipt, parsed.reason, terminal.id)
+        except ArchiveError as exc:
+            if "no application" in str(exc):
+                raise ProblemError(NOT_FOUND, str(exc), "无此受理编号。") from None
+            raise ProblemError(
+                ARCHIVE_NOT_INCOMPLETE, str(exc), "该业务的归档影像不缺失，无需豁免。"
+            ) from None
+        # The waiver, its reason and who gave it are on the application row; the
+        # audit chain records it too.
+        await api.audit_reads.put(terminal.id, "archive.waive", f"receipt:{receipt}")
+        out = ArchiveWaiverOut(
+            receipt_number=held.receipt_number, archive_status=held.archive_status,
+            reason=parsed.reason, waived_by=terminal.id,
+        )  # fmt: skip
+        return json_response(out)
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
 def add_routes(app: web.Application) -> None:
-    """Mount the archive's handler (the context is under :data:`ARCHIVE`)."""
+    """Mount the archive's handlers (the context is under :data:`ARCHIVE`)."""
     app.router.add_post("/v1/applications/{receipt}/archive", add_archive_file)
+    app.router.add_post("/v1/applications/{receipt}/archive-waiver", waive_archive)
 
 
 def _paths(kit: OpenApiKit) -> dict[str, Any]:
@@ -115,12 +156,33 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
             },
         }
     }
+    paths["/v1/applications/{receipt}/archive-waiver"] = {
+        "post": {
+            "operationId": "waiveArchive",
+            "summary": "影像豁免 / A supervisor waives the images an application lacks",
+            "parameters": [
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+                kit.idempotency_header,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": kit.ref("ArchiveWaiverIn")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Waived",
+                    "content": {"application/json": {"schema": kit.ref("ArchiveWaiverOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
     return paths
 
 
 SECTION: Final = ApiSection(
     name="archive",
-    models=(ArchiveIn, ArchiveOut),
+    models=(ArchiveIn, ArchiveOut, ArchiveWaiverIn, ArchiveWaiverOut),
     add_routes=add_routes,
     paths=_paths,
 )

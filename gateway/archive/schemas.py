@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ArchiveIn", "ArchiveOut"]
+__all__ = ["ArchiveIn", "ArchiveOut", "ArchiveWaiverIn", "ArchiveWaiverOut"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,3 +29,20 @@ class ArchiveOut(BaseModel):
     size: int
     kind: str
     stored_at: datetime
+
+
+class ArchiveWaiverIn(BaseModel):
+    """A supervisor waives the images an application still lacks."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=2, max_length=256)
+
+
+class ArchiveWaiverOut(BaseModel):
+    """The application's archive after the waiver."""
+
+    receipt_number: str
+    archive_status: str
+    reason: str
+    waived_by: str

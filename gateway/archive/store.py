@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 from sqlalchemy import select
 
 from gateway.archive.rows import ArchiveFileRow
+from gateway.operations.catalogue import CATALOGUE, ArchiveItem, Operation
 from gateway.operations.rows import ApplicationRow
 from gateway.runtime.business_day import BUSINESS_TZ
 
@@ -54,6 +55,7 @@ __all__ = [
 
 MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024
 CONTENT_TYPES: Final = frozenset({"image/jpeg", "image/png", "application/pdf"})
+_OPERATIONS: Final = frozenset(o.value for o in Operation)
 INDEX_FIELDS: Final = (
     "receipt_number", "operation", "kind", "sha256", "size", "content_type", "stored_at", "member",
 )  # fmt: skip
@@ -65,6 +67,14 @@ class ArchiveKind(StrEnum):
     CREDENTIAL = "credential-image"  # 凭证影像
     SCENE = "scene-image"  # 办理场景影像
     SIGNATURE = "signature"  # 签字板签名 or the signed printed form
+
+
+#: The file kind that satisfies each of the catalogue's archive items.
+_KIND_OF: Final = {
+    ArchiveItem.CREDENTIAL_IMAGES: ArchiveKind.CREDENTIAL,
+    ArchiveItem.SCENE_IMAGE: ArchiveKind.SCENE,
+    ArchiveItem.SIGNATURE: ArchiveKind.SIGNATURE,
+}
 
 
 class ArchiveError(Exception):
@@ -130,7 +140,50 @@ class ArchiveStore:
         )  # fmt: skip
         async with self._sessions.begin() as session:
             session.add(row)
+            await session.flush()
+            await _judge(session, application.id)
         return row
+
+    async def waive(self, receipt: str, reason: str, supervisor: str) -> ApplicationRow:
+        """A supervisor waives the images an application still lacks (with the reason).
+
+        Raises:
+            ArchiveError: no such application, or its archive is not incomplete.
+        """
+        async with self._sessions.begin() as session:
+            held = await session.scalar(
+                select(ApplicationRow)
+                .where(ApplicationRow.receipt_number == receipt)
+                .with_for_update()
+            )
+            if held is None:
+                raise ArchiveError("no application with this receipt number")
+            if held.archive_status != "incomplete":
+                raise ArchiveError(f"the archive is {held.archive_status}, not incomplete")
+            held.archive_status = "waived"
+            held.archive_waiver, held.archive_waived_by = reason, supervisor
+            return held
+
+
+async def _judge(session: AsyncSession, application_id: int) -> None:
+    """Mark the application ``complete`` once every image its operation keeps is archived.
+
+    A signed printed form archived as the signature stands for the pad's (001).
+    """
+    held = await session.scalar(
+        select(ApplicationRow).where(ApplicationRow.id == application_id).with_for_update()
+    )
+    if held is None or held.archive_status != "incomplete":
+        return
+    kinds = set(
+        await session.scalars(
+            select(ArchiveFileRow.kind).where(ArchiveFileRow.application_id == application_id)
+        )
+    )
+    spec = CATALOGUE.get(Operation(held.operation)) if held.operation in _OPERATIONS else None
+    required = {_KIND_OF[item].value for item in spec.archive} if spec is not None else set()
+    if required <= kinds:
+        held.archive_status = "complete"
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -152,6 +205,24 @@ async def export_month(
     """Write the month's archive to ``output`` (one ZIP file); return the number of files."""
     start, end = month_bounds(month)
     async with sessions() as session:
+        lacking = list(
+            await session.scalars(
+                select(ApplicationRow.receipt_number)
+                .where(
+                    ApplicationRow.archive_status == "incomplete",
+                    ApplicationRow.accepted_at >= start,
+                    ApplicationRow.accepted_at < end,
+                )
+                .order_by(ApplicationRow.id)
+            )
+        )
+        if lacking:
+            # 002 §6.4: the month's material is collected whole, or not yet.
+            shown = ", ".join(lacking[:10]) + (" ..." if len(lacking) > 10 else "")  # noqa: PLR2004
+            raise ArchiveError(
+                f"{len(lacking)} application(s) of {month} still lack their images "
+                f"(attach them, or a supervisor waives them with a reason): {shown}"
+            )
         rows = (
             await session.execute(
                 select(ArchiveFileRow, ApplicationRow)

@@ -170,6 +170,8 @@ class CardServiceResult(BaseModel):
     chip_blocked: bool = False
     message_en: str
     message_zh: str
+    #: The receipt of a PIN change, reset or unlock (attach its images to it).
+    receipt_number: str | None = None
 
     @classmethod
     def of(cls, outcome: Outcome) -> CardServiceResult:
@@ -188,6 +190,7 @@ class CardServiceResult(BaseModel):
             chip_blocked=outcome.chip_blocked,
             message_en=outcome.message_en,
             message_zh=outcome.message_zh,
+            receipt_number=outcome.receipt_number,
         )
 
 

@@ -28,7 +28,7 @@ on the card, tell the platform) and its refusals; they differ in one step each.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import structlog
@@ -42,9 +42,13 @@ from gateway.cardservices.pad import PinPadFailure, Prompt
 from gateway.cardservices.pads import DRIVER_ERRORS
 from gateway.operations.catalogue import CATALOGUE, Channel, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
+from gateway.operations.receipts import next_receipt
+from gateway.operations.rows import ApplicationRow
 from gateway.people import lifecycle
+from gateway.people.holders import hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import ApplicationEvent
+from gateway.runtime.business_day import local_day
 from gateway.runtime.http.auth import require_role
 from gateway.upstream.errors import (
     UpstreamError,
@@ -81,6 +85,7 @@ if TYPE_CHECKING:
     from gateway.cardservices.pad import PinPad
     from gateway.cardservices.settings import PinSettings
     from gateway.operations.schemas import OperationRequest
+    from gateway.people.vault import PersonalDataVault
     from gateway.runtime.http.auth import Terminal
     from gateway.upstream.assembly import Upstream
     from gateway.upstream.breaker import CircuitBreaker
@@ -181,6 +186,8 @@ class Outcome:
     application_state: str | None = None
     local_state: dict[str, str] | None = None
     chip_blocked: bool = False
+    #: The receipt (受理编号) of a PIN change, reset or unlock, for its archive images.
+    receipt_number: str | None = None
 
 
 @dataclass(slots=True)
@@ -208,6 +215,7 @@ class CardServices:
         index: Callable[[str], str],
         pads: Mapping[str, PinPad] | None = None,
         upstream: Upstream | None = None,
+        vault: PersonalDataVault | None = None,
         on_outcome: Callable[[str, str], None] | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -225,6 +233,7 @@ class CardServices:
             index: The personal-data vault's blind index of an identity number.
             pads: PIN pad id → pad; more can be added to :attr:`pads` later.
             upstream: The outbox and relay that carry card events to the platform.
+            vault: The personal-data vault (the holder's record of each receipt).
             on_outcome: Called with (operation, outcome) of every service (metrics).
             clock: Wall clock of the events reported (the daemon's injected one).
         """
@@ -239,6 +248,7 @@ class CardServices:
         self._index = index
         self.pads: dict[str, PinPad] = dict(pads or {})
         self._upstream = upstream
+        self._vault = vault
         self._on_outcome = on_outcome
         #: The injected clock; the system's when none is given (the command-line pad tools).
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -273,7 +283,7 @@ class CardServices:
         await _show(pad, Prompt.DONE)
         await self._report(card, "pin-changed", after)
         return await self._done(
-            Operation.PIN_CHANGE, terminal, card, before, after,
+            Operation.PIN_CHANGE, terminal, body, card, before, after,
             "The PIN was changed on the card.", "密码已修改。",
         )  # fmt: skip
 
@@ -299,7 +309,7 @@ class CardServices:
         await _show(pad, Prompt.DONE)
         await self._sync_local(card, ApplicationEvent.UNLOCK, report=("pin-reset", after))
         return await self._done(
-            Operation.PIN_RESET, terminal, card, before, after,
+            Operation.PIN_RESET, terminal, body, card, before, after,
             f"The PIN was reset with the authorization of province {card.province}.",
             f"密码已重置（发卡地 {card.province} 平台授权）。",
         )  # fmt: skip
@@ -327,7 +337,7 @@ class CardServices:
             after = await application.pin_tries_left()
         await self._sync_local(card, ApplicationEvent.UNLOCK, report=("unlocked", after))
         return await self._done(
-            Operation.UNLOCK, terminal, card, before, after,
+            Operation.UNLOCK, terminal, body, card, before, after,
             f"Unlocked with the authorization of province {card.province}; the PIN is unchanged.",
             f"已解锁（发卡地 {card.province} 平台授权），密码不变。",
         )  # fmt: skip
@@ -706,17 +716,53 @@ class CardServices:
         self,
         operation: Operation,
         terminal: Terminal,
+        body: OperationRequest,
         card: ChipCard,
         before: int,
         after: int,
         message_en: str,
         message_zh: str,
     ) -> Outcome:
+        receipt = await self._receipt(operation, terminal, body, card)
         await self._audit_outcome(operation, terminal, card, "completed", after, before)
         local = await self._local_states(card.card_number)
-        return self._outcome(
+        outcome = self._outcome(
             operation, card, before, after, message_en, message_zh, local_state=local
         )
+        return replace(outcome, receipt_number=receipt)
+
+    async def _receipt(
+        self, operation: Operation, terminal: Terminal, body: OperationRequest, card: ChipCard
+    ) -> str | None:
+        """The window operation's receipt (受理编号), to archive its images against.
+
+        The holder is this branch's person record, made now for a card of another
+        branch or province (found by the blind index, never overwritten).
+        """
+        if self._vault is None:
+            return None
+        now = self._clock.now()
+        today = local_day(now)
+        async with self._sessions.begin() as session:
+            person = await hold_person(
+                session, self._vault, card.ssn, now=now,
+                new={"name": body.applicant.name, "phone": None, "address": None},
+            )  # fmt: skip
+            assert person is not None  # noqa: S101 - made when missing
+            card_id = await session.scalar(
+                select(CardRow.id).where(CardRow.card_number == card.card_number)
+            )
+            receipt = await next_receipt(session, self._region, today)
+            session.add(
+                ApplicationRow(
+                    receipt_number=receipt, operation=operation.value, case=body.case.value,
+                    channel=body.channel.value, status="completed", person_id=person.id,
+                    card_id=card_id, terminal_id=terminal.id, fee_yuan=0, fee_waived=False,
+                    accepted_at=now, deadline=today, completed_at=now,
+                    archive_status=CATALOGUE[operation].archive_status(body.channel),
+                )
+            )  # fmt: skip
+        return receipt
 
     def _outcome(  # noqa: PLR0913, PLR0917 - one outcome's parts
         self,

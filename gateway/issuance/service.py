@@ -112,7 +112,7 @@ class PlatformProduction:
     async def pre_open(self, order: Order, *, message_id: str) -> PreOpened:
         """Apply / pre-open: the card number and the photo to print."""
         result = await self.platform.apply(
-            Applicant(order.ssn, order.name, order.region), message_id=message_id
+            Applicant(order.ssn, order.name, order.region, order.photo), message_id=message_id
         )
         return PreOpened(result.card_number, result.photo or None)
 
@@ -455,6 +455,12 @@ class ProductionService:
                 attempt = await _attempts(session, receipt) + 1
             id_number = self._vault.open("id_number", person.id_number_enc)
             name = self._vault.open("name", person.name_enc)
+            # Printed from the holder's record, and sent to the platform in pre-open.
+            photo = (
+                self._vault.open_bytes("photo", person.photo_enc)
+                if person.photo_enc is not None
+                else None
+            )
         order = Order(
             application_id=_application_id(receipt, attempt),
             ssn=id_number,
@@ -463,6 +469,7 @@ class ProductionService:
             ethnicity=ethnicity,
             birth_date=person.birth_date,
             region=self._region,
+            photo=photo,
         )
         return attempt, order
 

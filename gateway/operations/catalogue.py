@@ -287,6 +287,14 @@ class OperationSpec:
         """The time limit on ``channel``."""
         return self.time_limits.get(channel, self.time_limit)
 
+    def archive_for(self, channel: Channel) -> frozenset[ArchiveItem]:
+        """The images a request on ``channel`` keeps: the window's (001), none elsewhere."""
+        return self.archive if channel is Channel.WINDOW else frozenset()
+
+    def archive_status(self, channel: Channel) -> str:
+        """An accepted request's archive status: ``incomplete`` until its images come."""
+        return "incomplete" if self.archive_for(channel) else "not-required"
+
 
 _PRODUCTION_EVENTS: Final = frozenset(
     {CardEvent.START_PRODUCTION, CardEvent.START_REISSUE, CardEvent.START_REPLACEMENT}

@@ -50,14 +50,20 @@ class Deficiency:
         return {"code": self.code, "title_zh": self.title_zh, "title_en": self.title_en}
 
 
-def check_completeness(
+def check_completeness(  # noqa: PLR0913 - the request's parts
     spec: OperationSpec,
     case: Case,
     channel: Channel,
     materials: Collection[Material],
     photo: bytes | None = None,
+    *,
+    photo_on_record: bool = False,
 ) -> list[Deficiency]:
-    """Everything missing or invalid in a request; empty when it is complete."""
+    """Everything missing or invalid in a request; empty when it is complete.
+
+    ``photo_on_record``: the holder's record has a photo, so the photo
+    requirement is met without a new one (002 §6.1.3.2 b).
+    """
     found: list[Deficiency] = []
     if case not in spec.allowed_cases(channel):
         found.append(
@@ -67,7 +73,7 @@ def check_completeness(
                 f"{spec.title_en}: not accepted for {case.value} on the {channel.value} channel",
             )
         )
-    given = set(materials)
+    given = set(materials) | ({Material.PHOTO} if photo_on_record else set())
     found.extend(
         Deficiency(f"missing:{req.code}", f"缺少：{req.title_zh}", f"Missing: {req.title_en}")
         for req in spec.requirements.get(case, ())
@@ -75,7 +81,7 @@ def check_completeness(
     )
     if photo is not None:
         found.extend(check_photo(photo))
-    elif Material.PHOTO in given:
+    elif Material.PHOTO in materials:
         found.append(
             _photo("photo-image-missing", "已申报照片但未提交影像", "Photo declared but not sent")
         )

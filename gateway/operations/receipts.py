@@ -21,11 +21,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from sqlalchemy.exc import IntegrityError
 from stdnum import damm
 
-__all__ = ["PREFIX", "ReceiptNumber", "ReceiptNumberError", "make_receipt_number"]
+from gateway.operations.rows import ReceiptSequenceRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = [
+    "PREFIX",
+    "ReceiptNumber",
+    "ReceiptNumberError",
+    "make_receipt_number",
+    "next_receipt",
+]
 
 PREFIX: Final = "SS"
 _PATTERN: Final = re.compile(r"^SS(\d{6})(\d{8})(\d{5})(\d)$")
@@ -73,3 +85,26 @@ def make_receipt_number(region: str, day: date, sequence: int) -> ReceiptNumber:
     if not 1 <= sequence <= MAX_SEQUENCE:
         raise ReceiptNumberError(f"sequence must be 1..{MAX_SEQUENCE}")
     return ReceiptNumber(region=region, day=day, sequence=sequence)
+
+
+async def next_receipt(session: AsyncSession, region: str, day: date) -> str:
+    """The branch's next receipt number of ``day``, in ``session``'s transaction.
+
+    One sequence per branch and day for every acceptance (window operations,
+    card services, batch imports and pickups alike); the day's row is locked
+    until commit.
+    """
+    row = await session.get(ReceiptSequenceRow, day, with_for_update=True)
+    if row is None:
+        row = ReceiptSequenceRow(day=day, last=0)
+        session.add(row)
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError:  # another request created the day's row first
+            row = await session.get(
+                ReceiptSequenceRow, day, with_for_update=True, populate_existing=True
+            )
+            assert row is not None  # noqa: S101 - it exists: the insert just collided
+    row.last += 1
+    return str(make_receipt_number(region, day, row.last))

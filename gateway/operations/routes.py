@@ -209,11 +209,12 @@ INVALID_RECEIPT: Final = register(
     "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
 )
 APPLICATION_STATUSES: Final = ("accepted", "completed")
+ARCHIVE_STATUSES: Final = ("not-required", "incomplete", "complete", "waived")
 INVALID_DAY: Final = register("invalid-day", 400, "Not a valid day", "日期无效")
 #: Who takes the fees at the window.
 _FEE_DESK: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 _READERS: Final = frozenset(Role) - {Role.OPS}
-_LIST_PARAMETERS: Final = ("status", "operation", "overdue", "limit", "cursor")
+_LIST_PARAMETERS: Final = ("status", "operation", "overdue", "archive", "limit", "cursor")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,6 +342,7 @@ def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> Appl
         fee_waived=row.fee_waived,
         fee_status=row.fee_status,
         fee_receipt=row.fee_receipt,
+        archive_status=row.archive_status,
     )
 
 
@@ -382,6 +384,7 @@ async def get_application(request: web.Request) -> web.Response:
         fee_waived=row["fee_waived"],
         fee_status=row["fee_status"],
         fee_receipt=row["fee_receipt"],
+        archive_status=row["archive_status"],
     )
     body = out.model_dump_json().encode()
     cache.put(receipt, generation, today, body)
@@ -396,7 +399,7 @@ _BY_RECEIPT: Final = (
             for name in (
                 "receipt_number", "operation", "case", "channel", "status", "terminal_id",
                 "accepted_at", "deadline", "fee_yuan", "fee_waived", "fee_status",
-                "fee_receipt",
+                "fee_receipt", "archive_status",
             )
         ),
         PersonRow.__table__.c.id_masked,
@@ -423,6 +426,7 @@ async def list_applications(request: web.Request) -> web.Response:
     operation = query_choice(query, "operation", {o.value: o for o in Operation})
     overdue = query_choice(query, "overdue", {"true": True, "false": False}) or False
     status = query_choice(query, "status", {s: s for s in APPLICATION_STATUSES})
+    archive = query_choice(query, "archive", {s: s for s in ARCHIVE_STATUSES})
     asked = {k: query[k] for k in _LIST_PARAMETERS if k in query}  # checked: safe to keep
     await api.audit_reads.put(terminal.id, "query.applications", "applications", {"query": asked})
     statement = (
@@ -436,6 +440,8 @@ async def list_applications(request: web.Request) -> web.Response:
         statement = statement.where(ApplicationRow.operation == operation.value)
     if status is not None:
         statement = statement.where(ApplicationRow.status == status)
+    if archive is not None:
+        statement = statement.where(ApplicationRow.archive_status == archive)
     today = local_day(api.clock.now())
     if overdue:
         statement = statement.where(
@@ -600,6 +606,12 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
                     "name": "overdue",
                     "in": "query",
                     "schema": {"type": "string", "enum": ["true", "false"]},
+                },
+                {
+                    "name": "archive",
+                    "in": "query",
+                    "description": "incomplete: what still lacks its images",
+                    "schema": {"type": "string", "enum": list(ARCHIVE_STATUSES)},
                 },
                 {
                     "name": "limit",

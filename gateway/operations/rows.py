@@ -63,6 +63,14 @@ class ApplicationRow(Base):
     )
     #: When the fee was settled, or when a debit was claimed (``settling``).
     fee_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: ``not-required``, ``incomplete`` (the operation's credential, scene and
+    #: signature images are not all archived yet), ``complete``, ``waived``.
+    archive_status: Mapped[str] = mapped_column(
+        String(16), default="not-required", server_default="not-required", index=True
+    )
+    #: Why a supervisor waived the missing images (``waived``), and who.
+    archive_waiver: Mapped[str | None] = mapped_column(String(256), default=None)
+    archive_waived_by: Mapped[str | None] = mapped_column(String(64), default=None)
     #: The terminal that settled the fee.
     fee_terminal: Mapped[str | None] = mapped_column(String(64), default=None)
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())

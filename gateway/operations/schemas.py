@@ -93,6 +93,9 @@ class OperationResult(BaseModel):
     #: ``none``, ``due`` (settle it at the window before the card is made: POST
     #: /v1/applications/{receipt}/fee), ``waived``.
     fee_status: str = "none"
+    #: ``incomplete``: attach the credential, scene and signature images
+    #: (POST /v1/applications/{receipt}/archive); ``not-required`` otherwise.
+    archive_status: str = "not-required"
     #: What the operation covered (scoped operations and rollback; else ``None``).
     scope: Scope | None = None
 
@@ -144,6 +147,8 @@ class ApplicationOut(BaseModel):
     fee_status: str = "none"
     #: The branch's fee receipt number, once settled.
     fee_receipt: str | None = None
+    #: ``not-required``, ``incomplete``, ``complete`` or ``waived``.
+    archive_status: str = "not-required"
 
 
 class FeeIn(BaseModel):

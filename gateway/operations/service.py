@@ -35,8 +35,8 @@ from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Ro
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.fees import FeeDesk, decide_fee
-from gateway.operations.receipts import make_receipt_number
-from gateway.operations.rows import ApplicationRow, ReceiptSequenceRow
+from gateway.operations.receipts import next_receipt
+from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import ApprovalOut, OperationResult
 from gateway.operations.workdays import CalendarError
 from gateway.people import lifecycle
@@ -203,32 +203,10 @@ class BusinessService:
         require_role(terminal, spec.roles, spec.title_en.lower())
         _check_channel(terminal, body.channel)
         today = self._clock.now().astimezone(BUSINESS_TZ).date()
-        deficiencies = self._deficiencies(spec, body, today)
-        if body.scope is not None and not takes_scope(spec):
-            deficiencies.append(
-                Deficiency(
-                    "scope-not-applicable",
-                    "仅挂失、解挂、启用、注销业务可指定办理范围（社保 / 银行 / 两者）",
-                    "Only loss reports, cancel loss, activation and cancellation take a scope",
-                )
-            )
-        if operation is Operation.INFO_CHANGE and (
-            body.applicant.phone is None and body.applicant.address is None
-        ):
-            deficiencies.append(
-                Deficiency(
-                    "missing:new-information",
-                    "请填写变更后的联系电话或常住地址（姓名、证件号码等关键信息不可在此变更）",
-                    "Give the new phone or address (key information cannot change here)",
-                )
-            )
-        if body.scope in {"bank", "both"} and self._upstream is not None and not self._has_bank:
-            raise OperationRefusal(
-                OperationReason.BANK_NOT_CONFIGURED,
-                "This branch has no [upstream.bank]: the bank account cannot be "
-                "changed from here; nothing was changed.",
-                "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户业务，未做任何更改。",
-            )
+        photo = _decoded_photo(body.photo)
+        on_record = spec.new_card and photo is None and await self._photo_on_record(body)
+        deficiencies = self._deficiencies(spec, body, today, photo, on_record=on_record)
+        deficiencies.extend(self._request_checks(spec, body))
         if deficiencies:
             raise OperationRefusal(
                 OperationReason.INCOMPLETE,
@@ -256,6 +234,10 @@ class BusinessService:
                         user=terminal.id, required=APPROVAL_REQUIRED,
                     )  # fmt: skip
                 person = await self._person(session, body.applicant, create=spec.new_card)
+                if photo and not spec.completes_at_counter:
+                    # The photo of a card to be made is the holder's from now on (a
+                    # reissue's new photo replaces the old one).
+                    person.photo_enc = self._vault.seal_bytes("photo", photo)
                 card, before, after, parts = await self._card(session, spec, person, body)
                 if operation is Operation.INFO_CHANGE:
                     self._change_info(person, body.applicant)
@@ -275,6 +257,7 @@ class BusinessService:
                         terminal_id=terminal.id, fee_yuan=fee.yuan,
                         fee_waived=fee.status == "waived", fee_status=fee.status,
                         fee_method=fee.method, accepted_at=now,
+                        archive_status=spec.archive_status(body.channel),
                         deadline=deadline, completed_at=now if completed else None,
                     )
                 )  # fmt: skip
@@ -310,6 +293,7 @@ class BusinessService:
             fee_yuan=fee.yuan,
             fee_waived=fee.status == "waived",
             fee_status=fee.status,
+            archive_status=spec.archive_status(body.channel),
             application_state=after.application if after else None,
             card_state=after.card if after else None,
             bank_state=after.bank if after else None,
@@ -393,17 +377,64 @@ class BusinessService:
             queued = queued or enqueued.status is QueueStatus.QUEUED
         return queued
 
-    def _deficiencies(
-        self, spec: OperationSpec, body: OperationRequest, today: date
-    ) -> list[Deficiency]:
-        photo: bytes | None = None
+    def _request_checks(self, spec: OperationSpec, body: OperationRequest) -> list[Deficiency]:
+        """The scope and the new information a request must (not) carry."""
         found: list[Deficiency] = []
-        if body.photo is not None:
-            try:
-                photo = base64.b64decode(body.photo, validate=True)
-            except (binascii.Error, ValueError):
-                photo = b""
-        found.extend(check_completeness(spec, body.case, body.channel, set(body.materials), photo))
+        if body.scope is not None and not takes_scope(spec):
+            found.append(
+                Deficiency(
+                    "scope-not-applicable",
+                    "仅挂失、解挂、启用、注销业务可指定办理范围（社保 / 银行 / 两者）",
+                    "Only loss reports, cancel loss, activation and cancellation take a scope",
+                )
+            )
+        if spec.operation is Operation.INFO_CHANGE and (
+            body.applicant.phone is None and body.applicant.address is None
+        ):
+            found.append(
+                Deficiency(
+                    "missing:new-information",
+                    "请填写变更后的联系电话或常住地址（姓名、证件号码等关键信息不可在此变更）",
+                    "Give the new phone or address (key information cannot change here)",
+                )
+            )
+        if body.scope in {"bank", "both"} and self._upstream is not None and not self._has_bank:
+            raise OperationRefusal(
+                OperationReason.BANK_NOT_CONFIGURED,
+                "This branch has no [upstream.bank]: the bank account cannot be "
+                "changed from here; nothing was changed.",
+                "本网点未配置合作银行核心（[upstream.bank]），不能办理银行账户业务，未做任何更改。",
+            )
+        return found
+
+    async def _photo_on_record(self, body: OperationRequest) -> bool:
+        """Whether the applicant's record already has a photo (read before the change)."""
+        if not ric.is_valid(body.applicant.id_number):
+            return False
+        async with self._sessions() as session:
+            stored = await session.scalar(
+                select(PersonRow.photo_enc).where(
+                    PersonRow.id_index == self._vault.index(body.applicant.id_number)
+                )
+            )
+        return stored is not None
+
+    def _deficiencies(
+        self,
+        spec: OperationSpec,
+        body: OperationRequest,
+        today: date,
+        photo: bytes | None,
+        *,
+        on_record: bool,
+    ) -> list[Deficiency]:
+        found: list[Deficiency] = []
+        found.extend(
+            check_completeness(
+                spec, body.case, body.channel, set(body.materials), photo,
+                photo_on_record=on_record,
+            )
+        )  # fmt: skip
         for role, person in (("applicant", body.applicant), ("agent", body.agent)):
             if person is not None and not ric.is_valid(person.id_number):
                 found.append(
@@ -537,25 +568,8 @@ class BusinessService:
         return self._upstream
 
     async def next_receipt(self, session: AsyncSession, day: date) -> str:
-        """The branch's next receipt number of ``day``, in ``session``'s transaction.
-
-        One sequence per branch and day for every acceptance (window operations,
-        batch imports and pickups alike); the day's row is locked until commit.
-        """
-        row = await session.get(ReceiptSequenceRow, day, with_for_update=True)
-        if row is None:
-            row = ReceiptSequenceRow(day=day, last=0)
-            session.add(row)
-            try:
-                async with session.begin_nested():
-                    await session.flush()
-            except IntegrityError:  # another request created the day's row first
-                row = await session.get(
-                    ReceiptSequenceRow, day, with_for_update=True, populate_existing=True
-                )
-                assert row is not None  # noqa: S101 - it exists: the insert just collided
-        row.last += 1
-        return str(make_receipt_number(self._region, day, row.last))
+        """The branch's next receipt number of ``day``, in ``session``'s transaction."""
+        return await next_receipt(session, self._region, day)
 
 
 def _check_preconditions(spec: OperationSpec, card: CardRow) -> None:
@@ -629,6 +643,16 @@ def _bank_commands(operation: Operation, card: CardRow, person: PersonIn) -> lis
     }
     command = single.get(operation)
     return [] if command is None else [command]
+
+
+def _decoded_photo(text: str | None) -> bytes | None:
+    """The request's photo; ``b""`` when it is not base64 (the check names that)."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _check_channel(terminal: Terminal, channel: Channel) -> None:

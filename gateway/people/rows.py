@@ -41,6 +41,9 @@ class PersonRow(Base):
     name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     address_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    #: The holder's photo (JPEG) as taken at the window, sealed like the other fields:
+    #: sent in pre-open, printed on the card, replaced by a reissue's new photo.
+    photo_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     #: Masked identity number (first 6, last 4) for lists and logs.
     id_masked: Mapped[str] = mapped_column(String(32))
     birth_date: Mapped[date] = mapped_column(Date)

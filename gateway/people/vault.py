@@ -43,16 +43,22 @@ class PersonalDataVault:
 
     def seal(self, field: str, text: str) -> bytes:
         """Encrypt ``text`` for the column ``field``."""
-        sealed = self._store.encrypt(
-            self.ENCRYPTION_KEY, text.encode(), associated_data=field.encode()
-        )
-        return sealed.key_version.to_bytes(2, "big") + sealed.nonce + sealed.data
+        return self.seal_bytes(field, text.encode())
 
     def open(self, field: str, blob: bytes) -> str:
         """Decrypt a value stored in the column ``field``."""
+        return self.open_bytes(field, blob).decode()
+
+    def seal_bytes(self, field: str, data: bytes) -> bytes:
+        """Encrypt ``data`` (a photo) for the column ``field``."""
+        sealed = self._store.encrypt(self.ENCRYPTION_KEY, data, associated_data=field.encode())
+        return sealed.key_version.to_bytes(2, "big") + sealed.nonce + sealed.data
+
+    def open_bytes(self, field: str, blob: bytes) -> bytes:
+        """Decrypt bytes stored in the column ``field``."""
         version = int.from_bytes(blob[:2], "big")
         sealed = Ciphertext(self.ENCRYPTION_KEY, version, blob[2:14], blob[14:])
-        return self._store.decrypt(sealed, associated_data=field.encode()).decode()
+        return self._store.decrypt(sealed, associated_data=field.encode())
 
     def index(self, id_number: str) -> str:
         """The blind index of an identity number (case and spaces do not matter)."""

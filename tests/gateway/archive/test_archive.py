@@ -97,3 +97,57 @@ async def test_archive_refusals(branch: Branch) -> None:
         "POST", f"/v1/applications/{unknown}0/archive", body=good
     )
     assert status in {400, 404}
+
+
+async def test_missing_images_keep_the_archive_incomplete_and_the_month_unexported(
+    branch: Branch, tmp_path: Path
+) -> None:
+    """The effect commits at once; the images follow; until then the month cannot be exported."""
+    status, result, _ = await branch.call("POST", "/v1/operations/apply", body=apply_body())
+    assert (status, result["archive_status"]) == (200, "incomplete")
+    receipt = str(result["receipt_number"])
+    status, page, _ = await branch.call("GET", "/v1/applications?archive=incomplete")
+    assert [item["receipt_number"] for item in page["items"]] == [receipt]
+
+    api = branch.daemon.teller.archive if branch.daemon.teller else None
+    assert api is not None
+    with pytest.raises(ArchiveError, match=receipt):
+        await export_month(api.archive, api.sessions, "2026-11", tmp_path / "refused.zip")
+    assert not (tmp_path / "refused.zip").exists()
+
+    image = {"kind": "credential-image", "content_type": "image/jpeg"}
+    image["data"] = base64.b64encode(b"\xff\xd8id-card-front" * 20).decode()
+    status, _, _ = await branch.call("POST", f"/v1/applications/{receipt}/archive", body=image)
+    assert status == 201
+    status, found, _ = await branch.call("GET", f"/v1/applications/{receipt}")
+    assert found["archive_status"] == "incomplete"  # scene and signature still missing
+
+    waiver = {"reason": "签字板故障，纸质表单已签字留存"}
+    path = f"/v1/applications/{receipt}/archive-waiver"
+    status, problem, _ = await branch.call("POST", path, body=waiver)
+    assert (status, problem["code"]) == (403, "forbidden")  # a teller may not waive
+    status, waived, _ = await branch.call("POST", path, body=waiver, role="supervisor")
+    assert (status, waived["archive_status"], waived["waived_by"]) == (
+        200,
+        "waived",
+        "supervisor-01",
+    )
+    status, problem, _ = await branch.call("POST", path, body=waiver, role="supervisor")
+    assert (status, problem["code"]) == (409, "archive-not-incomplete")
+    assert await export_month(api.archive, api.sessions, "2026-11", tmp_path / "ok.zip") == 1
+
+
+async def test_all_three_images_complete_the_archive(branch: Branch) -> None:
+    """Credential, scene and signature: complete; a status query needs none."""
+    receipt = await archived_branch(branch)
+    status, found, _ = await branch.call("GET", f"/v1/applications/{receipt}")
+    assert (status, found["archive_status"]) == (200, "complete")
+
+
+def test_every_archive_item_has_its_file_kind() -> None:
+    """Each image the catalogue asks for is satisfied by one kind of archived file."""
+    from gateway.archive.store import _KIND_OF  # noqa: PLC0415 - the table itself
+    from gateway.operations.catalogue import ArchiveItem  # noqa: PLC0415
+
+    assert set(_KIND_OF) == set(ArchiveItem)
+    assert len(set(_KIND_OF.values())) == len(ArchiveItem)

@@ -12,6 +12,7 @@ the MQTT payloads.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import logging
@@ -55,6 +56,29 @@ def body(ssn: str, **changes: Any) -> dict[str, Any]:  # noqa: ANN401
     return found
 
 
+async def _receipt_takes_the_images(b: PinBranch, answer: dict[str, Any], operation: str) -> None:
+    """A PIN service has its receipt (completed, the holder on record) and takes its images."""
+    receipt = answer["receipt_number"]
+    status, found, _ = await b.branch.call("GET", f"/v1/applications/{receipt}")
+    assert status == 200, found
+    assert (found["operation"], found["status"], found["holder"]) == (
+        operation,
+        "completed",
+        answer["holder"],
+    )
+    for kind in ("credential-image", "scene-image"):
+        status, stored, _ = await b.branch.call(
+            "POST",
+            f"/v1/applications/{receipt}/archive",
+            body={
+                "kind": kind,
+                "content_type": "image/jpeg",
+                "data": base64.b64encode(b"\xff\xd8" + kind.encode() * 20).decode(),
+            },
+        )
+        assert status == 201, stored
+
+
 async def test_card_of_another_province(pin_branch: PinBranch, tmp_path: Path) -> None:  # noqa: PLR0915 - one story on one card
     """Chongqing card at a 652300 branch: change, reset via the hub, lock, unlock, status."""
     b = pin_branch
@@ -68,6 +92,7 @@ async def test_card_of_another_province(pin_branch: PinBranch, tmp_path: Path) -
     assert (answer["issuer_province"], answer["cross_region"]) == ("500000", True)
     assert answer["tries_left_after"] == 3
     assert card.state.pin == HOLDER_PIN
+    await _receipt_takes_the_images(b, answer, "pin-change")
 
     routed = b.platform.hub.routed
     b.pad.type_in(NEW_PIN)
@@ -104,6 +129,7 @@ async def test_card_of_another_province(pin_branch: PinBranch, tmp_path: Path) -
     assert status == 200, answer.get("missing", answer)
     assert (answer["tries_left_before"], answer["tries_left_after"]) == (0, 3)
     assert card.state.pin == HOLDER_PIN  # the PIN stays
+    await _receipt_takes_the_images(b, answer, "unlock")
     status, answer = await b.call("/v1/operations/unlock", who)
     assert (status, answer["code"], answer["tries_left"]) == (409, "pin-not-locked", 3)
 

@@ -9,6 +9,7 @@ in-process MQTT broker. Runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -16,7 +17,14 @@ import aiomqtt
 import pytest
 from sqlalchemy import text
 
-from gateway.demo.world import DEMO_BRANCH, DEMO_PROVINCE, FEEDER, DemoWorld, demo_id_number
+from gateway.demo.world import (
+    DEMO_BRANCH,
+    DEMO_PROVINCE,
+    FEEDER,
+    DemoWorld,
+    demo_id_number,
+    demo_photo,
+)
 from protocols.mqtt.reports import StockReport, decode_report
 from tests.gateway.issuance.world import Teller
 
@@ -262,9 +270,12 @@ async def test_a_reissue_after_formal_loss_makes_a_new_card_and_cancels_the_old(
         status, result = await teller.call("POST", f"/v1/operations/{operation}", body)
         assert status == 200, result
     assert result["card_state"] == "07"
-    status, job = await teller.call(
-        "POST", "/v1/production/jobs", {"receipt_number": result["receipt_number"]}
+    reissue = result["receipt_number"]
+    status, fee = await teller.call(
+        "POST", f"/v1/applications/{reissue}/fee", {"method": "pos", "reference": "POS-0007"}
     )
+    assert (status, fee["status"]) == (200, "settled"), fee
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": reissue})
     assert status == 202, job
     second = await teller.until(job["job_id"], lambda j: j["status"] == "issued")
     assert second["card_number"] != first["card_number"]
@@ -326,6 +337,17 @@ async def test_asks_for_one_application_are_taken_one_at_a_time(
     await teller.until(answers[0][1]["job_id"], lambda j: j["status"] == "issued")
 
 
+async def _photo_went_everywhere(world: DemoWorld, job_id: str, card_number: str) -> None:
+    """The photo taken at the window went to the platform in pre-open and onto the card."""
+    assert world.platform is not None
+    assert world.daemon is not None
+    assert world.daemon.production is not None
+    assert world.platform.provinces[DEMO_PROVINCE].cards[card_number].photo == demo_photo()
+    made = await world.daemon.production.journal.load_job(job_id)
+    assert made is not None
+    assert made.order.photo == base64.b64decode(demo_photo())
+
+
 async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
     make_world: Callable[..., Any],
 ) -> None:
@@ -341,6 +363,10 @@ async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
     assert status == 202, job
     first = await teller.until(job["job_id"], lambda j: j["status"] == "issued")
     await teller.until_settled(receipt)
+    world = teller.world
+    await _photo_went_everywhere(world, job["job_id"], first["card_number"])
+    assert world.platform is not None
+    assert world.daemon is not None
     body = {
         "case": "self",
         "channel": "window",
@@ -351,10 +377,7 @@ async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
     loss = {**body, "scope": "social-security"}
     status, result = await teller.call("POST", "/v1/operations/report-formal-loss", loss)
     assert status == 200, result
-    world = teller.world
-    assert world.platform is not None
     assert world.bank is not None
-    assert world.daemon is not None
     accounts_before = len(world.bank.accounts)
 
     answers = await asyncio.gather(

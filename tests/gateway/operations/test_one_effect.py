@@ -12,6 +12,7 @@ operation's effect is read back from the simulators' own state.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 from collections import Counter as Tally
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from sqlalchemy import func, select, update
 from gateway.audit.rows import AuditEntryRow
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation
+from gateway.demo.world import demo_photo
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation
 from gateway.operations.rows import ApplicationRow
 from gateway.people.rows import CardRow, PersonRow
 from gateway.upstream import PeerKeysFile, publish_identity
@@ -42,6 +44,7 @@ from tests.gateway.operations.test_api_matrix import (
     AFTER,
     HISTORIES,
     NEW_PHONE,
+    PHOTO,
     PRIOR,
     SITUATIONS,
     adult,
@@ -487,3 +490,47 @@ async def test_a_kiosk_reissue_owes_its_fee_at_the_window(world: World) -> None:
     assert (status, problem["code"]) == (403, "forbidden")
     status, settled, _ = await world.branch.call("POST", path, body={"method": "cash"})
     assert (status, settled["status"]) == (200, "settled")
+
+
+async def _stored_photo(world: World, id_number: str) -> bytes | None:
+    """The photo on the holder's record, decrypted."""
+    assert world.daemon.teller is not None
+    vault = world.daemon.teller.operations.vault
+    async with world.daemon.engine.connect() as conn:
+        sealed = (
+            await conn.execute(
+                select(PersonRow.photo_enc).where(PersonRow.id_index == vault.index(id_number))
+            )
+        ).scalar_one()
+    return None if sealed is None else vault.open_bytes("photo", sealed)
+
+
+async def test_the_photo_is_kept_replaced_and_not_asked_twice(world: World) -> None:
+    """Apply keeps the photo (encrypted); a reissue's new photo replaces it; a record spares it."""
+    id_number, _ = await world.holder("formal-loss")  # applied with PHOTO
+    assert await _stored_photo(world, id_number) == base64.b64decode(PHOTO)
+    async with world.daemon.engine.connect() as conn:
+        sealed = (await conn.execute(select(PersonRow.photo_enc))).scalars().all()
+    assert all(base64.b64decode(PHOTO) not in (blob or b"") for blob in sealed)  # sealed
+
+    body = request(CATALOGUE[_O.REISSUE], Case.SELF, Channel.WINDOW, id_number)
+    new = demo_photo()
+    status, result, _ = await world.branch.call(
+        "POST", "/v1/operations/reissue", body={**body, "photo": new}
+    )
+    assert status == 200, result
+    assert await _stored_photo(world, id_number) == base64.b64decode(new)
+
+    again, _ = await world.holder("cancelled")  # a holder whose card was cancelled
+    spec = CATALOGUE[_O.APPLY]
+    no_photo = request(
+        spec, Case.SELF, Channel.WINDOW, again, materials={Material.APPLICANT_ID_CARD}
+    )
+    status, result, _ = await world.branch.call("POST", "/v1/operations/apply", body=no_photo)
+    assert status == 200, result  # 002 §6.1.3.2 b): the record has a photo
+    stranger = request(
+        spec, Case.SELF, Channel.WINDOW, adult(), materials={Material.APPLICANT_ID_CARD}
+    )
+    status, problem, _ = await world.branch.call("POST", "/v1/operations/apply", body=stranger)
+    assert (status, problem["code"]) == (422, "incomplete-request")
+    assert [m["code"] for m in problem["missing"]] == ["missing:photo"]
