@@ -82,7 +82,7 @@ from gateway.people.states import (
     CardState,
     IllegalTransition,
 )
-from gateway.runtime.business_day import BUSINESS_TZ
+from gateway.runtime.business_day import BUSINESS_TZ, local_day
 from gateway.runtime.http.auth import require_role
 from gateway.upstream.outbox import EnableCard
 from gateway.upstream.platform import CardRef
@@ -618,6 +618,7 @@ class BatchService:
                     _move(card, CardEvent.ISSUED, CardEvent.ACTIVATE)
                     lifecycle.step(card, ApplicationEvent.ENABLE)
                     row.status = "issued"
+                    await _settle_receipt(session, row.single_receipt, now, done=True)
                 else:
                     _move(card, CardEvent.PRODUCED)
                     row.status = "produced"
@@ -626,6 +627,8 @@ class BatchService:
                 _move(card, CardEvent.PRODUCTION_FAILED)
                 row.status = "failed"
                 row.failure = (job.failure or "failed")[:128]
+                if single:  # 001 §1.3: made within 24 h of a device or network fault
+                    await _settle_receipt(session, row.single_receipt, now, done=False)
             card.updated_at = now
         await self._audit.append(
             "system", f"batch.row.{'issued' if job.status is JobStatus.ISSUED else 'failed'}",
@@ -634,16 +637,30 @@ class BatchService:
         )  # fmt: skip
 
     async def _finish_batches(self) -> None:
+        """A batch whose rows are all made (or failed) is finished, and so is its acceptance."""
         now = self._clock.now()
         async with self._sessions.begin() as session:
             open_batches = select(BatchItemRow.batch_id).where(
                 BatchItemRow.status.in_(("queued", "producing", "single"))
+            )
+            finishing = list(
+                await session.scalars(
+                    select(BatchRow.application_id).where(
+                        BatchRow.status == "submitted", BatchRow.id.not_in(open_batches)
+                    )
+                )
             )
             await session.execute(
                 update(BatchRow)
                 .where(BatchRow.status == "submitted", BatchRow.id.not_in(open_batches))
                 .values(status="finished", finished_at=now)
             )
+            if finishing:  # its cards are made: the batch application is done, not overdue
+                await session.execute(
+                    update(ApplicationRow)
+                    .where(ApplicationRow.id.in_(finishing), ApplicationRow.status == "accepted")
+                    .values(status="completed", completed_at=now)
+                )
 
     # ------------------------------------------------------- batch-to-single
     async def to_single(  # noqa: PLR0913 - the operation's request and its approval
@@ -920,6 +937,24 @@ class PickedUp:
 def application_id_of(item: BatchItemRow) -> str:
     """The production application id of a batch row (stable: resubmitting finds the job)."""
     return f"batch-{item.batch_id.replace('-', '')[:20]}-{item.line}"
+
+
+async def _settle_receipt(
+    session: AsyncSession, receipt: str | None, now: datetime, *, done: bool
+) -> None:
+    """A batch-to-single receipt: completed with its card, or due within the fault limit."""
+    if receipt is None:
+        return
+    application = await session.scalar(
+        select(ApplicationRow).where(ApplicationRow.receipt_number == receipt).with_for_update()
+    )
+    if application is None or application.status != "accepted":
+        return
+    if done:
+        application.status, application.completed_at = "completed", now
+        return
+    hours = CATALOGUE[Operation.BATCH_TO_SINGLE].fault_deadline(Channel.WINDOW) or 24
+    application.deadline = local_day(now + timedelta(hours=hours))
 
 
 def _move(card: CardRow, *events: CardEvent) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import weakref
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -35,6 +36,7 @@ from sqlalchemy import select
 
 from gateway.issuance.invalidation import REPLACED_STATES, invalidate_replaced_cards
 from gateway.issuance.rows import ProductionJobRow
+from gateway.operations.catalogue import CATALOGUE, Channel, Operation
 from gateway.operations.rows import ApplicationRow
 from gateway.people import lifecycle
 from gateway.people.identity import sex_of
@@ -47,6 +49,7 @@ from gateway.people.states import (
     CardEvent,
     CardState,
 )
+from gateway.runtime.business_day import local_day
 from gateway.upstream.platform import Applicant, CardRef, KeyServiceContext, ProductionData
 from production import (
     JobRecord,
@@ -60,6 +63,7 @@ from production import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -98,6 +102,22 @@ _STARTABLE: Final = {
     CardState.INITIAL.value: CardEvent.START_PRODUCTION,
     CardState.INSTANT_ISSUANCE_FAILED.value: CardEvent.RETRY_PRODUCTION,
 }
+
+
+def _fault_deadline(application: ApplicationRow, now: datetime) -> None:
+    """A card "made at once" that failed on a device or upstream is due within the fault limit.
+
+    001 §1.1.3: 因设备或网络故障不能即时制卡的, 24 小时内完成; the deadline moves
+    from the day of acceptance to the day the limit ends, so the overdue list
+    tells the truth.
+    """
+    spec = CATALOGUE.get(Operation(application.operation))
+    hours = spec.fault_deadline(Channel(application.channel)) if spec is not None else None
+    if hours is None or application.status != "accepted":
+        return
+    due = local_day(now + timedelta(hours=hours))
+    if application.deadline is None or application.deadline < due:
+        application.deadline = due
 
 
 # ------------------------------------------------------------------ upstream adapters
@@ -542,6 +562,7 @@ class ProductionService:
                     log.info("replaced_cards_cancelled", cards=[c.card_number for c in replaced])
             else:
                 lifecycle.step(card, CardEvent.PRODUCTION_FAILED)
+                _fault_deadline(application, now)
             card.updated_at = now
             after = (card.application_state, card.card_state, card.bank_state)
         if job.status is JobStatus.ISSUED:

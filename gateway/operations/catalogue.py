@@ -287,6 +287,10 @@ class OperationSpec:
         """The time limit on ``channel``."""
         return self.time_limits.get(channel, self.time_limit)
 
+    def fault_deadline(self, channel: Channel) -> int | None:
+        """Hours a device or network fault may delay this "at once" operation (001 §1.1.3)."""
+        return self.limit_for(channel).fault_hours
+
     def archive_for(self, channel: Channel) -> frozenset[ArchiveItem]:
         """The images a request on ``channel`` keeps: the window's (001), none elsewhere."""
         return self.archive if channel is Channel.WINDOW else frozenset()

@@ -209,6 +209,22 @@ INVALID_RECEIPT: Final = register(
     "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
 )
 APPLICATION_STATUSES: Final = ("accepted", "completed")
+#: Operations of an employer's batch, served by the batch routes (one path each, with
+#: the batch service's rules: its rows, production and the 96-hour enable).
+BATCH_ROUTES: Final = {
+    Operation.BATCH_APPLY: "POST /v1/batches",
+    Operation.BATCH_TO_SINGLE: "POST /v1/batches/{batch}/rows/{line}/to-single",
+}
+#: (operation, case) pairs served by the batch routes.
+BATCH_CASES: Final = {
+    (Operation.PICKUP, Case.EMPLOYER_BATCH): "POST /v1/batches/{batch}/pickup",
+}
+SERVED_BY_BATCHES: Final = register(
+    "served-by-batches",
+    422,
+    "An employer's batch operation goes through its batch",
+    "单位批量业务请通过批次办理",
+)
 ARCHIVE_STATUSES: Final = ("not-required", "incomplete", "complete", "waived")
 INVALID_DAY: Final = register("invalid-day", 400, "Not a valid day", "日期无效")
 #: Who takes the fees at the window.
@@ -234,7 +250,8 @@ def add_routes(app: web.Application) -> None:
     """Mount the operations' handlers (the context is under :data:`OPERATIONS`)."""
     app[STATUS_CACHE] = StatusCache(app[OPERATIONS].engine)
     for operation in Operation:
-        if not CATALOGUE[operation].live_only:  # on the card at the window: card services
+        # On the card at the window: the card services; a batch's: the batch routes.
+        if not CATALOGUE[operation].live_only and operation not in BATCH_ROUTES:
             app.router.add_post(f"/v1/operations/{operation.value}", _operation_handler(operation))
     app.router.add_post("/v1/approvals", approve)
     app.router.add_get("/v1/applications", list_applications)
@@ -254,6 +271,16 @@ def _operation_handler(operation: Operation) -> Any:  # noqa: ANN401 - an aiohtt
 
         async def perform() -> web.Response:
             parsed = parse_body(OperationRequest, body)
+            route = BATCH_CASES.get((operation, parsed.case))
+            if route is not None and parsed.case in CATALOGUE[operation].allowed_cases(
+                parsed.channel
+            ):
+                raise ProblemError(
+                    SERVED_BY_BATCHES,
+                    f"An employer's {operation.value} goes through its batch: {route}.",
+                    f"单位批量业务请通过批次办理：{route}。",
+                    route=route,
+                )
             result = await api.service.perform(
                 operation,
                 parsed,
@@ -532,6 +559,8 @@ def receipt_of_path(request: web.Request) -> str:
 def _paths(kit: OpenApiKit) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for operation, spec in CATALOGUE.items():
+        if operation in BATCH_ROUTES:
+            continue
         paths[f"/v1/operations/{operation.value}"] = {
             "post": {
                 "operationId": operation.value,

@@ -31,6 +31,7 @@ from gateway.batches.schemas import BatchPickupIn
 from gateway.batches.service import FINISHED_ROWS, BatchService, BatchSettings
 from gateway.issuance.journal import SqlJournal
 from gateway.operations.catalogue import Material
+from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import ApprovalIn, OperationRequest, PersonIn
 from gateway.operations.service import BusinessService
 from gateway.operations.settings import BusinessConfig
@@ -191,11 +192,20 @@ async def test_a_batch_through_the_station_then_pickup_and_enabling(line: Line) 
         ApprovalIn(operation="batch-to-single", request=body, reason="持卡人急需"),  # type: ignore[arg-type]
         digest, SUPERVISOR,
     )  # fmt: skip
-    await line.service.to_single(batch_id, 4, body, TELLER, digest=digest, approval_id=approval.id)
+    single = await line.service.to_single(
+        batch_id, 4, body, TELLER, digest=digest, approval_id=approval.id
+    )
 
     await produce_all(line, batch_id)
     made = {r.line: r for r in await line.service.rows(batch_id)}
     assert {n: r.status for n, r in made.items()} == {2: "produced", 3: "produced", 4: "issued"}
+    async with line.sessions() as session:  # the single's receipt is done with its card
+        status = await session.scalar(
+            select(ApplicationRow.status).where(
+                ApplicationRow.receipt_number == single.receipt_number
+            )
+        )
+    assert status == "completed"
 
     # The chips carry the holders; the output tray has the three cards.
     tray = line.station.snapshot()["output_tray"]

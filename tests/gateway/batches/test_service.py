@@ -10,10 +10,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from gateway.batches.cardlist import open_files
-from gateway.batches.rows import BatchItemRow
+from gateway.batches.rows import BatchItemRow, BatchRow
 from gateway.batches.schemas import BatchPickupIn
 from gateway.batches.service import BatchService, application_id_of
 from gateway.operations.catalogue import Material
+from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import OperationRequest, PersonIn
 from gateway.people.rows import CardRow, PersonRow
 from gateway.runtime.problems import ProblemError
@@ -127,7 +128,18 @@ async def test_production_by_priority_and_in_line_order(kit: Kit) -> None:
     assert (await kit.service.progress(normal)).counts == {"producing": 2}
     async with kit.sessions() as session:
         states = sorted((await session.scalars(select(CardRow.card_state))).all())
+        acceptances = dict(
+            (
+                await session.execute(
+                    select(BatchRow.id, ApplicationRow.status).join(
+                        ApplicationRow, ApplicationRow.id == BatchRow.application_id
+                    )
+                )
+            ).all()
+        )
     assert states == ["01", "01", "02", "17"]
+    # The finished batch's acceptance is done (no false overdue); the other is still open.
+    assert acceptances == {urgent: "completed", normal: "accepted"}
 
 
 async def test_refused_submission_is_retried_next_round(kit: Kit) -> None:

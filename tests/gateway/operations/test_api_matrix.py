@@ -41,6 +41,7 @@ from stdnum.cn import ric
 from gateway.config import parse_config
 from gateway.daemon import Daemon
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
+from gateway.operations.routes import BATCH_CASES, BATCH_ROUTES
 from gateway.people.states import APPLICATION, CARD, ApplicationState, CardState, IllegalTransition
 from tests.fakes import FakeClock
 from tests.gateway.branch import AGENT, jpeg_photo
@@ -384,13 +385,15 @@ class Cell:
         return f"{self.operation.value}-{self.channel.value}-{self.case.value}"
 
 
-OPERATIONS: Final = list(CATALOGUE)
+#: Operations served at /v1/operations (an employer's batch goes through /v1/batches).
+OPERATIONS: Final = [o for o in CATALOGUE if o not in BATCH_ROUTES]
 SPECS: Final = [CATALOGUE[o] for o in OPERATIONS]
 ALLOWED: Final = [
     Cell(spec.operation, channel, case)
     for spec in SPECS
     for channel in Channel
     for case in sorted(spec.allowed_cases(channel))
+    if (spec.operation, case) not in BATCH_CASES
 ]
 FORBIDDEN: Final = [
     Cell(spec.operation, channel, case)
@@ -408,7 +411,7 @@ PROXIES: Final = [c for c in ALLOWED if c.case in {Case.ADULT_PROXY, Case.MINOR_
 APPROVED: Final = [c for c in ALLOWED if c.spec.needs_approval]
 WITH_FEE: Final = [c for c in ALLOWED if c.spec.fee_yuan]
 #: Operations acting on an existing holder (not applying, not the PIN services).
-ON_HOLDER: Final = [o for o, s in CATALOGUE.items() if PRIOR[o] is not None and not s.live_only]
+ON_HOLDER: Final = [o for o in OPERATIONS if PRIOR[o] is not None and not CATALOGUE[o].live_only]
 
 
 def _illegal() -> list[tuple[Operation, str]]:
@@ -694,7 +697,7 @@ async def test_second_card_is_refused(counter: Counter, situation: str) -> None:
     """Applying again while a card is alive: 409 card-exists (reissue or replace instead)."""
     id_number = adult()
     first = await counter.holder(id_number, situation)
-    for operation in (Operation.APPLY, Operation.BATCH_APPLY):
+    for operation in (Operation.APPLY,):  # a batch's rows are checked by the batch service
         spec = CATALOGUE[operation]
         case = usual_case(spec)
         body = request(spec, case, Channel.WINDOW, id_number)
@@ -778,3 +781,24 @@ async def test_a_cancelled_card_is_not_enough(counter: Counter, operation: Opera
     assert (status, problem["code"]) == (409, "card-cancelled"), problem
     assert await counter.cards(id_number) == [SITUATIONS["cancelled"]]
     assert await counter.applications_of(first) == 1
+
+
+@pytest.mark.parametrize("operation", sorted(BATCH_ROUTES), ids=str)
+async def test_batch_operations_have_no_second_route(
+    counter: Counter, operation: Operation
+) -> None:
+    """An employer's batch application and batch-to-single exist only under /v1/batches."""
+    spec = CATALOGUE[operation]
+    case = min(spec.allowed_cases(Channel.WINDOW))
+    body = request(spec, case, Channel.WINDOW, adult())
+    status, answer = await counter.operation(operation, body)
+    assert status == 404, answer
+
+
+async def test_an_employer_pickup_goes_through_its_batch(counter: Counter) -> None:
+    """The employer case of a pickup is refused at /v1/operations, with the batch route named."""
+    spec = CATALOGUE[Operation.PICKUP]
+    body = request(spec, Case.EMPLOYER_BATCH, Channel.WINDOW, adult())
+    status, answer = await counter.operation(Operation.PICKUP, body)
+    assert (status, answer["code"]) == (422, "served-by-batches")
+    assert answer["route"] == "POST /v1/batches/{batch}/pickup"

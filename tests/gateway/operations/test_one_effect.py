@@ -66,7 +66,6 @@ _O = Operation
 #: chip at the window and are refused here; pickup has its own batch flow).
 SINGLE_SHOT: Final = (
     _O.APPLY,
-    _O.BATCH_TO_SINGLE,
     _O.ACTIVATE,
     _O.ELECTRONIC_CARD,
     _O.REISSUE,
