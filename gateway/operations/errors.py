@@ -64,6 +64,8 @@ class OperationReason(StrEnum):
     FEE_SETTLING = "operation-fee-settling"
     #: The bank refused the debit (frozen, closed, unknown account); member ``bank_status``.
     FEE_DEBIT_REFUSED = "operation-fee-debit-refused"
+    #: Done, withdrawn, or its card is being made; members ``status``, ``card_state``.
+    NOT_WITHDRAWABLE = "operation-not-withdrawable"
     #: The card already has its electronic card (requested once per card).
     ELECTRONIC_CARD_EXISTS = "operation-electronic-card-exists"
 

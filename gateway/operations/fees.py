@@ -218,6 +218,7 @@ class FeeDesk:
             row = await _held(session, receipt)
             assert row is not None  # noqa: S101 - claimed a moment ago
             self._settled(row, "debit", paid.receipt_no, terminal)
+            row.fee_account = account
             return _out(row)
 
     async def _release(self, receipt: str) -> None:

@@ -50,6 +50,8 @@ from gateway.operations.schemas import (
     FeeTotal,
     OperationRequest,
     OperationResult,
+    WithdrawalIn,
+    WithdrawalOut,
 )
 from gateway.operations.service import is_overdue
 from gateway.operations.status_cache import STATUS_CACHE, StatusCache
@@ -164,6 +166,12 @@ BANK_NOT_CONFIGURED: Final = register(
     "The bank core is not configured at this branch; the bank account cannot be changed here",
     "本网点未接入合作银行核心系统，无法办理银行账户业务",
 )
+NOT_WITHDRAWABLE: Final = register(
+    "not-withdrawable",
+    409,
+    "The application cannot be withdrawn: done, withdrawn, or its card is being made",
+    "该业务已办结、已撤销或正在制卡，不能撤销",
+)
 FEE_NOT_DUE: Final = register(
     "fee-not-due", 409, "The application owes no fee now", "该业务当前无待缴工本费"
 )
@@ -199,6 +207,7 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     OperationReason.ELECTRONIC_CARD_EXISTS: ELECTRONIC_CARD_EXISTS,
     OperationReason.APPLICATION_NOT_FOUND: NOT_FOUND,
     OperationReason.FEE_NOT_DUE: FEE_NOT_DUE,
+    OperationReason.NOT_WITHDRAWABLE: NOT_WITHDRAWABLE,
     OperationReason.FEE_SETTLING: FEE_SETTLING,
     OperationReason.FEE_DEBIT_REFUSED: FEE_DEBIT_REFUSED,
     ApprovalReason.REQUIRED: APPROVAL_REQUIRED,
@@ -208,7 +217,7 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
 INVALID_RECEIPT: Final = register(
     "invalid-receipt-number", 400, "Not a valid receipt number", "受理编号无效"
 )
-APPLICATION_STATUSES: Final = ("accepted", "completed")
+APPLICATION_STATUSES: Final = ("accepted", "completed", "withdrawn")
 #: Operations of an employer's batch, served by the batch routes (one path each, with
 #: the batch service's rules: its rows, production and the 96-hour enable).
 BATCH_ROUTES: Final = {
@@ -258,6 +267,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/applications/{receipt}", get_application)
     app.router.add_post("/v1/applications/{receipt}/fee", settle_fee)
     app.router.add_get("/v1/fees", fees_of_day)
+    app.router.add_post("/v1/applications/{receipt}/withdrawal", withdraw)
     app.router.add_get("/v1/persons/cards", person_cards)
     app.router.add_get("/v1/catalogue", catalogue)
 
@@ -326,6 +336,20 @@ async def settle_fee(request: web.Request) -> web.Response:
         require_role(terminal, _FEE_DESK, "settle fees")
         parsed = parse_body(FeeIn, body)
         return json_response(await api.service.fees.settle(receipt, parsed, terminal))
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
+async def withdraw(request: web.Request) -> web.Response:
+    """A supervisor withdraws an application before its card is made; its fee is reversed."""
+    api = request.app[OPERATIONS]
+    terminal = api.terminals.identify(request)
+    receipt = _receipt(request)
+    body = await read_body(request)
+
+    async def perform() -> web.Response:
+        parsed = parse_body(WithdrawalIn, body)
+        return json_response(await api.service.withdraw(receipt, parsed.reason, terminal))
 
     return await api.idempotency.run(request, terminal.id, body, perform)
 
@@ -472,7 +496,7 @@ async def list_applications(request: web.Request) -> web.Response:
     today = local_day(api.clock.now())
     if overdue:
         statement = statement.where(
-            ApplicationRow.status != "completed", ApplicationRow.deadline < today
+            ApplicationRow.status == "accepted", ApplicationRow.deadline < today
         )
     async with api.sessions() as session:
         rows = (await session.execute(statement.limit(limit + 1))).all()
@@ -699,6 +723,32 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
             },
         }
     }
+    paths["/v1/applications/{receipt}/withdrawal"] = {
+        "post": {
+            "operationId": "withdrawApplication",
+            "summary": "撤销受理 / Withdraw an application before its card is made",
+            "description": (
+                "Supervisor only. The old card returns to its state before the reissue or "
+                "replacement (a new card never made is retired); a settled fee is reversed "
+                "(冲正: a debit is given back by the bank through the outbox)."
+            ),
+            "parameters": [
+                kit.idempotency_header,
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": kit.ref("WithdrawalIn")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Withdrawn",
+                    "content": {"application/json": {"schema": kit.ref("WithdrawalOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
     paths["/v1/fees"] = {
         "get": {
             "operationId": "feesOfDay",
@@ -763,6 +813,8 @@ SECTION: Final = ApiSection(
         FeeOut,
         FeeDayOut,
         FeeTotal,
+        WithdrawalIn,
+        WithdrawalOut,
     ),
     add_routes=add_routes,
     paths=_paths,

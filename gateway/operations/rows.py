@@ -55,6 +55,11 @@ class ApplicationRow(Base):
     fee_status: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     #: ``cash``, ``pos``, ``debit`` (settled); ``policy``, ``approval`` (waived).
     fee_method: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: The card number of the account a debit was taken from (for its reversal).
+    fee_account: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: When and why the application was withdrawn before its card was made.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(256), default=None)
     #: The POS reference or the bank's debit receipt.
     fee_reference: Mapped[str | None] = mapped_column(String(64), default=None)
     #: The branch's fee receipt number (``F`` and the receipt number), once settled.

@@ -27,6 +27,8 @@ __all__ = [
     "OperationResult",
     "PersonIn",
     "Scope",
+    "WithdrawalIn",
+    "WithdrawalOut",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -204,6 +206,25 @@ class FeeDayOut(BaseModel):
     #: Applications accepted that day that still owe their fee.
     due_count: int
     due_yuan: int
+
+
+class WithdrawalIn(BaseModel):
+    """Why a supervisor withdraws an application."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=2, max_length=256)
+
+
+class WithdrawalOut(BaseModel):
+    """The application after its withdrawal."""
+
+    receipt_number: str
+    status: str
+    #: ``reversed`` (a settled fee given back), ``void`` (it was never paid), or as it was.
+    fee_status: str
+    #: The holder's card after it: back where it was before the reissue or replacement.
+    card_state: str | None
 
 
 class IdentityQuery(BaseModel):

@@ -37,14 +37,16 @@ from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.fees import FeeDesk, decide_fee
 from gateway.operations.receipts import next_receipt
 from gateway.operations.rows import ApplicationRow
-from gateway.operations.schemas import ApprovalOut, OperationResult
+from gateway.operations.schemas import ApprovalOut, OperationResult, WithdrawalOut
 from gateway.operations.workdays import CalendarError
 from gateway.people import lifecycle
 from gateway.people.holders import hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
+    ApplicationEvent,
     ApplicationState,
     BankState,
+    CardEvent,
     CardState,
     IllegalTransition,
     Interruption,
@@ -65,6 +67,7 @@ from gateway.upstream.outbox import (
     ReopenAccount,
     ReportLoss,
     RequestElectronicCard,
+    ReverseFee,
     RollbackCancellation,
     UnfreezeAccount,
     UpdateContact,
@@ -92,6 +95,13 @@ __all__ = ["BusinessService", "hold_person"]
 log = structlog.get_logger(__name__)
 
 ADULT_AGE: Final = 18
+#: Applications that make a card, and so may be withdrawn before it is made.
+_WITHDRAWABLE: Final = frozenset({"apply", "reissue", "replace", "renew"})
+#: A card record not made yet, and a card waiting for its successor.
+_NOT_MADE: Final = frozenset({CardState.INITIAL.value, CardState.INSTANT_ISSUANCE_FAILED.value})
+_REPLACED: Final = frozenset(
+    {CardState.REISSUE_UNDER_WAY.value, CardState.REPLACEMENT_UNDER_WAY.value}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +321,124 @@ class BusinessService:
         if data.address is not None:
             person.address_enc = self._vault.seal("address", data.address)
 
+    # ----------------------------------------------------------- withdrawal
+    async def withdraw(self, receipt: str, reason: str, terminal: Terminal) -> WithdrawalOut:
+        """Withdraw an application whose card is not being made; reverse its fee.
+
+        The old card of a reissue or replacement returns to the state under it; a
+        new card record never made is retired; a settled fee is reversed (冲正),
+        a debit given back by the bank through the outbox in this transaction.
+
+        Raises:
+            OperationRefusal: no such application, or not withdrawable (done,
+                withdrawn, its card in production or made, a debit under way).
+        """
+        require_role(terminal, {Role.SUPERVISOR}, "withdraw applications")
+        async with self._sessions.begin() as session:
+            application = await session.scalar(
+                select(ApplicationRow)
+                .where(ApplicationRow.receipt_number == receipt)
+                .with_for_update()
+            )
+            if application is None:
+                raise OperationRefusal(
+                    OperationReason.APPLICATION_NOT_FOUND,
+                    "No application with this receipt number.",
+                    "无此受理编号。",
+                )
+            # The holder's lock, as every operation on the holder takes it.
+            await session.scalar(
+                select(PersonRow).where(PersonRow.id == application.person_id).with_for_update()
+            )
+            card_state = await self._withdraw_cards(session, application)
+            if application.fee_status == "settling":
+                raise OperationRefusal(
+                    OperationReason.FEE_SETTLING,
+                    "A bank debit of this fee is under way; withdraw once it is answered.",
+                    "该笔工本费正在银行扣款，请稍后再撤销。",
+                )
+            queued = await self._reverse_fee(session, application)
+            application.status, application.withdrawn_at = "withdrawn", self._clock.now()
+            application.withdrawal_reason = reason
+        if queued and self._upstream is not None:
+            self._upstream.relay.wake()
+        await self._audit.append(
+            terminal.id, "application.withdraw", f"receipt:{receipt}",
+            {"reason": mask_personal_numbers(reason), "fee_status": application.fee_status},
+        )  # fmt: skip
+        return WithdrawalOut(
+            receipt_number=receipt,
+            status=application.status,
+            fee_status=application.fee_status,
+            card_state=card_state,
+        )
+
+    async def _withdraw_cards(
+        self, session: AsyncSession, application: ApplicationRow
+    ) -> str | None:
+        """Put the holder's cards back as they were before the application; the old card's state."""
+        if application.status != "accepted" or application.operation not in _WITHDRAWABLE:
+            raise OperationRefusal(
+                OperationReason.NOT_WITHDRAWABLE,
+                f"A {application.status} {application.operation} application cannot be withdrawn.",
+                "该业务已办结或已撤销，不能撤销。",
+                status=application.status,
+            )
+        cards = list(
+            await session.scalars(
+                select(CardRow)
+                .where(CardRow.person_id == application.person_id)
+                .order_by(CardRow.id)
+                .with_for_update()
+            )
+        )
+        own = next((c for c in cards if c.id == application.card_id), None)
+        if own is not None and own.card_state not in _NOT_MADE | _REPLACED:
+            raise OperationRefusal(
+                OperationReason.NOT_WITHDRAWABLE,
+                "The card is being made or was made; the application cannot be withdrawn.",
+                "卡片正在制作或已制成，不能撤销。",
+                status=application.status,
+                card_state=own.card_state,
+            )
+        try:
+            if own is not None and own.card_state in _NOT_MADE:
+                lifecycle.step(own, CardEvent.ABANDON)
+                lifecycle.step(own, ApplicationEvent.SUPERSEDE)
+            old = None
+            if application.operation != Operation.APPLY.value:
+                old = next((c for c in cards if c.card_state in _REPLACED), None)
+                if old is not None:
+                    lifecycle.step(old, CardEvent.WITHDRAW)
+        except IllegalTransition as exc:
+            raise _refused_transition(exc) from None
+        now = self._clock.now()
+        for card in (own, old):
+            if card is not None:
+                card.updated_at = now
+        shown = old if old is not None else own
+        return shown.card_state if shown is not None else None
+
+    async def _reverse_fee(self, session: AsyncSession, application: ApplicationRow) -> bool:
+        """冲正: a settled fee is given back; one never paid is void. Whether a message waits."""
+        if application.fee_status == "due":
+            application.fee_status = "void"
+            return False
+        if application.fee_status != "settled":
+            return False
+        application.fee_status = "reversed"
+        debited = application.fee_method == "debit" and application.fee_account is not None
+        if not debited or self._upstream is None or application.fee_reference is None:
+            return False  # cash and POS are handed back at the counter (the receipt records it)
+        assert application.fee_account is not None  # noqa: S101 - checked above
+        await self._upstream.outbox.enqueue(
+            session,
+            ReverseFee(
+                application.fee_account, application.fee_reference, application.fee_yuan * 100
+            ),
+        )
+        return True
+
     def _deadline(self, spec: OperationSpec, channel: Channel, today: date) -> date:
         """The day the operation is due: today, or a number of working days later."""
         workdays = spec.limit_for(channel).workdays
@@ -523,14 +651,7 @@ class BusinessService:
             if spec.bank_event is not None and parts.bank:
                 lifecycle.step(card, spec.bank_event)
         except IllegalTransition as exc:
-            raise OperationRefusal(
-                OperationReason.ILLEGAL_TRANSITION,
-                str(exc),
-                f"卡片当前状态（{exc.state.value}）不允许此业务（{exc.event.value}）。",
-                machine=exc.machine,
-                state=exc.state.value,
-                event=exc.event.value,
-            ) from None
+            raise _refused_transition(exc) from None
         card.updated_at = self._clock.now()
         if spec.operation is Operation.ELECTRONIC_CARD:
             card.electronic_card_at = card.updated_at
@@ -570,6 +691,18 @@ class BusinessService:
     async def next_receipt(self, session: AsyncSession, day: date) -> str:
         """The branch's next receipt number of ``day``, in ``session``'s transaction."""
         return await next_receipt(session, self._region, day)
+
+
+def _refused_transition(exc: IllegalTransition) -> OperationRefusal:
+    """The state machine's refusal, as the teller is told it."""
+    return OperationRefusal(
+        OperationReason.ILLEGAL_TRANSITION,
+        str(exc),
+        f"卡片当前状态（{exc.state.value}）不允许此业务（{exc.event.value}）。",
+        machine=exc.machine,
+        state=exc.state.value,
+        event=exc.event.value,
+    )
 
 
 def _check_preconditions(spec: OperationSpec, card: CardRow) -> None:
@@ -670,8 +803,8 @@ def _age(birth: date, today: date) -> int:
 
 
 def is_overdue(deadline: date | None, status: str, today: date) -> bool:
-    """An accepted application whose deadline has passed."""
-    return deadline is not None and status != "completed" and deadline < today
+    """An accepted application whose deadline has passed (not done, not withdrawn)."""
+    return deadline is not None and status == "accepted" and deadline < today
 
 
 def _choose_card(

@@ -123,6 +123,8 @@ class CardEvent(StrEnum):
     CANCEL = "cancel"
     ROLLBACK = "rollback"
     SUPERSEDE = "supersede"  # the successor card is issued: this one is retired
+    WITHDRAW = "withdraw"  # the reissue / replacement is withdrawn before its card is made
+    ABANDON = "abandon"  # a card never made whose application is withdrawn: retired
 
 
 class BankState(StrEnum):
@@ -153,6 +155,7 @@ class Interruption(StrEnum):
     FORMAL_LOSS = "formal-loss"
     LOCK = "lock"
     CANCELLATION = "cancellation"
+    REPLACEMENT = "replacement"  # a reissue or replacement under way
     FREEZE = "freeze"
     CLOSURE = "closure"
 
@@ -334,7 +337,11 @@ _LOSS_AND_CANCEL: Final = {
 CARD: Final = StateMachine[CardState, CardEvent](
     "card",
     {
-        _C.INITIAL: {_CE.START_PRODUCTION: _C.IN_PRODUCTION, _CE.CANCEL: _C.CANCELLED},
+        _C.INITIAL: {
+            _CE.START_PRODUCTION: _C.IN_PRODUCTION,
+            _CE.CANCEL: _C.CANCELLED,
+            _CE.ABANDON: _C.CANCELLED,
+        },
         _C.IN_PRODUCTION: {
             _CE.PRODUCED: _C.AWAITING_PICKUP,
             _CE.ISSUED: _C.PICKED_UP,
@@ -346,6 +353,7 @@ CARD: Final = StateMachine[CardState, CardEvent](
         _C.INSTANT_ISSUANCE_FAILED: {
             _CE.RETRY_PRODUCTION: _C.IN_PRODUCTION,
             _CE.CANCEL: _C.CANCELLED,
+            _CE.ABANDON: _C.CANCELLED,
         },
         _C.AWAITING_PICKUP: {_CE.PICK_UP: _C.PICKED_UP, **_LOSS_AND_CANCEL},
         _C.PICKED_UP: {_CE.ACTIVATE: _C.ACTIVE, **_LOSS_AND_CANCEL},
@@ -360,8 +368,9 @@ CARD: Final = StateMachine[CardState, CardEvent](
         _C.FORMAL_LOSS: {_CE.START_REISSUE: _C.REISSUE_UNDER_WAY, _CE.CANCEL: _C.CANCELLED},
         # While the new card is made the old record waits; when the new card is
         # issued the old one is retired (the reissue invalidates it for good).
-        _C.REISSUE_UNDER_WAY: {_CE.SUPERSEDE: _C.CANCELLED},
-        _C.REPLACEMENT_UNDER_WAY: {_CE.SUPERSEDE: _C.CANCELLED},
+        # Withdrawn before the new card is made: back to the state under it.
+        _C.REISSUE_UNDER_WAY: {_CE.SUPERSEDE: _C.CANCELLED, _CE.WITHDRAW: _C.FORMAL_LOSS},
+        _C.REPLACEMENT_UNDER_WAY: {_CE.SUPERSEDE: _C.CANCELLED, _CE.WITHDRAW: _C.ACTIVE},
         _C.CANCELLED: {_CE.ROLLBACK: _C.ACTIVE},
     },
     states=CardState,
@@ -369,12 +378,15 @@ CARD: Final = StateMachine[CardState, CardEvent](
         _CE.REPORT_TEMPORARY_LOSS: Interruption.TEMPORARY_LOSS,
         _CE.REPORT_FORMAL_LOSS: Interruption.FORMAL_LOSS,
         _CE.CANCEL: Interruption.CANCELLATION,
+        _CE.START_REISSUE: Interruption.REPLACEMENT,
+        _CE.START_REPLACEMENT: Interruption.REPLACEMENT,
     },
     reversals={
         _CE.CANCEL_LOSS: frozenset({Interruption.TEMPORARY_LOSS}),
         _CE.ROLLBACK: frozenset({Interruption.CANCELLATION}),
+        _CE.WITHDRAW: frozenset({Interruption.REPLACEMENT}),
     },
-    retires=frozenset({_CE.SUPERSEDE}),
+    retires=frozenset({_CE.SUPERSEDE, _CE.ABANDON}),
     sources={
         _CE.START_PRODUCTION: "001 §1.1 申领受理后制卡",
         _CE.PRODUCTION_FAILED: "001 §1.1.3 即时制卡失败 (17), 24 小时内补制",
@@ -391,6 +403,8 @@ CARD: Final = StateMachine[CardState, CardEvent](
         _CE.CANCEL: "001 §9 注销",
         _CE.ROLLBACK: "001 §9 注销回退 (to the state before the cancellation)",
         _CE.SUPERSEDE: "001 §3 补换卡: 新卡制发后原卡注销, 不可回退",
+        _CE.WITHDRAW: "001 §3 补换卡在制卡前撤销 (to the state before it; the fee reversed, 冲正)",
+        _CE.ABANDON: "001 §1.1 申领在制卡前撤销: the card record is retired (fee reversed)",
     },
 )
 

@@ -63,6 +63,7 @@ __all__ = [
     "ReportLoss",
     "RequestElectronicCard",
     "ReturnData",
+    "ReverseFee",
     "RollbackCancellation",
     "UnfreezeAccount",
     "UpdateContact",
@@ -296,6 +297,25 @@ class UpdateContact:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class ReverseFee:
+    """Give a fee debit back (冲正): the operation was withdrawn before its card was made."""
+
+    target: ClassVar[str] = "bank"
+    operation: ClassVar[str] = BankOperation.REVERSE_FEE
+    card_number: str  # the account's card, as debited
+    receipt_no: str  # the bank's receipt of the debit
+    amount_fen: int
+
+    def fields(self) -> dict[str, str]:
+        """As bank fields."""
+        return {
+            "AAZ500": self.card_number,
+            "receiptNo": self.receipt_no,
+            "amount": str(self.amount_fen),
+        }
+
+
 #: Everything that may wait in the outbox. PIN and key-service requests are not here.
 QueueableCommand = (
     ReturnData
@@ -313,6 +333,7 @@ QueueableCommand = (
     | CloseAccount
     | ReopenAccount
     | UpdateContact
+    | ReverseFee
 )
 _QUEUEABLE_TYPES = get_args(QueueableCommand)
 #: (target, operation) pairs the relay will ever send.

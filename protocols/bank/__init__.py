@@ -48,6 +48,7 @@ class BankOperation(StrEnum):
     CLOSE_ACCOUNT = "close_account"  # 注销销户
     REOPEN_ACCOUNT = "reopen_account"  # 注销回退: the account as it was before the closure
     UPDATE_CONTACT = "update_contact"  # 信息变更: the holder's phone and address at the bank
+    REVERSE_FEE = "reverse_fee"  # 冲正: a fee debit given back (receiptNo, amount)
 
 
 #: Bank operations that report a change already made and may wait in the outbox.
@@ -59,6 +60,7 @@ BANK_QUEUEABLE: Final = frozenset(
         BankOperation.CLOSE_ACCOUNT,
         BankOperation.REOPEN_ACCOUNT,
         BankOperation.UPDATE_CONTACT,
+        BankOperation.REVERSE_FEE,
     }
 )
 
@@ -74,6 +76,7 @@ BANK_DIALECT: Final = JsonCodec(
         BankOperation.CLOSE_ACCOUNT: "SSC006",
         BankOperation.REOPEN_ACCOUNT: "SSC007",
         BankOperation.UPDATE_CONTACT: "SSC008",
+        BankOperation.REVERSE_FEE: "SSC009",
     },
     codes={
         Status.OK: "000000",

@@ -99,6 +99,8 @@ class BankSimulator:
         self.endpoint.add_route(PATH, self.identity, BANK_DIALECT, self._handle)
         self.accounts: dict[str, Account] = {}
         self.receipts: list[tuple[str, str, int]] = []
+        #: Debits given back (冲正), by the debit's receipt.
+        self.reversed: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -136,6 +138,8 @@ class BankSimulator:
             return Result(item.message_id, Status.NOT_FOUND, "账户不存在 no account")
         if op is BankOperation.DEBIT_FEE:
             return self._debit(item, account)
+        if op is BankOperation.REVERSE_FEE:
+            return self._reverse(item, account)
         if op is BankOperation.UPDATE_CONTACT:
             if account.state == "closed":
                 return Result(item.message_id, Status.INVALID_STATE, "账户已销户 account closed")
@@ -143,6 +147,19 @@ class BankSimulator:
             account.address = fields.get("address", account.address)
             return Result(item.message_id, Status.OK, "交易成功")
         return _change_state(item, op, account)
+
+    def _reverse(self, item: Request, account: Account) -> Result:
+        """Give a debit back once; a repeat finds it given back."""
+        receipt = item.fields.get("receiptNo", "")
+        debit = next((r for r in self.receipts if r[0] == receipt), None)
+        if debit is None or debit[1] != account.aaz500:
+            return Result(item.message_id, Status.NOT_FOUND, "原交易不存在 no such debit")
+        if receipt not in self.reversed:
+            if account.state == "closed":
+                return Result(item.message_id, Status.INVALID_STATE, "账户已销户 account closed")
+            self.reversed.add(receipt)
+            account.fees_fen -= debit[2]
+        return Result(item.message_id, Status.OK, "冲正成功", {"receiptNo": receipt})
 
     def _debit(self, item: Request, account: Account) -> Result:
         try:

@@ -90,8 +90,10 @@ HISTORIES: Final[dict[str, dict[str, list[list[str]]]]] = {
     },
     "formal-loss": {"application": [["formal-loss", "1"]], "card": [["formal-loss", "04"]]},
     "reissue-under-way": {
-        "application": [["formal-loss", "1"]], "card": [["formal-loss", "04"]],
+        "application": [["formal-loss", "1"]],
+        "card": [["formal-loss", "04"], ["replacement", "05"]],
     },
+    "replacement-under-way": {"card": [["replacement", "04"]]},
     "cancelled": {"application": [["cancellation", "1"]], "card": [["cancellation", "04"]]},
 }  # fmt: skip
 _O = Operation

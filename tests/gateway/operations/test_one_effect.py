@@ -533,3 +533,64 @@ async def test_the_photo_is_kept_replaced_and_not_asked_twice(world: World) -> N
     status, problem, _ = await world.branch.call("POST", "/v1/operations/apply", body=stranger)
     assert (status, problem["code"]) == (422, "incomplete-request")
     assert [m["code"] for m in problem["missing"]] == ["missing:photo"]
+
+
+async def test_twenty_withdrawals_at_once_give_the_debit_back_once(world: World) -> None:
+    """A reissue paid by debit, withdrawn 20 times at once: one withdrawal, one 冲正 at the bank."""
+    receipt = await _reissue_owing(world)
+    account = _account(world)
+    path = f"/v1/applications/{receipt}"
+    status, fee, _ = await world.branch.call(
+        "POST", f"{path}/fee", body={"method": "debit", "account": account}
+    )
+    assert (status, world.bank.accounts[account].fees_fen) == (200, 2000), fee
+    body = {"reason": "申请人决定暂不补卡"}
+    status, problem, _ = await world.branch.call("POST", f"{path}/withdrawal", body=body)
+    assert (status, problem["code"]) == (403, "forbidden")  # a teller may not
+    reversals_before = await world.count(OutboxRow, OutboxRow.operation == "reverse_fee")
+    answers = await asyncio.gather(
+        *(
+            world.branch.call("POST", f"{path}/withdrawal", body=body, role="supervisor")
+            for _ in range(CONCURRENT)
+        )
+    )
+    ok = [answer for status, answer, _ in answers if status == 200]
+    refused = Tally(answer["code"] for status, answer, _ in answers if status != 200)
+    assert len(ok) == 1, answers
+    assert set(refused) <= {"not-withdrawable", "state-conflict"}, refused
+    assert (ok[0]["status"], ok[0]["fee_status"], ok[0]["card_state"]) == (
+        "withdrawn",
+        "reversed",
+        "05",  # the lost card is formally lost again, as before the reissue
+    )
+    assert await world.count(OutboxRow, OutboxRow.operation == "reverse_fee") == (
+        reversals_before + 1
+    )
+    await world.delivered()
+    assert world.bank.accounts[account].fees_fen == 0
+    assert fee["reference"] in world.bank.reversed
+    status, found, _ = await world.branch.call("GET", path)
+    assert (found["status"], found["fee_status"], found["overdue"]) == (
+        "withdrawn",
+        "reversed",
+        False,
+    )
+
+
+async def test_a_withdrawn_reissue_may_be_asked_again(world: World) -> None:
+    """Withdrawn before payment: the fee is void, the card back in formal loss, a new reissue OK."""
+    id_number, _ = await world.holder("formal-loss")
+    reissue = request(CATALOGUE[_O.REISSUE], Case.SELF, Channel.WINDOW, id_number)
+    status, first, _ = await world.branch.call("POST", "/v1/operations/reissue", body=reissue)
+    assert status == 200, first
+    path = f"/v1/applications/{first['receipt_number']}/withdrawal"
+    status, out, _ = await world.branch.call(
+        "POST", path, body={"reason": "材料不全，改日再办"}, role="supervisor"
+    )
+    assert (status, out["fee_status"], out["card_state"]) == (200, "void", "05"), out
+    status, problem, _ = await world.branch.call(
+        "POST", path, body={"reason": "再次撤销"}, role="supervisor"
+    )
+    assert (status, problem["code"]) == (409, "not-withdrawable")
+    status, again, _ = await world.branch.call("POST", "/v1/operations/reissue", body=reissue)
+    assert (status, again["card_state"], again["fee_status"]) == (200, "07", "due"), again

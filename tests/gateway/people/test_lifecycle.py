@@ -148,11 +148,13 @@ REVERSAL_OF: Final[dict[Key, Key | None]] = {
     key(CE.REPORT_TEMPORARY_LOSS): key(CE.CANCEL_LOSS),
     key(CE.CANCEL): key(CE.ROLLBACK),
     key(CE.REPORT_FORMAL_LOSS): None,
+    key(CE.START_REISSUE): key(CE.WITHDRAW),
+    key(CE.START_REPLACEMENT): key(CE.WITHDRAW),
     key(BE.FREEZE): key(BE.UNFREEZE),
     key(BE.CLOSE): key(BE.REOPEN),
 }
 REVERSALS: Final = {r for r in REVERSAL_OF.values() if r is not None}
-RETIRING: Final = {key(AE.SUPERSEDE), key(CE.SUPERSEDE)}
+RETIRING: Final = {key(AE.SUPERSEDE), key(CE.SUPERSEDE), key(CE.ABANDON)}
 ALL_EVENTS: Final[list[Event]] = [*AE, *CE, *BE]
 
 
@@ -212,6 +214,7 @@ def test_a_reversal_with_no_matching_interruption_is_refused(
     pushed_by = {
         "temporary-loss": "report-temporary-loss", "lock": "lock", "cancellation": "cancel",
         "freeze": "freeze", "closure": "close", "formal-loss": "report-formal-loss",
+        "replacement": "start-replacement",
     }  # fmt: skip
     if not held or pushed_by[held[-1].interruption.value] not in matching:
         assert not lifecycle.allowed(card, reverse)

@@ -103,6 +103,7 @@ def test_instant_issuance_failure_is_retried_or_cancelled() -> None:
     assert CARD.allowed(CardState.INSTANT_ISSUANCE_FAILED) == {
         CardEvent.RETRY_PRODUCTION,
         CardEvent.CANCEL,
+        CardEvent.ABANDON,
     }
 
 
