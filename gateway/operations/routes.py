@@ -78,6 +78,7 @@ from gateway.runtime.http.kit import (
     read_body,
 )
 from gateway.runtime.problems import NOT_FOUND, Problem, ProblemError, register
+from security.redaction import mask_address, mask_name, mask_personal_numbers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -523,9 +524,17 @@ async def person_cards(request: web.Request) -> web.Response:
             )
         cards = (await session.scalars(select(CardRow).where(CardRow.person_id == person.id))).all()
     await api.audit_reads.put(terminal.id, "query.person-cards", f"holder:{person.id_masked}")
+    vault = api.vault
+    phone = vault.open("phone", person.phone_enc) if person.phone_enc else None
+    address = vault.open("address", person.address_enc) if person.address_enc else None
     return web.json_response(
         {
             "holder": person.id_masked,
+            # Masked, as on every answer: enough for the teller to confirm a change.
+            "name": mask_name(vault.open("name", person.name_enc)),
+            "phone": mask_personal_numbers(phone) if phone else None,
+            "address": mask_address(address) if address else None,
+            "photo_on_record": person.photo_enc is not None,
             "cards": [
                 CardOut(
                     card_number=c.card_number,
@@ -787,6 +796,10 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
                                 "required": ["holder", "cards"],
                                 "properties": {
                                     "holder": {"type": "string"},
+                                    "name": {"type": "string"},
+                                    "phone": {"type": ["string", "null"]},
+                                    "address": {"type": ["string", "null"]},
+                                    "photo_on_record": {"type": "boolean"},
                                     "cards": {"type": "array", "items": kit.ref("CardOut")},
                                 },
                             }

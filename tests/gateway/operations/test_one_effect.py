@@ -594,3 +594,33 @@ async def test_a_withdrawn_reissue_may_be_asked_again(world: World) -> None:
     assert (status, problem["code"]) == (409, "not-withdrawable")
     status, again, _ = await world.branch.call("POST", "/v1/operations/reissue", body=reissue)
     assert (status, again["card_state"], again["fee_status"]) == (200, "07", "due"), again
+
+
+async def test_a_teller_sees_each_effect_where_it_belongs(world: World) -> None:
+    """Read back as a teller would: the new phone, the platform's state, a loss undone exactly."""
+    id_number, platform_card = await world.holder("active")
+    change = request(CATALOGUE[_O.INFO_CHANGE], Case.SELF, Channel.WINDOW, id_number)
+    change["applicant"]["address"] = "昌吉市延安北路 100 号"
+    status, result, _ = await world.branch.call("POST", "/v1/operations/info-change", body=change)
+    assert status == 200, result
+    status, person, _ = await world.branch.call(
+        "GET", "/v1/persons/cards", headers={"X-Identity-Number": id_number}
+    )
+    assert status == 200, person
+    assert person["phone"] == NEW_PHONE[:3] + "****" + NEW_PHONE[-4:]
+    assert person["address"] == "昌吉市延安北****"
+    await world.delivered()
+    assert (platform_card.phone, platform_card.address) == (NEW_PHONE, "昌吉市延安北路 100 号")
+
+    # A card awaiting pickup: a temporary loss and its cancellation leave it awaiting pickup,
+    # here and on the platform (AAZ502 0, not enabled).
+    waiting, waiting_card = await world.holder("awaiting-pickup")
+    for operation in (_O.REPORT_TEMPORARY_LOSS, _O.CANCEL_LOSS):
+        body = request(CATALOGUE[operation], Case.SELF, Channel.WINDOW, waiting)
+        status, result, _ = await world.branch.call(
+            "POST", f"/v1/operations/{operation.value}", body=body
+        )
+        assert status == 200, result
+    assert (result["application_state"], result["card_state"]) == ("0", "02")
+    await world.delivered()
+    assert waiting_card.aaz502 == "0"
