@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Final
 
 from gateway.people.states import ApplicationEvent, BankEvent, CardEvent
 from gateway.runtime.http.auth import Role
+from protocols.documents import DocumentType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
     "CATALOGUE",
+    "DOCUMENT_MATERIAL",
     "ArchiveItem",
     "Case",
     "Channel",
@@ -64,6 +66,8 @@ class Material(StrEnum):
     APPLICANT_PASSPORT = "applicant-passport"
     APPLICANT_MILITARY_ID = "applicant-military-id"
     APPLICANT_HOUSEHOLD_REGISTER = "applicant-household-register"
+    APPLICANT_RESIDENCE_PERMIT = "applicant-residence-permit"  # 港澳台居民居住证
+    APPLICANT_PERMANENT_RESIDENCE = "applicant-permanent-residence"  # 外国人永久居留身份证
     APPLICANT_SS_CARD = "applicant-ss-card"
     PHOTO = "photo"
     AGENT_ID_CARD = "agent-id-card"
@@ -94,8 +98,20 @@ _M = Material
 IDENTITY_DOCS: Final = {
     _M.APPLICANT_ID_CARD,
     _M.APPLICANT_TRAVEL_PERMIT,
+    _M.APPLICANT_RESIDENCE_PERMIT,
+    _M.APPLICANT_PERMANENT_RESIDENCE,
     _M.APPLICANT_PASSPORT,
     _M.APPLICANT_MILITARY_ID,
+}
+#: The applicant's material each identity document is.
+DOCUMENT_MATERIAL: Final = {
+    DocumentType.PRC_ID_CARD: _M.APPLICANT_ID_CARD,
+    DocumentType.HMT_TRAVEL_PERMIT: _M.APPLICANT_TRAVEL_PERMIT,
+    DocumentType.HMT_RESIDENCE_PERMIT: _M.APPLICANT_RESIDENCE_PERMIT,
+    DocumentType.FOREIGN_PERMANENT_RESIDENCE: _M.APPLICANT_PERMANENT_RESIDENCE,
+    DocumentType.PASSPORT: _M.APPLICANT_PASSPORT,
+    DocumentType.MILITARY_ID: _M.APPLICANT_MILITARY_ID,
+    DocumentType.HOUSEHOLD_REGISTER: _M.APPLICANT_HOUSEHOLD_REGISTER,
 }
 APPLICANT_IDENTITY: Final = _req(
     "applicant-identity",

@@ -64,6 +64,8 @@ class OperationReason(StrEnum):
     FEE_SETTLING = "operation-fee-settling"
     #: The bank refused the debit (frozen, closed, unknown account); member ``bank_status``.
     FEE_DEBIT_REFUSED = "operation-fee-debit-refused"
+    #: The identity document is on record for another person; member ``document_type``.
+    DOCUMENT_TAKEN = "operation-document-taken"
     #: Done, withdrawn, or its card is being made; members ``status``, ``card_state``.
     NOT_WITHDRAWABLE = "operation-not-withdrawable"
     #: The card already has its electronic card (requested once per card).

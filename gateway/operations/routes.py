@@ -44,6 +44,7 @@ from gateway.operations.schemas import (
     ApprovalIn,
     ApprovalOut,
     CardOut,
+    DocumentIn,
     FeeDayOut,
     FeeIn,
     FeeOut,
@@ -55,7 +56,7 @@ from gateway.operations.schemas import (
 )
 from gateway.operations.service import is_overdue
 from gateway.operations.status_cache import STATUS_CACHE, StatusCache
-from gateway.people.rows import CardRow, PersonRow
+from gateway.people.rows import CardRow, IdentityDocumentRow, PersonRow
 from gateway.runtime.business_day import local_day
 from gateway.runtime.http.auth import Terminal, require_role
 from gateway.runtime.http.idempotency import request_digest
@@ -167,6 +168,12 @@ BANK_NOT_CONFIGURED: Final = register(
     "The bank core is not configured at this branch; the bank account cannot be changed here",
     "本网点未接入合作银行核心系统，无法办理银行账户业务",
 )
+DOCUMENT_TAKEN: Final = register(
+    "document-taken",
+    409,
+    "The identity document is on record for another person",
+    "该身份证件已登记在其他人员名下",
+)
 NOT_WITHDRAWABLE: Final = register(
     "not-withdrawable",
     409,
@@ -209,6 +216,7 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     OperationReason.APPLICATION_NOT_FOUND: NOT_FOUND,
     OperationReason.FEE_NOT_DUE: FEE_NOT_DUE,
     OperationReason.NOT_WITHDRAWABLE: NOT_WITHDRAWABLE,
+    OperationReason.DOCUMENT_TAKEN: DOCUMENT_TAKEN,
     OperationReason.FEE_SETTLING: FEE_SETTLING,
     OperationReason.FEE_DEBIT_REFUSED: FEE_DEBIT_REFUSED,
     ApprovalReason.REQUIRED: APPROVAL_REQUIRED,
@@ -523,6 +531,13 @@ async def person_cards(request: web.Request) -> web.Response:
                 NOT_FOUND, "No card holder with this identity number.", "无此持卡人。"
             )
         cards = (await session.scalars(select(CardRow).where(CardRow.person_id == person.id))).all()
+        documents = (
+            await session.scalars(
+                select(IdentityDocumentRow)
+                .where(IdentityDocumentRow.person_id == person.id)
+                .order_by(IdentityDocumentRow.id)
+            )
+        ).all()
     await api.audit_reads.put(terminal.id, "query.person-cards", f"holder:{person.id_masked}")
     vault = api.vault
     phone = vault.open("phone", person.phone_enc) if person.phone_enc else None
@@ -535,6 +550,7 @@ async def person_cards(request: web.Request) -> web.Response:
             "phone": mask_personal_numbers(phone) if phone else None,
             "address": mask_address(address) if address else None,
             "photo_on_record": person.photo_enc is not None,
+            "documents": [{"type": d.doc_type, "number": d.number_masked} for d in documents],
             "cards": [
                 CardOut(
                     card_number=c.card_number,
@@ -800,6 +816,16 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
                                     "phone": {"type": ["string", "null"]},
                                     "address": {"type": ["string", "null"]},
                                     "photo_on_record": {"type": "boolean"},
+                                    "documents": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "type": {"type": "string"},
+                                                "number": {"type": "string"},
+                                            },
+                                        },
+                                    },
                                     "cards": {"type": "array", "items": kit.ref("CardOut")},
                                 },
                             }
@@ -825,6 +851,7 @@ SECTION: Final = ApiSection(
         FeeIn,
         FeeOut,
         FeeDayOut,
+        DocumentIn,
         FeeTotal,
         WithdrawalIn,
         WithdrawalOut,

@@ -12,12 +12,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.operations.catalogue import Case, Channel, Material, Operation
+from protocols.documents import DocumentType
 
 __all__ = [
     "ApplicationOut",
     "ApprovalIn",
     "ApprovalOut",
     "CardOut",
+    "DocumentIn",
     "FeeDayOut",
     "FeeIn",
     "FeeOut",
@@ -37,6 +39,15 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 Scope = Literal["social-security", "bank", "both"]
 
 
+class DocumentIn(BaseModel):
+    """An identity document shown at the window (its number is checked by type)."""
+
+    model_config = _STRICT
+
+    type: DocumentType
+    number: str = Field(min_length=4, max_length=32)
+
+
 class PersonIn(BaseModel):
     """A person at the counter: the applicant or the agent."""
 
@@ -48,6 +59,8 @@ class PersonIn(BaseModel):
     name: str = Field(min_length=1, max_length=30, description="Name (AAC003)")
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9-]{5,20}$")
     address: str | None = Field(default=None, max_length=200)
+    #: The identity document shown (kept with the person; counts as its material).
+    document: DocumentIn | None = None
 
 
 class OperationRequest(BaseModel):

@@ -31,7 +31,14 @@ from sqlalchemy.exc import IntegrityError
 from stdnum.cn import ric
 
 from gateway.approvals.service import Approvals, Required
-from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.operations.catalogue import (
+    CATALOGUE,
+    DOCUMENT_MATERIAL,
+    Case,
+    Channel,
+    Operation,
+    Role,
+)
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.fees import FeeDesk, decide_fee
@@ -40,7 +47,7 @@ from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import ApprovalOut, OperationResult, WithdrawalOut
 from gateway.operations.workdays import CalendarError
 from gateway.people import lifecycle
-from gateway.people.holders import hold_person
+from gateway.people.holders import DocumentTakenError, hold_document, hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     ApplicationEvent,
@@ -73,6 +80,7 @@ from gateway.upstream.outbox import (
     UpdateContact,
 )
 from gateway.upstream.platform import CardRef, LossType
+from protocols.documents import DocumentNumberError, check_document_number
 from security.redaction import mask_personal_numbers
 
 if TYPE_CHECKING:
@@ -244,6 +252,7 @@ class BusinessService:
                         user=terminal.id, required=APPROVAL_REQUIRED,
                     )  # fmt: skip
                 person = await self._person(session, body.applicant, create=spec.new_card)
+                await self._document(session, person, body.applicant)
                 if photo and not spec.completes_at_counter:
                     # The photo of a card to be made is the holder's from now on (a
                     # reissue's new photo replaces the old one).
@@ -535,6 +544,24 @@ class BusinessService:
             )
         return found
 
+    async def _document(self, session: AsyncSession, person: PersonRow, data: PersonIn) -> None:
+        """Keep the applicant's document with the person (one person may hold several)."""
+        if data.document is None:
+            return
+        number = check_document_number(data.document.type, data.document.number)
+        try:
+            await hold_document(
+                session, self._vault, person, data.document.type.value, number,
+                now=self._clock.now(),
+            )  # fmt: skip
+        except DocumentTakenError:
+            raise OperationRefusal(
+                OperationReason.DOCUMENT_TAKEN,
+                "This identity document is on record for another person; nothing was changed.",
+                "该身份证件已登记在其他人员名下，未做任何更改。",
+                document_type=data.document.type.value,
+            ) from None
+
     async def _photo_on_record(self, body: OperationRequest) -> bool:
         """Whether the applicant's record already has a photo (read before the change)."""
         if not ric.is_valid(body.applicant.id_number):
@@ -557,12 +584,17 @@ class BusinessService:
         on_record: bool,
     ) -> list[Deficiency]:
         found: list[Deficiency] = []
+        # The applicant's identity document, shown and checked, is that material.
+        shown = body.applicant.document
+        materials = set(body.materials) | (
+            {DOCUMENT_MATERIAL[shown.type]} if shown is not None else set()
+        )
         found.extend(
             check_completeness(
-                spec, body.case, body.channel, set(body.materials), photo,
-                photo_on_record=on_record,
+                spec, body.case, body.channel, materials, photo, photo_on_record=on_record,
             )
         )  # fmt: skip
+        found.extend(_document_deficiencies(body))
         for role, person in (("applicant", body.applicant), ("agent", body.agent)):
             if person is not None and not ric.is_valid(person.id_number):
                 found.append(
@@ -691,6 +723,26 @@ class BusinessService:
     async def next_receipt(self, session: AsyncSession, day: date) -> str:
         """The branch's next receipt number of ``day``, in ``session``'s transaction."""
         return await next_receipt(session, self._region, day)
+
+
+def _document_deficiencies(body: OperationRequest) -> list[Deficiency]:
+    """Identity documents whose numbers do not have their type's format."""
+    found: list[Deficiency] = []
+    for role, who in (("applicant", body.applicant), ("agent", body.agent)):
+        if who is None or who.document is None:
+            continue
+        try:
+            check_document_number(who.document.type, who.document.number)
+        except DocumentNumberError as exc:
+            zh = "申办人" if role == "applicant" else "代办人"
+            found.append(
+                Deficiency(
+                    f"invalid:{role}-document",
+                    f"{zh}证件号码格式不符（{exc.document.value}）",
+                    f"The {role}'s {exc.document.value} number: {exc.reason}",
+                )
+            )
+    return found
 
 
 def _refused_transition(exc: IllegalTransition) -> OperationRefusal:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from stdnum.cn import ric
 
 from gateway.people.identity import birth_date
-from gateway.people.rows import PersonRow
+from gateway.people.rows import IdentityDocumentRow, PersonRow
 from gateway.runtime.db import insert_or_ignore
 from security.redaction import mask_personal_numbers
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from gateway.people.vault import PersonalDataVault
 
-__all__ = ["hold_person"]
+__all__ = ["DocumentTakenError", "hold_document", "hold_person", "mask_document_number"]
 
 
 async def hold_person(
@@ -62,4 +63,58 @@ async def hold_person(
             select(PersonRow).where(PersonRow.id_index == index).with_for_update()
         )
     ).first()
+    if found is not None and new is not None and ric.is_valid(id_number):
+        # A citizen's social security number is the identity card's number.
+        await hold_document(session, vault, found, "prc-id-card", id_number, now=now)
     return found
+
+
+class DocumentTakenError(Exception):
+    """The document is on record for another person (the number of one is not the other's)."""
+
+
+async def hold_document(  # noqa: PLR0913 - the document's parts
+    session: AsyncSession,
+    vault: PersonalDataVault,
+    person: PersonRow,
+    doc_type: str,
+    number: str,
+    *,
+    now: datetime,
+) -> IdentityDocumentRow:
+    """The person's record of a document, added when new (``ON CONFLICT DO NOTHING``).
+
+    Raises:
+        DocumentTakenError: the document is on record for another person.
+    """
+    index = vault.document_index(doc_type, number)
+    await insert_or_ignore(
+        session,
+        IdentityDocumentRow,
+        {
+            "person_id": person.id,
+            "doc_type": doc_type,
+            "number_index": index,
+            "number_enc": vault.seal("id_number", number),
+            "number_masked": mask_document_number(number),
+            "created_at": now,
+        },
+        key=("doc_type", "number_index"),
+    )
+    found = await session.scalar(
+        select(IdentityDocumentRow).where(
+            IdentityDocumentRow.doc_type == doc_type, IdentityDocumentRow.number_index == index
+        )
+    )
+    assert found is not None  # noqa: S101 - inserted or there already
+    if found.person_id != person.id:
+        raise DocumentTakenError(doc_type)
+    return found
+
+
+def mask_document_number(number: str) -> str:
+    """A document number for lists and logs: an identity number as everywhere, else 2 + 2."""
+    masked = mask_personal_numbers(number)
+    if masked != number:
+        return masked
+    return number[:2] + "*" * max(len(number) - 4, 1) + number[-2:]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,6 +48,29 @@ class PersonRow(Base):
     #: Masked identity number (first 6, last 4) for lists and logs.
     id_masked: Mapped[str] = mapped_column(String(32))
     birth_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdentityDocumentRow(Base):
+    """An identity document a holder has shown: one person may hold several.
+
+    Keyed by the document's type and the blind index of its number (unique: a
+    document belongs to one person); the person by the social security number
+    (``persons.id_index``). The number is sealed as an identity number.
+    """
+
+    __tablename__ = "identity_documents"
+    __table_args__ = (
+        UniqueConstraint("doc_type", "number_index", name="uq_identity_documents_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    #: A :class:`protocols.documents.DocumentType` value.
+    doc_type: Mapped[str] = mapped_column(String(32))
+    number_index: Mapped[str] = mapped_column(String(64))
+    number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    number_masked: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -60,6 +60,13 @@ class PersonalDataVault:
         sealed = Ciphertext(self.ENCRYPTION_KEY, version, blob[2:14], blob[14:])
         return self._store.decrypt(sealed, associated_data=field.encode())
 
+    def document_index(self, doc_type: str, number: str) -> str:
+        """The blind index of a document's number (a PRC identity card's is the person's)."""
+        if doc_type == "prc-id-card":
+            return self.index(number)
+        normalised = number.replace(" ", "").upper()
+        return self._store.mac(self.INDEX_KEY, f"doc:{doc_type}:{normalised}".encode()).value.hex()
+
     def index(self, id_number: str) -> str:
         """The blind index of an identity number (case and spaces do not matter)."""
         normalised = id_number.replace(" ", "").upper()

@@ -149,7 +149,7 @@ async def insert_or_ignore(
     model: type[DeclarativeBase],
     values: Mapping[str, object],
     *,
-    key: str,
+    key: str | tuple[str, ...],
 ) -> bool:
     """Insert one row unless a row with the same unique ``key`` exists; True if inserted.
 
@@ -160,6 +160,7 @@ async def insert_or_ignore(
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(dict(values)).on_conflict_do_nothing(index_elements=[key])
+    columns = [key] if isinstance(key, str) else list(key)
+    statement = insert(model).values(dict(values)).on_conflict_do_nothing(index_elements=columns)
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))

@@ -9,7 +9,7 @@ import random
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 ADULT = "11010519491231002X"
 TELLER = Terminal("teller-01", Role.TELLER)
 SUPERVISOR = Terminal("supervisor-01", Role.SUPERVISOR)
-HANDLER = {"id_number": "110105198001010020", "name": "王经办"}
+HANDLER: dict[str, Any] = {"id_number": "110105198001010020", "name": "王经办"}
 
 
 def id_number(serial: int) -> str:
