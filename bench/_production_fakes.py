@@ -43,7 +43,7 @@ from production import PreOpened, QcVerdict
 from protocols.printer.commands import CardPosition, PrinterStatus
 from protocols.sscard import DEFAULT_PIN, algorithm_for
 from security.cardcrypto import CardKeyPurpose, derive_card_keys
-from simulators.card import CardState, SimulatedCard
+from simulators.card import ChipState, SimulatedCard
 from simulators.card.cli import DEMO_MASTER_KEYS, demo_issuer
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def blank_card(serial: int, *, generation: int = 3) -> SimulatedCard:
     algorithm = algorithm_for(issuer.generation)
     keys = derive_card_keys(DEMO_MASTER_KEYS, issuer.card_id_code, algorithm)
     records = issuer.to_records()
-    state = CardState(
+    state = ChipState(
         algorithm=algorithm,
         protocol="T=0",
         records={"ef05": {"1": records[1].hex(), "3": records[3].hex()}, "ef06": {}},

@@ -2,10 +2,10 @@
 
 The PIN services code against :class:`PinPadDriver`: ``read_pin``,
 ``read_new_pin`` and ``show``; a PIN never leaves the pad in clear, only an
-:class:`EncryptedPinBlock` under the pad's PIN key. See ``docs/protocols/pinpad.md``.
+:class:`PadPinBlock` under the pad's PIN key. See ``docs/protocols/pinpad.md``.
 """
 
-from devices.pinpad.block import EncryptedPinBlock
+from devices.pinpad.block import PadPinBlock
 from devices.pinpad.driver import PinPadDriver
 from devices.pinpad.errors import (
     PinPadCancelledError,
@@ -22,10 +22,10 @@ from protocols.pinpad.commands import LoadKeyParams, PadInfo, Timeouts
 from protocols.pinpad.frames import KeyAlgorithm, Prompt
 
 __all__ = [
-    "EncryptedPinBlock",
     "KeyAlgorithm",
     "LoadKeyParams",
     "PadInfo",
+    "PadPinBlock",
     "PinPadCancelledError",
     "PinPadDriver",
     "PinPadError",

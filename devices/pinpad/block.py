@@ -1,8 +1,8 @@
 """The PIN pad's result: a PIN block enciphered under the pad's PIN key (TPK).
 
-:class:`EncryptedPinBlock` is what the PIN services receive. It never shows the
+:class:`PadPinBlock` is what the PIN services receive. It never shows the
 block: not in ``repr``/``str``, not through pickling. To translate it (TPK to
-zone key) the services hand it to the key store: :meth:`EncryptedPinBlock.for_key_store`
+zone key) the services hand it to the key store: :meth:`PadPinBlock.for_key_store`
 finds the key store version of ``key_label`` whose check value matches the
 pad's, and wraps the bytes as :class:`security.keystore.EncryptedPinBlock`.
 """
@@ -19,13 +19,13 @@ from security.keystore import KeyNotFoundError, PinBlockFormat
 if TYPE_CHECKING:
     from security.keystore import KeyStore
 
-__all__ = ["EncryptedPinBlock"]
+__all__ = ["PadPinBlock"]
 
 _LENGTHS = {0: (8, 16), 3: (8, 16), 4: (16,)}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class EncryptedPinBlock:
+class PadPinBlock:
     """An ISO 9564-1 PIN block as the pad enciphered it.
 
     Attributes:
@@ -58,7 +58,7 @@ class EncryptedPinBlock:
 
     def __eq__(self, other: object) -> bool:
         """Constant-time comparison of the block, and the other fields."""
-        if not isinstance(other, EncryptedPinBlock):
+        if not isinstance(other, PadPinBlock):
             return NotImplemented
         return (
             hmac.compare_digest(self.block, other.block)
@@ -71,7 +71,7 @@ class EncryptedPinBlock:
 
     def __reduce__(self) -> NoReturn:
         """Refuse pickling: PIN blocks are never persisted or queued."""
-        msg = "EncryptedPinBlock cannot be pickled or serialized"
+        msg = "PadPinBlock cannot be pickled or serialized"
         raise TypeError(msg)
 
     def __reduce_ex__(self, protocol: object) -> NoReturn:

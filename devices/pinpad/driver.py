@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from devices.backoff import BackoffPolicy, backoff_delays
-from devices.pinpad.block import EncryptedPinBlock
+from devices.pinpad.block import PadPinBlock
 from devices.pinpad.errors import (
     PinPadCancelledError,
     PinPadError,
@@ -328,7 +328,7 @@ class PinPadDriver:
             self._finish(request)
         return reply
 
-    async def _entry(self, call: Call, limit: float, attempts: int) -> EncryptedPinBlock:
+    async def _entry(self, call: Call, limit: float, attempts: int) -> PadPinBlock:
         """An entry command: wait for the customer, abort it on timeout or cancellation."""
         async with self._lock:
             request, waiter = self._start(call)
@@ -351,7 +351,7 @@ class PinPadDriver:
         self._check(reply)
         try:
             pin = commands.parse_pin(call.command, reply.data)
-            return EncryptedPinBlock(
+            return PadPinBlock(
                 pin.block, self.pin_block_format, self.key_label, pin.key_check_value
             )
         except (PinPadCodecError, ValueError) as exc:
@@ -412,7 +412,7 @@ class PinPadDriver:
         account: str,
         prompt: Prompt = Prompt.ENTER,
         timeout: float,  # noqa: ASYNC109 (the pad is told the limit too; it runs on the injected clock)
-    ) -> EncryptedPinBlock:
+    ) -> PadPinBlock:
         """Let the customer key a PIN; return it enciphered under the pad's PIN key.
 
         Args:
@@ -437,7 +437,7 @@ class PinPadDriver:
         *,
         account: str,
         timeout: float,  # noqa: ASYNC109 (the pad is told the limit too; it runs on the injected clock)
-    ) -> EncryptedPinBlock:
+    ) -> PadPinBlock:
         """Let the customer key a new PIN twice; the pad compares the entries itself.
 
         On a mismatch the pad shows 两次输入不一致 and asks again, up to

@@ -4,28 +4,20 @@ The pad encrypts what the holder types under its terminal PIN key (TPK) in the
 key store and hands over an :class:`~security.keystore.EncryptedPinBlock`; the
 daemon never sees a clear PIN. Its errors carry a stable ``code``
 (``pinpad-timeout``, ``pinpad-cancelled``, ``pinpad-mismatch``,
-``pinpad-offline``) that the teller is shown.
+``pinpad-offline``) that the teller is shown. What the pad shows is the pad's
+own :class:`~protocols.pinpad.Prompt` (re-exported here).
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
+
+from devices.pinpad import Prompt
 
 if TYPE_CHECKING:
     from security.keystore import EncryptedPinBlock
 
 __all__ = ["PinPad", "PinPadFailure", "Prompt"]
-
-
-class Prompt(StrEnum):
-    """What the pad shows the holder."""
-
-    ENTER_PIN = "enter-pin"
-    ENTER_OLD_PIN = "enter-old-pin"
-    ENTER_NEW_PIN = "enter-new-pin"
-    DONE = "done"
-    FAILED = "failed"
 
 
 class PinPadFailure(Exception):  # noqa: N818 - the pad's own failures, named by code

@@ -3,7 +3,7 @@
 The driver hands back its own block type (with the pad's key label and check
 value); :class:`DriverPinPad` turns it into the key store's
 :class:`~security.keystore.EncryptedPinBlock` under the key version the pad
-used, and maps the services' prompts onto the pad's.
+used. Prompts are the pad's own (``protocols.pinpad.Prompt``) throughout.
 """
 
 from __future__ import annotations
@@ -11,24 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from devices.pinpad import PinPadError
-from devices.pinpad import Prompt as PadPrompt
-from gateway.cardservices.pad import Prompt
 
 if TYPE_CHECKING:
-    from devices.pinpad import PinPadDriver
+    from devices.pinpad import PinPadDriver, Prompt
     from security.keystore import EncryptedPinBlock, KeyStore
 
 __all__ = ["DRIVER_ERRORS", "DriverPinPad"]
 
 #: What the driver raises when no block comes (each with a stable ``code``).
 DRIVER_ERRORS: Final = (PinPadError,)
-_PROMPTS: Final = {
-    Prompt.ENTER_PIN: PadPrompt.ENTER,
-    Prompt.ENTER_OLD_PIN: PadPrompt.ENTER_OLD,
-    Prompt.ENTER_NEW_PIN: PadPrompt.ENTER_NEW,
-    Prompt.DONE: PadPrompt.SUCCESS,
-    Prompt.FAILED: PadPrompt.FAILED,
-}
 
 
 class DriverPinPad:
@@ -47,9 +38,7 @@ class DriverPinPad:
         timeout: float,  # noqa: ASYNC109 - the pad's own deadline
     ) -> EncryptedPinBlock:
         """One PIN, as a key-store block under the pad's TPK."""
-        block = await self._driver.read_pin(
-            account=account, prompt=_PROMPTS[prompt], timeout=timeout
-        )
+        block = await self._driver.read_pin(account=account, prompt=prompt, timeout=timeout)
         return block.for_key_store(self._store)
 
     async def read_new_pin(
@@ -64,4 +53,4 @@ class DriverPinPad:
 
     async def show(self, prompt: Prompt) -> None:
         """Show a prompt or the result."""
-        await self._driver.show(_PROMPTS[prompt])
+        await self._driver.show(prompt)

@@ -262,7 +262,7 @@ class CardServices:
             if before == 0:
                 await self._locked(Operation.PIN_CHANGE, terminal, card)
             old = await self._read(lambda: pad.read_pin(
-                account=card.account, prompt=Prompt.ENTER_OLD_PIN, timeout=self._timeout
+                account=card.account, prompt=Prompt.ENTER_OLD, timeout=self._timeout
             ))  # fmt: skip
             verify = self._keystore.card_verify_command(old, card.account)
             try:
@@ -280,7 +280,7 @@ class CardServices:
                 await self._wrong_pin(Operation.PIN_CHANGE, terminal, card, exc, pad)
             del change
             after = await application.pin_tries_left()
-        await _show(pad, Prompt.DONE)
+        await _show(pad, Prompt.SUCCESS)
         await self._report(card, "pin-changed", after)
         return await self._done(
             Operation.PIN_CHANGE, terminal, body, card, before, after,
@@ -306,7 +306,7 @@ class CardServices:
             )
             await self._transmit(application, _command(apdu), "pin_reset")
             after = await application.pin_tries_left()
-        await _show(pad, Prompt.DONE)
+        await _show(pad, Prompt.SUCCESS)
         await self._sync_local(card, ApplicationEvent.UNLOCK, report=("pin-reset", after))
         return await self._done(
             Operation.PIN_RESET, terminal, body, card, before, after,

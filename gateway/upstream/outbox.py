@@ -62,7 +62,7 @@ __all__ = [
     "ReportCardEvent",
     "ReportLoss",
     "RequestElectronicCard",
-    "ReturnData",
+    "ReturnCardData",
     "ReverseFee",
     "RollbackCancellation",
     "UnfreezeAccount",
@@ -107,7 +107,7 @@ class _AccountCommand:
 
 
 @dataclass(frozen=True, slots=True)
-class ReturnData:
+class ReturnCardData:
     """Return production data (回盘) to the platform."""
 
     target: ClassVar[str] = "platform"
@@ -318,7 +318,7 @@ class ReverseFee:
 
 #: Everything that may wait in the outbox. PIN and key-service requests are not here.
 QueueableCommand = (
-    ReturnData
+    ReturnCardData
     | EnableCard
     | ReportLoss
     | CancelLoss

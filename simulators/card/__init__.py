@@ -5,6 +5,6 @@
 running pcscd, and :func:`main` is ``branchd sim card``.
 """
 
-from simulators.card.card import ATR_T0, ATR_T1, CardProtocol, CardState, SimulatedCard, atr_for
+from simulators.card.card import ATR_T0, ATR_T1, CardProtocol, ChipState, SimulatedCard, atr_for
 
-__all__ = ["ATR_T0", "ATR_T1", "CardProtocol", "CardState", "SimulatedCard", "atr_for"]
+__all__ = ["ATR_T0", "ATR_T1", "CardProtocol", "ChipState", "SimulatedCard", "atr_for"]

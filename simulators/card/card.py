@@ -2,7 +2,7 @@
 
 :class:`SimulatedCard` answers APDU bytes with response bytes. It holds EF05
 and EF06, the PIN with its retry counter, the card-diversified keys and the
-application's block flag in a :class:`CardState`, which it writes to a JSON
+application's block flag in a :class:`ChipState`, which it writes to a JSON
 file after every change (the card keeps its data between runs, like EEPROM).
 Session state (selected application, current EF, challenge, authentication)
 is lost on every power cycle, as on a real card.
@@ -77,7 +77,7 @@ __all__ = [
     "ATR_T0",
     "ATR_T1",
     "CardProtocol",
-    "CardState",
+    "ChipState",
     "SimulatedCard",
     "atr_for",
 ]
@@ -114,7 +114,7 @@ def atr_for(protocol: CardProtocol) -> bytes:
 
 
 @dataclass(slots=True)
-class CardState:
+class ChipState:
     """What a card keeps between power cycles (its EEPROM), as JSON-ready values.
 
     Attributes:
@@ -144,7 +144,7 @@ class CardState:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=True)
 
     @classmethod
-    def from_json(cls, text: str) -> CardState:
+    def from_json(cls, text: str) -> ChipState:
         """Load from the card file.
 
         Raises:
@@ -179,7 +179,7 @@ class SimulatedCard:
 
     def __init__(
         self,
-        state: CardState,
+        state: ChipState,
         *,
         path: Path | None = None,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
@@ -214,7 +214,7 @@ class SimulatedCard:
         """
         algorithm = algorithm_for(issuer.generation)
         keys = derive_card_keys(masters, issuer.card_id_code, algorithm)
-        state = CardState(
+        state = ChipState(
             algorithm=algorithm,
             protocol=protocol,
             records={
@@ -241,7 +241,7 @@ class SimulatedCard:
             OSError: The file cannot be read.
             ValueError: It does not hold a card.
         """
-        state = CardState.from_json(path.read_text(encoding="utf-8"))
+        state = ChipState.from_json(path.read_text(encoding="utf-8"))
         return cls(state, path=path, random_bytes=random_bytes)
 
     def save(self) -> None:

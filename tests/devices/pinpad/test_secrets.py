@@ -11,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from devices.pinpad import (
-    EncryptedPinBlock,
     LoadKeyParams,
+    PadPinBlock,
     PinPadCancelledError,
     PinPadKeyRefusedError,
     PinPadRequestError,
@@ -80,11 +80,11 @@ async def test_block_never_in_logs_reprs_or_errors(
 
 def test_block_refuses_pickling_and_compares_in_constant_time() -> None:
     """A block cannot be pickled; copies are equal; dataclass repr hides the bytes."""
-    block = EncryptedPinBlock(bytes(range(8)), 0, "tpk", "ABCDEF")
+    block = PadPinBlock(bytes(range(8)), 0, "tpk", "ABCDEF")
     with pytest.raises(TypeError):
         pickle.dumps(block)
     assert copy.copy(block) == block
-    assert block != EncryptedPinBlock(bytes(8), 0, "tpk", "ABCDEF")
+    assert block != PadPinBlock(bytes(8), 0, "tpk", "ABCDEF")
     assert "0001020304050607" not in repr(block)
     assert "block=" not in repr(block)
     assert [f.name for f in dataclasses.fields(block)] == [
@@ -103,5 +103,5 @@ def test_block_refuses_pickling_and_compares_in_constant_time() -> None:
 def test_block_checks_its_shape(length: int, fmt: int) -> None:
     """A block of the wrong length for its format is refused without showing its bytes."""
     with pytest.raises(ValueError, match="PIN block") as caught:
-        EncryptedPinBlock(b"\x42" * length, fmt, "tpk")
+        PadPinBlock(b"\x42" * length, fmt, "tpk")
     assert "42" not in str(caught.value)

@@ -132,7 +132,7 @@ class KeyStorePad:
     async def read_new_pin(self, *, account: str, timeout: float) -> EncryptedPinBlock:  # noqa: ASYNC109
         """A new PIN (the pad compared both entries)."""
         del timeout
-        self.shown.append(Prompt.ENTER_NEW_PIN)
+        self.shown.append(Prompt.ENTER_NEW)
         return self._block(account)
 
     async def show(self, prompt: Prompt) -> None:
