@@ -48,7 +48,7 @@ from security.envelope import (
     SenderIdentity,
 )
 from security.keystore import Algorithm, KeyUsage, MasterKey, SoftwareKeyStore
-from security.pki import Role, client_context, init_ca, issue, server_context
+from security.pki import CertificateRole, client_context, init_ca, issue, server_context
 from security.suites import get_suite
 from simulators.platform import DEFAULT_PROVINCES, PlatformSimulator, platform_name
 
@@ -242,8 +242,8 @@ def main() -> None:
         workdir = Path(tmp)
         now = datetime.now(UTC)
         init_ca(workdir / "pki", "BENCH", now)
-        issue(workdir / "pki", "sim", Role.SERVER, now)
-        issue(workdir / "pki", "branch", Role.PEER, now)
+        issue(workdir / "pki", "sim", CertificateRole.SERVER, now)
+        issue(workdir / "pki", "branch", CertificateRole.PEER, now)
         print("| suite | batch | messages | drain msg/s | bare HTTPS POST/s (baseline) | ratio |")
         print("|---|---:|---:|---:|---:|---:|")
         for variant in variants:

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "TLS12_CIPHERS",
     "CertificateInfo",
+    "CertificateRole",
     "PkiError",
-    "Role",
     "certificate_info",
     "client_context",
     "init_ca",
@@ -59,7 +59,7 @@ class PkiError(SecurityError):
         self.path = path
 
 
-class Role(StrEnum):
+class CertificateRole(StrEnum):
     """What a certificate is for (its extended key usage)."""
 
     SERVER = "server"  # serves TLS (simulated platform, bank, broker)
@@ -163,7 +163,7 @@ def init_ca(directory: Path, branch: str, now: datetime, days: int = CA_DAYS) ->
 def issue(  # noqa: PLR0913 - every argument is a separate certificate property
     directory: Path,
     name: str,
-    role: Role,
+    role: CertificateRole,
     now: datetime,
     *,
     dns_names: list[str] | None = None,
@@ -186,9 +186,9 @@ def issue(  # noqa: PLR0913 - every argument is a separate certificate property
         crl_sign=False, encipher_only=False, decipher_only=False,
     )  # fmt: skip
     usages = {
-        Role.SERVER: [ExtendedKeyUsageOID.SERVER_AUTH],
-        Role.CLIENT: [ExtendedKeyUsageOID.CLIENT_AUTH],
-        Role.PEER: [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        CertificateRole.SERVER: [ExtendedKeyUsageOID.SERVER_AUTH],
+        CertificateRole.CLIENT: [ExtendedKeyUsageOID.CLIENT_AUTH],
+        CertificateRole.PEER: [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
     }[role]
     builder = (
         x509.CertificateBuilder()
@@ -206,7 +206,7 @@ def issue(  # noqa: PLR0913 - every argument is a separate certificate property
             critical=False,
         )
     )
-    if role is not Role.CLIENT or dns_names or ip_addresses:
+    if role is not CertificateRole.CLIENT or dns_names or ip_addresses:
         dns = dns_names if dns_names is not None else ["localhost"]
         ips = ip_addresses if ip_addresses is not None else ["127.0.0.1", "::1"]
         try:

@@ -40,7 +40,6 @@ ALLOWED: Final[dict[str, str]] = {
     "Operation": "platform messages (protocols) and business operations (catalogue): to rename",
     "Station": "the printer's station command (protocols) and production's station: to rename",
     "DecryptionError": "an envelope suite's and the key store's: to rename",
-    "Role": "a certificate's role (pki) and a terminal's (auth): to rename",
 }
 
 

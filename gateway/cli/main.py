@@ -23,7 +23,7 @@ from gateway import __version__
 from gateway.archive.store import ArchiveError
 from gateway.config import Config, ConfigError, load_config, load_model
 from security.keystore import KeyStoreError
-from security.pki import PkiError, Role, certificate_info, init_ca, issue
+from security.pki import CertificateRole, PkiError, certificate_info, init_ca, issue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -230,8 +230,8 @@ def _add_pki(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     issue.add_argument("--dir", type=Path, required=True, help="the CA's directory")
     issue.add_argument(
         "--role",
-        choices=[r.value for r in Role],
-        default=Role.CLIENT.value,
+        choices=[r.value for r in CertificateRole],
+        default=CertificateRole.CLIENT.value,
         help="server, client (teller terminal, device agent) or peer (both) (%(default)s)",
     )
     issue.add_argument("--dns", action="append", help="DNS name (repeatable; servers)")
@@ -521,13 +521,13 @@ def _pki(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     if args.pki_command == "init":
         ca = init_ca(args.dir, args.branch, now)
-        cert, key = issue(args.dir, "branchd", Role.PEER, now)
+        cert, key = issue(args.dir, "branchd", CertificateRole.PEER, now)
         print(f"branch CA      {ca}")
         print(f"daemon (peer)  {cert}  {key}")
         return EXIT_OK
     if args.pki_command == "issue":
         cert, key = issue(
-            args.dir, args.name, Role(args.role), now,
+            args.dir, args.name, CertificateRole(args.role), now,
             dns_names=args.dns, ip_addresses=args.ip, days=args.days,
         )  # fmt: skip
         print(f"{cert}  {key}")

@@ -48,7 +48,7 @@ from devices.encoder import InProcessEncoder
 from gateway.config import load_config
 from gateway.daemon import Daemon
 from gateway.upstream.peers import PeerKeysFile, publish_identity
-from security.pki import Role, init_ca, issue, server_context
+from security.pki import CertificateRole, init_ca, issue, server_context
 from simulators.bank import BankSimulator
 from simulators.card.vpcd import VPCD_PORT
 from simulators.platform import PlatformSimulator, platform_name
@@ -161,8 +161,8 @@ class DemoWorld:
         pki = d / "pki"
         if not (pki / "ca.pem").exists():
             init_ca(pki, DEMO_BRANCH, now)
-            issue(pki, "upstream-sim", Role.SERVER, now)
-            issue(pki, "branchd", Role.PEER, now)
+            issue(pki, "upstream-sim", CertificateRole.SERVER, now)
+            issue(pki, "branchd", CertificateRole.PEER, now)
         server_tls = server_context(
             pki / "upstream-sim.pem", pki / "upstream-sim.key", pki / "ca.pem"
         )

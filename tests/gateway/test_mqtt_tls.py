@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from devices.agent.session import MqttSession, tls_context
 from devices.agent.settings import BrokerSettings, BrokerTlsSettings
-from security.pki import Role, client_context, init_ca, issue
+from security.pki import CertificateRole, client_context, init_ca, issue
 from tests.conftest import free_port, missing_part
 from tests.fakes import FakeClock
 
@@ -51,8 +51,8 @@ async def broker(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     pki = tmp_path / "pki"
     now = FakeClock().now()
     init_ca(pki, "T-652300-01", now)
-    issue(pki, "broker", Role.SERVER, now)
-    issue(pki, "agent-01", Role.CLIENT, now)
+    issue(pki, "broker", CertificateRole.SERVER, now)
+    issue(pki, "agent-01", CertificateRole.CLIENT, now)
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(
@@ -95,7 +95,7 @@ async def password_broker(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     pki = tmp_path / "pki"
     now = FakeClock().now()
     init_ca(pki, "T-652300-01", now)
-    issue(pki, "broker", Role.SERVER, now)
+    issue(pki, "broker", CertificateRole.SERVER, now)
     users = tmp_path / "passwd"
     made = await asyncio.create_subprocess_exec(
         passwd, "-c", "-b", str(users), "branchd", "s3cret-telemetry"

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from security.pki import Role, client_context, init_ca, issue, server_context
+from security.pki import CertificateRole, client_context, init_ca, issue, server_context
 from tests.fakes import FakeClock
 from tests.gateway.test_daemon import start_serving
 
@@ -21,8 +21,8 @@ def pki(tmp_path: Path) -> Path:
     clock = FakeClock()
     directory = tmp_path / "pki"
     init_ca(directory, "T-652300-01", clock.now())
-    issue(directory, "branchd", Role.PEER, clock.now())
-    issue(directory, "teller-01", Role.CLIENT, clock.now())
+    issue(directory, "branchd", CertificateRole.PEER, clock.now())
+    issue(directory, "teller-01", CertificateRole.CLIENT, clock.now())
     return directory
 
 
@@ -62,7 +62,7 @@ async def test_expiring_certificate_shows_in_readyz(
 ) -> None:
     """A daemon certificate expiring within 30 days stays ready but is flagged with its date."""
     clock = FakeClock(autojump=False)
-    issue(pki, "branchd", Role.PEER, clock.now() - timedelta(days=800))  # 25 days left
+    issue(pki, "branchd", CertificateRole.PEER, clock.now() - timedelta(days=800))  # 25 days left
     task, daemon = await start_serving(database_url, tmp_path, clock, tls=tls_settings(pki))
     teller = client_context(pki / "teller-01.pem", pki / "teller-01.key", pki / "ca.pem")
     try:

@@ -8,8 +8,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from security.pki import (
+    CertificateRole,
     PkiError,
-    Role,
     certificate_info,
     client_context,
     init_ca,
@@ -49,12 +49,14 @@ def test_ca_never_replaced(ca_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("role", "usages"),
     [
-        (Role.SERVER, {ExtendedKeyUsageOID.SERVER_AUTH}),
-        (Role.CLIENT, {ExtendedKeyUsageOID.CLIENT_AUTH}),
-        (Role.PEER, {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}),
+        (CertificateRole.SERVER, {ExtendedKeyUsageOID.SERVER_AUTH}),
+        (CertificateRole.CLIENT, {ExtendedKeyUsageOID.CLIENT_AUTH}),
+        (CertificateRole.PEER, {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}),
     ],
 )
-def test_roles_set_key_usage(ca_dir: Path, role: Role, usages: set[x509.ObjectIdentifier]) -> None:
+def test_roles_set_key_usage(
+    ca_dir: Path, role: CertificateRole, usages: set[x509.ObjectIdentifier]
+) -> None:
     """Each role gets exactly its extended key usages, signed by the branch CA."""
     cert_path, key_path = issue(ca_dir, f"x-{role}", role, NOW)
     cert = load(cert_path)
@@ -65,7 +67,7 @@ def test_roles_set_key_usage(ca_dir: Path, role: Role, usages: set[x509.ObjectId
 
 def test_server_names_default_to_loopback(ca_dir: Path) -> None:
     """Server certificates name localhost and the loopback addresses unless told otherwise."""
-    cert = load(issue(ca_dir, "sim", Role.SERVER, NOW)[0])
+    cert = load(issue(ca_dir, "sim", CertificateRole.SERVER, NOW)[0])
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["localhost"]
     assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
@@ -75,18 +77,18 @@ def test_server_names_default_to_loopback(ca_dir: Path) -> None:
 def test_unsafe_names_refused(ca_dir: Path, name: str) -> None:
     """Certificate names become file names: path tricks are refused."""
     with pytest.raises(PkiError, match="must be letters"):
-        issue(ca_dir, name, Role.CLIENT, NOW)
+        issue(ca_dir, name, CertificateRole.CLIENT, NOW)
 
 
 def test_issue_without_ca(tmp_path: Path) -> None:
     """Issuing needs a CA; the error names the directory."""
     with pytest.raises(PkiError, match="no branch CA"):
-        issue(tmp_path, "x", Role.CLIENT, NOW)
+        issue(tmp_path, "x", CertificateRole.CLIENT, NOW)
 
 
 def test_expiry_reported_30_days_ahead(ca_dir: Path) -> None:
     """A certificate is flagged from 30 days before its expiry; days left are reported."""
-    info = certificate_info(issue(ca_dir, "short", Role.SERVER, NOW, days=40)[0])
+    info = certificate_info(issue(ca_dir, "short", CertificateRole.SERVER, NOW, days=40)[0])
     assert info.not_after == NOW + timedelta(days=40)
     assert not info.expires_soon(NOW)
     assert info.expires_soon(NOW + timedelta(days=11))
@@ -95,7 +97,7 @@ def test_expiry_reported_30_days_ahead(ca_dir: Path) -> None:
 
 def test_contexts_are_tls12_plus_and_mutual(ca_dir: Path) -> None:
     """Server contexts require a client certificate; client contexts check the host name."""
-    cert, key = issue(ca_dir, "srv", Role.PEER, NOW)
+    cert, key = issue(ca_dir, "srv", CertificateRole.PEER, NOW)
     server = server_context(cert, key, ca_dir / "ca.pem")
     client = client_context(cert, key, ca_dir / "ca.pem")
     assert server.minimum_version == ssl.TLSVersion.TLSv1_2

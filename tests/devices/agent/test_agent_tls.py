@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devices.agent.settings import BrokerSettings, BrokerTlsSettings
-from security.pki import Role, init_ca, issue
+from security.pki import CertificateRole, init_ca, issue
 from tests.conftest import free_port, missing_part
 from tests.devices.agent.conftest import AGENT, Tasks, make_agent, make_client, remote_printer
 from tests.devices.printer.conftest import DriverFactory
@@ -31,9 +31,9 @@ async def tls_broker(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     pki = tmp_path / "pki"
     now = FakeClock().now()
     init_ca(pki, "T-652300-01", now)
-    issue(pki, "broker", Role.SERVER, now)
-    issue(pki, "agent-01", Role.CLIENT, now)
-    issue(pki, "branchd", Role.CLIENT, now)
+    issue(pki, "broker", CertificateRole.SERVER, now)
+    issue(pki, "agent-01", CertificateRole.CLIENT, now)
+    issue(pki, "branchd", CertificateRole.CLIENT, now)
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(

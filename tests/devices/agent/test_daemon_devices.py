@@ -95,12 +95,12 @@ async def test_certificate_expiry_is_published(broker: Mosquitto, tmp_path: Path
     import json  # noqa: PLC0415
     from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
-    from security.pki import Role, init_ca, issue  # noqa: PLC0415
+    from security.pki import CertificateRole, init_ca, issue  # noqa: PLC0415
 
     pki = tmp_path / "pki"
     now = datetime.now(UTC)
     init_ca(pki, "T-652300-01", now)
-    issue(pki, "branchd", Role.PEER, now - timedelta(days=805))  # 20 days left
+    issue(pki, "branchd", CertificateRole.PEER, now - timedelta(days=805))  # 20 days left
     config = parse_config(
         {
             "data_dir": str(tmp_path),

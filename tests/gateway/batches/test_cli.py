@@ -31,7 +31,7 @@ from gateway.config import parse_config
 from gateway.daemon import Daemon, serve
 from gateway.people.rows import CardRow
 from gateway.runtime.db import create_engine, session_factory
-from security.pki import Role, init_ca, issue
+from security.pki import CertificateRole, init_ca, issue
 from tests.fakes import FakeClock
 from tests.gateway.batches.conftest import HANDLER, SCAN, card_list, id_number, photo
 from tests.gateway.branch import TOKENS, Branch, branch  # noqa: F401 - the fixture
@@ -256,8 +256,8 @@ async def tls_daemon(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[D
     clock = FakeClock(autojump=False)
     pki = tmp_path / "pki"
     init_ca(pki, "T-652300-01", clock.now())
-    issue(pki, "branchd", Role.PEER, clock.now(), dns_names=["localhost"])
-    issue(pki, "teller-01", Role.CLIENT, clock.now())
+    issue(pki, "branchd", CertificateRole.PEER, clock.now(), dns_names=["localhost"])
+    issue(pki, "teller-01", CertificateRole.CLIENT, clock.now())
     config = parse_config(
         {
             "data_dir": str(tmp_path),

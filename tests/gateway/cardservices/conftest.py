@@ -32,7 +32,7 @@ from gateway.upstream import PeerKeysFile, publish_identity
 from protocols.sscard import HolderData, IssuerData, SscardError
 from security.cardcrypto import CardMasterKeys
 from security.keystore import Algorithm, KeyUsage, PinBlockFormat
-from security.pki import Role, init_ca, issue
+from security.pki import CertificateRole, init_ca, issue
 from simulators.card import SimulatedCard
 from simulators.card.cli import DEMO_MASTER_KEYS
 from simulators.card.vpcd import VPCD_PORT
@@ -234,8 +234,8 @@ def pki(tmp_path: Path, clock: FakeClock) -> Pki:
     """A CA, the simulator's server certificate and the branch's client certificate."""
     directory = tmp_path / "pki"
     init_ca(directory, BRANCH, clock.now())
-    issue(directory, "upstream-sim", Role.SERVER, clock.now())
-    issue(directory, "branchd", Role.PEER, clock.now())
+    issue(directory, "upstream-sim", CertificateRole.SERVER, clock.now())
+    issue(directory, "branchd", CertificateRole.PEER, clock.now())
     return Pki(directory)
 
 

@@ -31,7 +31,7 @@ from gateway.upstream import PeerKeysFile, publish_identity
 from gateway.upstream.models import OutboxRow, OutboxState
 from gateway.upstream.notices import NOTICE_PATH
 from protocols.platform import Status
-from security.pki import Role, init_ca, issue
+from security.pki import CertificateRole, init_ca, issue
 from simulators.bank import BANK_NAME, BankSimulator
 from simulators.bank.simulator import Account
 from simulators.platform import PlatformSimulator, platform_name
@@ -164,8 +164,8 @@ async def world(tmp_path: Path, database_url: str, clock: FakeClock) -> AsyncIte
     """The branch with platform and bank, both simulated over mutual TLS."""
     directory = tmp_path / "pki"
     init_ca(directory, BRANCH, clock.now())
-    issue(directory, "upstream-sim", Role.SERVER, clock.now())
-    issue(directory, "branchd", Role.PEER, clock.now())
+    issue(directory, "upstream-sim", CertificateRole.SERVER, clock.now())
+    issue(directory, "branchd", CertificateRole.PEER, clock.now())
     pki = Pki(directory)
     peers = tmp_path / "peer-keys.json"
     platform = PlatformSimulator(

@@ -32,7 +32,7 @@ from gateway.operations.rows import ApplicationRow
 from gateway.people.rows import CardRow, PersonRow
 from gateway.upstream import PeerKeysFile, publish_identity
 from gateway.upstream.models import OutboxRow, OutboxState
-from security.pki import Role, init_ca, issue
+from security.pki import CertificateRole, init_ca, issue
 from simulators.bank import BANK_NAME, BankSimulator
 from simulators.bank.simulator import Account
 from simulators.platform import PlatformSimulator, platform_name
@@ -186,8 +186,8 @@ class World:
 def _pki(directory: Path, clock: FakeClock) -> Pki:
     """A CA, the simulator's server certificate and the branch's client certificate."""
     init_ca(directory, BRANCH, clock.now())
-    issue(directory, "upstream-sim", Role.SERVER, clock.now())
-    issue(directory, "branchd", Role.PEER, clock.now())
+    issue(directory, "upstream-sim", CertificateRole.SERVER, clock.now())
+    issue(directory, "branchd", CertificateRole.PEER, clock.now())
     return Pki(directory)
 
 

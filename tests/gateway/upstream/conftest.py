@@ -37,7 +37,7 @@ from security.envelope import (
     SenderIdentity,
 )
 from security.keystore import Algorithm, KeyUsage, MasterKey, SoftwareKeyStore
-from security.pki import Role, client_context, init_ca, issue, server_context
+from security.pki import CertificateRole, client_context, init_ca, issue, server_context
 from security.suites import GM
 from simulators.bank import BANK_NAME, BankSimulator
 from simulators.platform import PlatformSimulator, platform_name
@@ -81,8 +81,8 @@ def pki(tmp_path: Path, manual_clock: FakeClock) -> Pki:
     """A CA, a server certificate for the simulators and a peer certificate for the branch."""
     directory = tmp_path / "pki"
     init_ca(directory, BRANCH, manual_clock.now())
-    issue(directory, "upstream-sim", Role.SERVER, manual_clock.now())
-    issue(directory, "branchd", Role.PEER, manual_clock.now())
+    issue(directory, "upstream-sim", CertificateRole.SERVER, manual_clock.now())
+    issue(directory, "branchd", CertificateRole.PEER, manual_clock.now())
     return Pki(directory)
 
 

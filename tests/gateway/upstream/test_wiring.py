@@ -22,7 +22,7 @@ from gateway.people.rows import CardRow
 from gateway.upstream import CardRef, PeerKeysFile, UpstreamError, publish_identity
 from gateway.upstream.identity import IDENTITY_FILE
 from gateway.upstream.models import OutboxRow, OutboxState
-from security.pki import Role, init_ca, issue
+from security.pki import CertificateRole, init_ca, issue
 from simulators.platform import PlatformSimulator, platform_name
 from tests.fakes import FakeClock
 from tests.gateway.branch import ADULT, TOKENS, Branch, apply_body
@@ -50,8 +50,8 @@ def pki(tmp_path: Path, clock: FakeClock) -> Pki:
     """A CA, the simulator's server certificate and the branch's client certificate."""
     directory = tmp_path / "pki"
     init_ca(directory, BRANCH, clock.now())
-    issue(directory, "upstream-sim", Role.SERVER, clock.now())
-    issue(directory, "branchd", Role.PEER, clock.now())
+    issue(directory, "upstream-sim", CertificateRole.SERVER, clock.now())
+    issue(directory, "branchd", CertificateRole.PEER, clock.now())
     return Pki(directory)
 
 
