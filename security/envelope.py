@@ -47,7 +47,7 @@ from protocols.envelope import (
 )
 from security.errors import SecurityError
 from security.suites import (
-    DecryptionError,
+    AeadAuthenticationError,
     SigningKey,
     SuiteMismatchError,
     VerifyKey,
@@ -480,7 +480,7 @@ class EnvelopeOpener:
             raise BadSignatureError("signature does not verify", header)
         try:
             body = suite.aead_decrypt(aead_key, header.nonce, envelope.body, header.to_bytes())
-        except DecryptionError:
+        except AeadAuthenticationError:
             raise DecryptionFailedError("body does not authenticate", header) from None
         verdict = self.replay_cache.check_and_add(
             header.sender,

@@ -39,7 +39,6 @@ ALLOWED: Final[dict[str, str]] = {
     # Two concepts under one name, not yet renamed.
     "Operation": "platform messages (protocols) and business operations (catalogue): to rename",
     "Station": "the printer's station command (protocols) and production's station: to rename",
-    "DecryptionError": "an envelope suite's and the key store's: to rename",
 }
 
 

@@ -15,9 +15,9 @@ __all__ = [
     "AEAD_TAG_SIZE",
     "PUBLIC_KEY_SIZE",
     "SIGNATURE_SIZE",
+    "AeadAuthenticationError",
     "CryptoError",
     "CryptoSuite",
-    "DecryptionError",
     "InvalidParameterError",
     "KeyFormatError",
     "SigningKey",
@@ -103,7 +103,7 @@ class KeyFormatError(CryptoError):
         self.kind = kind
 
 
-class DecryptionError(CryptoError):
+class AeadAuthenticationError(CryptoError):
     """AEAD authentication failed: wrong key, nonce, associated data, or tampered text.
 
     Attributes:
@@ -211,7 +211,7 @@ class CryptoSuite(Protocol):
 
         Raises:
             InvalidParameterError: The key or nonce has the wrong length.
-            DecryptionError: Authentication failed.
+            AeadAuthenticationError: Authentication failed.
         """
         ...
 

@@ -33,7 +33,7 @@ from security.suites._base import (
     AEAD_NONCE_SIZE,
     AEAD_TAG_SIZE,
     PUBLIC_KEY_SIZE,
-    DecryptionError,
+    AeadAuthenticationError,
     KeyFormatError,
     SigningKey,
     SuiteName,
@@ -120,14 +120,14 @@ class GmSuite:
         check_length("key", key, _SM4_KEY_SIZE)
         check_length("nonce", nonce, AEAD_NONCE_SIZE)
         if len(ciphertext) < AEAD_TAG_SIZE:
-            raise DecryptionError(_NAME)
+            raise AeadAuthenticationError(_NAME)
         body, tag = ciphertext[:-AEAD_TAG_SIZE], ciphertext[-AEAD_TAG_SIZE:]
         decryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag)).decryptor()
         decryptor.authenticate_additional_data(associated_data)
         try:
             return decryptor.update(body) + decryptor.finalize()
         except InvalidTag:
-            raise DecryptionError(_NAME) from None
+            raise AeadAuthenticationError(_NAME) from None
 
     def generate_signing_key(self) -> SigningKey:
         """Make a new random SM2 key."""

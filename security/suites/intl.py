@@ -22,7 +22,7 @@ from security.suites._base import (
     AEAD_NONCE_SIZE,
     AEAD_TAG_SIZE,
     PUBLIC_KEY_SIZE,
-    DecryptionError,
+    AeadAuthenticationError,
     KeyFormatError,
     SigningKey,
     SuiteName,
@@ -92,11 +92,11 @@ class IntlSuite:
         check_length("key", key, _AES_KEY_SIZE)
         check_length("nonce", nonce, AEAD_NONCE_SIZE)
         if len(ciphertext) < AEAD_TAG_SIZE:
-            raise DecryptionError(_NAME)
+            raise AeadAuthenticationError(_NAME)
         try:
             return AESGCM(key).decrypt(nonce, ciphertext, associated_data)
         except InvalidTag:
-            raise DecryptionError(_NAME) from None
+            raise AeadAuthenticationError(_NAME) from None
 
     def generate_signing_key(self) -> SigningKey:
         """Make a new random P-256 key."""

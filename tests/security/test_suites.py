@@ -19,8 +19,8 @@ from security.suites import (
     GM,
     INTL,
     SUITES,
+    AeadAuthenticationError,
     CryptoSuite,
-    DecryptionError,
     InvalidParameterError,
     KeyFormatError,
     SuiteMismatchError,
@@ -196,7 +196,7 @@ def test_aead_round_trip_and_tamper(suite: CryptoSuite) -> None:
         (key, nonce, sealed[:15], b"header"),
     ]
     for args in tampered:
-        with pytest.raises(DecryptionError) as info:
+        with pytest.raises(AeadAuthenticationError) as info:
             suite.aead_decrypt(*args)
         assert info.value.suite == suite.name
 
