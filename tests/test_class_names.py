@@ -38,7 +38,6 @@ ALLOWED: Final[dict[str, str]] = {
     "StationConfig": "the daemon's [[issuance.stations]] and the station simulator's",
     # Two concepts under one name, not yet renamed.
     "Operation": "platform messages (protocols) and business operations (catalogue): to rename",
-    "Station": "the printer's station command (protocols) and production's station: to rename",
 }
 
 

@@ -55,7 +55,7 @@ from protocols.mqtt.rpc import RpcError, RpcRequest, RpcResponse
 from protocols.mqtt.state import DeviceState, DeviceStatus, Presence, PresenceState
 from protocols.mqtt.topics import BranchTopics, parse_topic
 from protocols.printer import commands
-from protocols.printer.commands import Station, Timeouts
+from protocols.printer.commands import EncodingStation, Timeouts
 from protocols.printer.frames import ErrorCode
 
 if TYPE_CHECKING:
@@ -365,7 +365,7 @@ class RemotePrinter:
             raise PrinterBadReplyError(request.label)
         return text
 
-    async def insert_card(self, station: Station = Station.CONTACT) -> None:
+    async def insert_card(self, station: EncodingStation = EncodingStation.CONTACT) -> None:
         """Take a card from the feeder to a station."""
         request = commands.insert_card(station)
         await self._call(

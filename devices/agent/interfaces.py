@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from protocols.printer.commands import Station
+from protocols.printer.commands import EncodingStation
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,7 +45,7 @@ class Printer(Protocol):
         """The printer's firmware version text."""
         ...
 
-    async def insert_card(self, station: Station = Station.CONTACT) -> None:
+    async def insert_card(self, station: EncodingStation = EncodingStation.CONTACT) -> None:
         """Take a card from the feeder to a station."""
         ...
 

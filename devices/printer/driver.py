@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from devices.clock import Clock
-    from protocols.printer.commands import PrinterStatus, Station, Timeouts
+    from protocols.printer.commands import EncodingStation, PrinterStatus, Timeouts
 
 __all__ = ["PrinterDriver"]
 
@@ -302,7 +302,9 @@ class PrinterDriver:
         async with self._lock:
             return await self._text(commands.read_firmware_version())
 
-    async def insert_card(self, station: Station = commands.Station.CONTACT) -> None:
+    async def insert_card(
+        self, station: EncodingStation = commands.EncodingStation.CONTACT
+    ) -> None:
         """Take a card from the feeder to the contact (or contactless) station."""
         await self.command(commands.insert_card(station))
 

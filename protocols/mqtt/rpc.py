@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from protocols.mqtt import _json
 from protocols.mqtt.errors import PayloadError
-from protocols.printer.commands import CardPosition, PrinterStatus, Station
+from protocols.printer.commands import CardPosition, EncodingStation, PrinterStatus
 from protocols.printer.errors import PrinterProtocolError
 from protocols.printer.frames import (
     Ack,
@@ -250,10 +250,10 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def station_from_json(args: Mapping[str, Any]) -> Station:
+def station_from_json(args: Mapping[str, Any]) -> EncodingStation:
     """The ``station`` argument of ``printer.insert_card``."""
     try:
-        return Station(_text(args, "station"))
+        return EncodingStation(_text(args, "station"))
     except ValueError:
         raise PayloadError("'station' must be s or c") from None
 

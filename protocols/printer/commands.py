@@ -24,11 +24,11 @@ __all__ = [
     "SENSOR_THRESHOLD_VOLTS",
     "CardPosition",
     "CommandKind",
+    "EncodingStation",
     "ErrorMode",
     "PrinterStatus",
     "Sensor",
     "SerialMode",
-    "Station",
     "Timeouts",
     "clear_error",
     "command_kind",
@@ -74,7 +74,7 @@ class Sensor(StrEnum):
     BEZEL = "b"  # active: a card waits at the output
 
 
-class Station(StrEnum):
+class EncodingStation(StrEnum):
     """Where ``Si<station>`` takes a card from the feeder to."""
 
     CONTACT = "s"  # smart-card contact station (Sis)
@@ -197,7 +197,7 @@ def read_firmware_version() -> Request:
     return Request("Rfv")
 
 
-def insert_card(station: Station = Station.CONTACT) -> Request:
+def insert_card(station: EncodingStation = EncodingStation.CONTACT) -> Request:
     """``Sis`` / ``Sic``: take a card from the feeder to a station."""
     return Request("Si" + station.value)
 

@@ -891,7 +891,7 @@ def _panels_again(panels: list[tuple[Panel, Depth, bytes]]) -> None:
     _same(panels, rpc.panels_from_json(_args(wire)))
 
 
-def _station_again(station: commands.Station) -> None:
+def _station_again(station: commands.EncodingStation) -> None:
     wire = _request("printer.insert_card", {"station": station.value})
     _same(station, rpc.station_from_json(_args(wire)))
     commands.insert_card(station).to_bytes()

@@ -16,7 +16,7 @@ from devices.printer import (
     PrinterRibbonError,
 )
 from protocols.printer import commands
-from protocols.printer.commands import CardPosition, Station
+from protocols.printer.commands import CardPosition, EncodingStation
 from protocols.printer.frames import Depth, ErrorCode, Panel, TextReply, panel_size
 from simulators.printer import Fault
 
@@ -75,7 +75,7 @@ async def test_issue_one_card(printer: Printer, sim: PrinterSimulator) -> None:
 
 async def test_contactless_then_reject(printer: Printer, sim: PrinterSimulator) -> None:
     """A card at the contactless station goes to the reject box."""
-    await printer.insert_card(Station.CONTACTLESS)
+    await printer.insert_card(EncodingStation.CONTACTLESS)
     assert card(sim) is CardPosition.CONTACTLESS
     await printer.reject_card()
     assert sim.model.reject_box == 1

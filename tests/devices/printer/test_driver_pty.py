@@ -117,7 +117,7 @@ async def test_reject_to_the_reject_box(
     """A card at the station goes to the reject box."""
     driver = driver_in_mode(make_driver, mode)
     await driver.connect()
-    await driver.insert_card(commands.Station.CONTACTLESS)
+    await driver.insert_card(commands.EncodingStation.CONTACTLESS)
     assert card(sim) is CardPosition.CONTACTLESS
     await driver.reject_card()
     assert sim.model.reject_box == 1

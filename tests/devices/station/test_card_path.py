@@ -131,7 +131,7 @@ def test_a_card_moved_from_contact_to_the_print_head_leaves_the_reader() -> None
     """Moving between stations takes the chip out and puts it back without a new blank."""
     model, path = _station()
     _do(model, commands.insert_card())
-    _do(model, commands.insert_card(commands.Station.CONTACTLESS))
+    _do(model, commands.insert_card(commands.EncodingStation.CONTACTLESS))
     assert path.in_reader is None
     _do(model, commands.insert_card())
     assert [type(e) for e in path.drain()] == [ChipIn, ChipOut, ChipIn]

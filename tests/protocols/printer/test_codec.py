@@ -7,8 +7,8 @@ import pytest
 from protocols.printer import commands
 from protocols.printer.commands import (
     CardPosition,
+    EncodingStation,
     SerialMode,
-    Station,
     Timeouts,
     parse_card_position,
     parse_count,
@@ -55,8 +55,8 @@ GOLDEN_REQUESTS = [
     (commands.read_ribbon_remaining(), b"\x1bRrt;count\r"),
     (commands.read_ribbon_capacity(), b"\x1bRrt;qty\r"),
     (commands.read_firmware_version(), b"\x1bRfv\r"),
-    (commands.insert_card(Station.CONTACT), b"\x1bSis\r"),
-    (commands.insert_card(Station.CONTACTLESS), b"\x1bSic\r"),
+    (commands.insert_card(EncodingStation.CONTACT), b"\x1bSis\r"),
+    (commands.insert_card(EncodingStation.CONTACTLESS), b"\x1bSic\r"),
     (commands.start_sequence(), b"\x1bSs\r"),
     (commands.end_sequence(), b"\x1bSe\r"),
     (commands.eject_card(), b"\x1bSeb\r"),
