@@ -36,8 +36,6 @@ ALLOWED: Final[dict[str, str]] = {
     "KeyService": "production's port and the platform simulator's implementation of it",
     "VirtualCard": "the in-process encoder's card and the vpcd simulator's",
     "StationConfig": "the daemon's [[issuance.stations]] and the station simulator's",
-    # Two concepts under one name, not yet renamed.
-    "Operation": "platform messages (protocols) and business operations (catalogue): to rename",
 }
 
 

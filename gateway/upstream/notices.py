@@ -48,7 +48,13 @@ from gateway.people.states import (
 )
 from gateway.runtime.rows import IdempotencyRow
 from gateway.upstream.outbox import FreezeAccount, UnfreezeAccount
-from protocols.platform import MessageDecodeError, MessageEncodeError, Operation, Result, Status
+from protocols.platform import (
+    MessageDecodeError,
+    MessageEncodeError,
+    PlatformOperation,
+    Result,
+    Status,
+)
 from security.envelope import EnvelopeRejectedError
 
 if TYPE_CHECKING:
@@ -222,7 +228,7 @@ class PlatformNotices:
         self, session: AsyncSession, item: Request
     ) -> tuple[Result, tuple[str, str, dict[str, object]] | None]:
         fields = item.fields
-        if item.operation != Operation.LOSS_NOTICE:
+        if item.operation != PlatformOperation.LOSS_NOTICE:
             raise _Refusal(Status.INVALID_REQUEST, f"不支持的通知 unsupported: {item.operation}")
         kind = fields.get("noticeType", "")
         loss_type = fields.get("lossType", "")

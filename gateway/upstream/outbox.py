@@ -32,7 +32,7 @@ from gateway.upstream.errors import LiveOnlyError, UnknownMessageError
 from gateway.upstream.models import OutboxRow, OutboxState
 from gateway.upstream.platform import CardRef, LossType, ProductionData
 from protocols.bank import BANK_QUEUEABLE, BankOperation
-from protocols.platform import QUEUEABLE, Operation
+from protocols.platform import QUEUEABLE, PlatformOperation
 from security.keystore import Ciphertext
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class ReturnCardData:
     """Return production data (回盘) to the platform."""
 
     target: ClassVar[str] = "platform"
-    operation: ClassVar[str] = Operation.RETURN_DATA
+    operation: ClassVar[str] = PlatformOperation.RETURN_DATA
     data: ProductionData
 
     @property
@@ -128,7 +128,7 @@ class ReturnCardData:
 class EnableCard(_CardCommand):
     """Enable the social-security application."""
 
-    operation: ClassVar[str] = Operation.ENABLE
+    operation: ClassVar[str] = PlatformOperation.ENABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ class ReportLoss:
     """Report the card lost."""
 
     target: ClassVar[str] = "platform"
-    operation: ClassVar[str] = Operation.REPORT_LOSS
+    operation: ClassVar[str] = PlatformOperation.REPORT_LOSS
     card: CardRef
     loss_type: LossType = LossType.FORMAL
 
@@ -154,7 +154,7 @@ class ReportLoss:
 class CancelLoss(_CardCommand):
     """Cancel a loss report."""
 
-    operation: ClassVar[str] = Operation.CANCEL_LOSS
+    operation: ClassVar[str] = PlatformOperation.CANCEL_LOSS
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,7 @@ class CancelCard:
     """Cancel the card."""
 
     target: ClassVar[str] = "platform"
-    operation: ClassVar[str] = Operation.CANCEL_CARD
+    operation: ClassVar[str] = PlatformOperation.CANCEL_CARD
     card: CardRef
     reason: str
 
@@ -180,7 +180,7 @@ class CancelCard:
 class RollbackCancellation(_CardCommand):
     """Roll a cancellation back: the platform returns the card to the state under it."""
 
-    operation: ClassVar[str] = Operation.ROLLBACK_CANCEL
+    operation: ClassVar[str] = PlatformOperation.ROLLBACK_CANCEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +188,7 @@ class ChangeInfo:
     """Change non-key information (address, phone)."""
 
     target: ClassVar[str] = "platform"
-    operation: ClassVar[str] = Operation.CHANGE_INFO
+    operation: ClassVar[str] = PlatformOperation.CHANGE_INFO
     card: CardRef
     address: str | None = None
     phone: str | None = None
@@ -212,7 +212,7 @@ class ChangeInfo:
 class RequestElectronicCard(_CardCommand):
     """Request the electronic card."""
 
-    operation: ClassVar[str] = Operation.ELECTRONIC_CARD
+    operation: ClassVar[str] = PlatformOperation.ELECTRONIC_CARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,7 @@ class ReportCardEvent:
     """
 
     target: ClassVar[str] = "platform"
-    operation: ClassVar[str] = Operation.CARD_EVENT
+    operation: ClassVar[str] = PlatformOperation.CARD_EVENT
     card: CardRef
     event: str
     event_time: str

@@ -40,7 +40,7 @@ from protocols.platform import (
     JSON_DIALECT,
     SOAP_DIALECT,
     MessageDecodeError,
-    Operation,
+    PlatformOperation,
     Request,
     Result,
     Status,
@@ -453,17 +453,19 @@ class DialectPlatformClient(DocumentClient):
     async def apply(self, applicant: Applicant, *, message_id: str | None = None) -> ApplyResult:
         """Apply / pre-open; "already has a valid application" is a success."""
         item = Request(
-            Operation.APPLY, message_id or self.new_message_id(), fields=applicant.fields()
+            PlatformOperation.APPLY, message_id or self.new_message_id(), fields=applicant.fields()
         )
         (result,) = await self.send_batch([item])
         already = is_already_applied(result)
         if not (result.succeeded or already):
-            raise UpstreamRejectedError("platform", Operation.APPLY, result.status, result.message)
+            raise UpstreamRejectedError(
+                "platform", PlatformOperation.APPLY, result.status, result.message
+            )
         return ApplyResult(_require(result, "AAZ500"), _photo(result), already)
 
     async def get_card_data(self, card: CardRef, *, message_id: str | None = None) -> CardData:
         """The card's data."""
-        result = await self.call(Operation.GET_CARD_DATA, card.fields(), message_id)
+        result = await self.call(PlatformOperation.GET_CARD_DATA, card.fields(), message_id)
         try:
             state = AppState(_require(result, "AAZ502"))
         except ValueError:
@@ -480,15 +482,15 @@ class DialectPlatformClient(DocumentClient):
 
     async def return_data(self, data: ProductionData, *, message_id: str | None = None) -> None:
         """Return production data (回盘)."""
-        await self.call(Operation.RETURN_DATA, data.fields(), message_id)
+        await self.call(PlatformOperation.RETURN_DATA, data.fields(), message_id)
 
     async def enable(self, card: CardRef, *, message_id: str | None = None) -> None:
         """Enable the social-security application."""
-        await self.call(Operation.ENABLE, card.fields(), message_id)
+        await self.call(PlatformOperation.ENABLE, card.fields(), message_id)
 
     async def query_status(self, card: CardRef, *, message_id: str | None = None) -> AppState:
         """The application state."""
-        result = await self.call(Operation.QUERY_STATUS, card.fields(), message_id)
+        result = await self.call(PlatformOperation.QUERY_STATUS, card.fields(), message_id)
         try:
             return AppState(_require(result, "AAZ502"))
         except ValueError:
@@ -499,7 +501,7 @@ class DialectPlatformClient(DocumentClient):
     ) -> FoundCard:
         """Status query by the holder's number: the hub finds the issuing province."""
         fields = {"AAC002": social_security_number}
-        result = await self.call(Operation.QUERY_STATUS, fields, message_id)
+        result = await self.call(PlatformOperation.QUERY_STATUS, fields, message_id)
         try:
             state = AppState(_require(result, "AAZ502"))
         except ValueError:
@@ -515,22 +517,26 @@ class DialectPlatformClient(DocumentClient):
     ) -> None:
         """Report the card lost."""
         await self.call(
-            Operation.REPORT_LOSS, {**card.fields(), "lossType": loss_type.value}, message_id
+            PlatformOperation.REPORT_LOSS,
+            {**card.fields(), "lossType": loss_type.value},
+            message_id,
         )
 
     async def cancel_loss(self, card: CardRef, *, message_id: str | None = None) -> None:
         """Cancel a loss report."""
-        await self.call(Operation.CANCEL_LOSS, card.fields(), message_id)
+        await self.call(PlatformOperation.CANCEL_LOSS, card.fields(), message_id)
 
     async def cancel_card(
         self, card: CardRef, reason: str, *, message_id: str | None = None
     ) -> None:
         """Cancel the card."""
-        await self.call(Operation.CANCEL_CARD, {**card.fields(), "reason": reason}, message_id)
+        await self.call(
+            PlatformOperation.CANCEL_CARD, {**card.fields(), "reason": reason}, message_id
+        )
 
     async def rollback_cancel(self, card: CardRef, *, message_id: str | None = None) -> None:
         """Roll a cancellation back."""
-        await self.call(Operation.ROLLBACK_CANCEL, card.fields(), message_id)
+        await self.call(PlatformOperation.ROLLBACK_CANCEL, card.fields(), message_id)
 
     async def change_info(
         self,
@@ -546,14 +552,14 @@ class DialectPlatformClient(DocumentClient):
             fields["address"] = address
         if phone is not None:
             fields["phone"] = phone
-        await self.call(Operation.CHANGE_INFO, fields, message_id)
+        await self.call(PlatformOperation.CHANGE_INFO, fields, message_id)
 
     async def electronic_card(self, card: CardRef, *, message_id: str | None = None) -> str:
         """Request the electronic card."""
-        result = await self.call(Operation.ELECTRONIC_CARD, card.fields(), message_id)
+        result = await self.call(PlatformOperation.ELECTRONIC_CARD, card.fields(), message_id)
         return _require(result, "eCardNo")
 
-    async def _key_service(self, operation: Operation, fields: dict[str, str]) -> Result:
+    async def _key_service(self, operation: PlatformOperation, fields: dict[str, str]) -> Result:
         """A live key-service call: unreachable means :class:`KeyServiceUnavailableError`.
 
         The answer names the province whose key service answered (``issuer``):
@@ -577,7 +583,7 @@ class DialectPlatformClient(DocumentClient):
     async def external_authenticate(self, context: KeyServiceContext, challenge: bytes) -> bytes:
         """The EXTERNAL AUTHENTICATE cryptogram."""
         fields = {**context.fields(), "challenge": challenge.hex().upper()}
-        return _hex(await self._key_service(Operation.EXTERNAL_AUTH, fields), "cryptogram")
+        return _hex(await self._key_service(PlatformOperation.EXTERNAL_AUTH, fields), "cryptogram")
 
     async def protect_command(
         self, context: KeyServiceContext, command: bytes, challenge: bytes
@@ -588,7 +594,7 @@ class DialectPlatformClient(DocumentClient):
             "challenge": challenge.hex().upper(),
             "command": command.hex().upper(),
         }
-        return _hex(await self._key_service(Operation.SECURE_COMMAND, fields), "apdu")
+        return _hex(await self._key_service(PlatformOperation.SECURE_COMMAND, fields), "apdu")
 
     async def authorize_pin_reset(
         self, context: KeyServiceContext, pin_block: EncryptedPinBlock, challenge: bytes
@@ -604,12 +610,12 @@ class DialectPlatformClient(DocumentClient):
             "pinBlock": pin_block.ciphertext_bytes().hex().upper(),
             "pinFormat": str(int(pin_block.pin_block_format)),
         }
-        return _hex(await self._key_service(Operation.PIN_RESET_AUTH, fields), "apdu")
+        return _hex(await self._key_service(PlatformOperation.PIN_RESET_AUTH, fields), "apdu")
 
     async def authorize_unlock(self, context: KeyServiceContext, challenge: bytes) -> bytes:
         """The MAC-ed unlock command."""
         fields = {**context.fields(), "challenge": challenge.hex().upper()}
-        return _hex(await self._key_service(Operation.UNLOCK_AUTH, fields), "apdu")
+        return _hex(await self._key_service(PlatformOperation.UNLOCK_AUTH, fields), "apdu")
 
 
 def json_platform_client(

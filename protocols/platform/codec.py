@@ -50,7 +50,7 @@ from protocols.platform.errors import MessageDecodeError, MessageEncodeError
 from protocols.platform.messages import (
     MAX_DOCUMENT_SIZE,
     MAX_ITEMS,
-    Operation,
+    PlatformOperation,
     Request,
     Result,
     Status,
@@ -118,7 +118,7 @@ def _invert(table: Mapping[str, str], what: str) -> dict[str, str]:
 
 
 class _Tables:
-    """Operation names and result codes of one dialect, both ways."""
+    """PlatformOperation names and result codes of one dialect, both ways."""
 
     def __init__(self, services: Mapping[str, str], codes: Mapping[Status, str]) -> None:
         self.services = dict(services)
@@ -396,23 +396,23 @@ class SoapCodec:
 
 # ------------------------------------------------------------ the dialects
 _JSON_SERVICES: Final[dict[str, str]] = {
-    Operation.APPLY: "saveCardOpen",
-    Operation.GET_CARD_DATA: "queryCardData",
-    Operation.RETURN_DATA: "saveCardCompleted",
-    Operation.ENABLE: "saveCardActive",
-    Operation.QUERY_STATUS: "queryCardState",
-    Operation.REPORT_LOSS: "saveCardLoss",
-    Operation.CANCEL_LOSS: "saveCardUnloss",
-    Operation.CANCEL_CARD: "saveCardCancel",
-    Operation.ROLLBACK_CANCEL: "saveCardCancelBack",
-    Operation.CHANGE_INFO: "savePersonChange",
-    Operation.ELECTRONIC_CARD: "saveElecCard",
-    Operation.PIN_RESET_AUTH: "applyPinReset",
-    Operation.UNLOCK_AUTH: "applyPinUnlock",
-    Operation.EXTERNAL_AUTH: "keyExternalAuth",
-    Operation.SECURE_COMMAND: "keySecureCommand",
-    Operation.CARD_EVENT: "saveCardEvent",
-    Operation.LOSS_NOTICE: "pushCardLoss",
+    PlatformOperation.APPLY: "saveCardOpen",
+    PlatformOperation.GET_CARD_DATA: "queryCardData",
+    PlatformOperation.RETURN_DATA: "saveCardCompleted",
+    PlatformOperation.ENABLE: "saveCardActive",
+    PlatformOperation.QUERY_STATUS: "queryCardState",
+    PlatformOperation.REPORT_LOSS: "saveCardLoss",
+    PlatformOperation.CANCEL_LOSS: "saveCardUnloss",
+    PlatformOperation.CANCEL_CARD: "saveCardCancel",
+    PlatformOperation.ROLLBACK_CANCEL: "saveCardCancelBack",
+    PlatformOperation.CHANGE_INFO: "savePersonChange",
+    PlatformOperation.ELECTRONIC_CARD: "saveElecCard",
+    PlatformOperation.PIN_RESET_AUTH: "applyPinReset",
+    PlatformOperation.UNLOCK_AUTH: "applyPinUnlock",
+    PlatformOperation.EXTERNAL_AUTH: "keyExternalAuth",
+    PlatformOperation.SECURE_COMMAND: "keySecureCommand",
+    PlatformOperation.CARD_EVENT: "saveCardEvent",
+    PlatformOperation.LOSS_NOTICE: "pushCardLoss",
 }
 _JSON_CODES: Final = {
     Status.OK: "0",
@@ -424,23 +424,23 @@ _JSON_CODES: Final = {
     Status.ERROR: "9999",
 }
 _SOAP_SERVICES: Final[dict[str, str]] = {
-    Operation.APPLY: "applyNewCard",
-    Operation.GET_CARD_DATA: "getCardData",
-    Operation.RETURN_DATA: "returnCardData",
-    Operation.ENABLE: "enableCard",
-    Operation.QUERY_STATUS: "queryCardStatus",
-    Operation.REPORT_LOSS: "reportLostCard",
-    Operation.CANCEL_LOSS: "cancelLostCard",
-    Operation.CANCEL_CARD: "cancelCard",
-    Operation.ROLLBACK_CANCEL: "rollbackCardCancel",
-    Operation.CHANGE_INFO: "modifyPersonInfo",
-    Operation.ELECTRONIC_CARD: "applyElectronicCard",
-    Operation.PIN_RESET_AUTH: "authorizePinReset",
-    Operation.UNLOCK_AUTH: "authorizePinUnlock",
-    Operation.EXTERNAL_AUTH: "getExternalAuthData",
-    Operation.SECURE_COMMAND: "getSecureCommand",
-    Operation.CARD_EVENT: "reportCardEvent",
-    Operation.LOSS_NOTICE: "notifyCardLoss",
+    PlatformOperation.APPLY: "applyNewCard",
+    PlatformOperation.GET_CARD_DATA: "getCardData",
+    PlatformOperation.RETURN_DATA: "returnCardData",
+    PlatformOperation.ENABLE: "enableCard",
+    PlatformOperation.QUERY_STATUS: "queryCardStatus",
+    PlatformOperation.REPORT_LOSS: "reportLostCard",
+    PlatformOperation.CANCEL_LOSS: "cancelLostCard",
+    PlatformOperation.CANCEL_CARD: "cancelCard",
+    PlatformOperation.ROLLBACK_CANCEL: "rollbackCardCancel",
+    PlatformOperation.CHANGE_INFO: "modifyPersonInfo",
+    PlatformOperation.ELECTRONIC_CARD: "applyElectronicCard",
+    PlatformOperation.PIN_RESET_AUTH: "authorizePinReset",
+    PlatformOperation.UNLOCK_AUTH: "authorizePinUnlock",
+    PlatformOperation.EXTERNAL_AUTH: "getExternalAuthData",
+    PlatformOperation.SECURE_COMMAND: "getSecureCommand",
+    PlatformOperation.CARD_EVENT: "reportCardEvent",
+    PlatformOperation.LOSS_NOTICE: "notifyCardLoss",
 }
 _SOAP_CODES: Final = {
     Status.OK: "1",

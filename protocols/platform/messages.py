@@ -32,7 +32,7 @@ __all__ = [
     "MAX_DOCUMENT_SIZE",
     "MAX_ITEMS",
     "QUEUEABLE",
-    "Operation",
+    "PlatformOperation",
     "Request",
     "Result",
     "Status",
@@ -88,7 +88,7 @@ FIELDS: Final = {
 }
 
 
-class Operation(StrEnum):
+class PlatformOperation(StrEnum):
     """What the branch asks of the provincial platform (dialect-neutral names)."""
 
     APPLY = "apply"  # 申领 / 预开户: returns AAZ500 and the photo
@@ -115,24 +115,24 @@ class Operation(StrEnum):
 #: Operations that report a change already made and may wait in the outbox.
 QUEUEABLE: Final = frozenset(
     {
-        Operation.RETURN_DATA,
-        Operation.ENABLE,
-        Operation.REPORT_LOSS,
-        Operation.CANCEL_LOSS,
-        Operation.CANCEL_CARD,
-        Operation.ROLLBACK_CANCEL,
-        Operation.CHANGE_INFO,
-        Operation.ELECTRONIC_CARD,
-        Operation.CARD_EVENT,
+        PlatformOperation.RETURN_DATA,
+        PlatformOperation.ENABLE,
+        PlatformOperation.REPORT_LOSS,
+        PlatformOperation.CANCEL_LOSS,
+        PlatformOperation.CANCEL_CARD,
+        PlatformOperation.ROLLBACK_CANCEL,
+        PlatformOperation.CHANGE_INFO,
+        PlatformOperation.ELECTRONIC_CARD,
+        PlatformOperation.CARD_EVENT,
     }
 )
 #: Operations answered by the live key service: never stored, never re-sent.
 KEY_SERVICE: Final = frozenset(
     {
-        Operation.PIN_RESET_AUTH,
-        Operation.UNLOCK_AUTH,
-        Operation.EXTERNAL_AUTH,
-        Operation.SECURE_COMMAND,
+        PlatformOperation.PIN_RESET_AUTH,
+        PlatformOperation.UNLOCK_AUTH,
+        PlatformOperation.EXTERNAL_AUTH,
+        PlatformOperation.SECURE_COMMAND,
     }
 )
 
@@ -188,7 +188,7 @@ class Request:
 
     Attributes:
         operation: The operation's wire name in the dialect-neutral form
-            (:class:`Operation` for the platform, the bank's own names for the bank).
+            (:class:`PlatformOperation` for the platform, the bank's own names for the bank).
         message_id: Unique per message; the receiver de-duplicates on it.
         repeat: True when this message id was sent before (重发标志).
         fields: Text fields by data-dictionary name.

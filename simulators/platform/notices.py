@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
-from protocols.platform import Operation, Request, Result
+from protocols.platform import PlatformOperation, Request, Result
 from security.envelope import EnvelopeOpener, EnvelopeSealer
 from simulators.platform.simulator import DIALECTS, platform_name
 
@@ -100,7 +100,7 @@ async def push_loss_notice(  # noqa: PLR0913 - one notice's parts, keyword-only
         fields["AAZ501"] = card.aaz501
     ident = message_id or uuid.uuid4().hex
     codec = DIALECTS[dialect]
-    document = codec.encode_requests([Request(Operation.LOSS_NOTICE, ident, fields=fields)])
+    document = codec.encode_requests([Request(PlatformOperation.LOSS_NOTICE, ident, fields=fields)])
     identity = simulator.identities[province]
     sealed = EnvelopeSealer(identity).seal(branch, ident, document, now)
     connector = aiohttp.TCPConnector(ssl=ssl_context or False)

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from protocols.platform import KEY_SERVICE, Operation, Request, Result, Status
+from protocols.platform import KEY_SERVICE, PlatformOperation, Request, Result, Status
 from simulators.platform.keyservice import (
     CardKeyRef,
     KeyServiceError,
@@ -57,7 +57,7 @@ CARD_EVENTS: Final = frozenset(
     {"pin-changed", "pin-locked", "pin-reset", "unlocked", "application-blocked"}
 )
 _BRANCH_REPORTS: Final = frozenset(
-    {Operation.QUERY_STATUS, Operation.CARD_EVENT, Operation.LOSS_NOTICE}
+    {PlatformOperation.QUERY_STATUS, PlatformOperation.CARD_EVENT, PlatformOperation.LOSS_NOTICE}
 )
 #: APPLICATION BLOCK header: the key service protects it even for a cancelled card.
 _APPLICATION_BLOCK: Final = "841E0000"
@@ -139,14 +139,14 @@ class Province:
         #: Return data (回盘) accepted, by card number (a test oracle: once each).
         self.returns: Counter[str] = Counter()
         self._serial = 0
-        self._card_handlers: dict[Operation, Callable[[Request, Card], Result]] = {
-            Operation.CHANGE_INFO: self._change_info,
-            Operation.ELECTRONIC_CARD: self._electronic_card,
-            Operation.ENABLE: self._enable,
-            Operation.REPORT_LOSS: self._report_loss,
-            Operation.CANCEL_LOSS: self._cancel_loss,
-            Operation.CANCEL_CARD: self._cancel,
-            Operation.ROLLBACK_CANCEL: self._rollback,
+        self._card_handlers: dict[PlatformOperation, Callable[[Request, Card], Result]] = {
+            PlatformOperation.CHANGE_INFO: self._change_info,
+            PlatformOperation.ELECTRONIC_CARD: self._electronic_card,
+            PlatformOperation.ENABLE: self._enable,
+            PlatformOperation.REPORT_LOSS: self._report_loss,
+            PlatformOperation.CANCEL_LOSS: self._cancel_loss,
+            PlatformOperation.CANCEL_CARD: self._cancel,
+            PlatformOperation.ROLLBACK_CANCEL: self._rollback,
         }
 
     # ----------------------------------------------------------- registry
@@ -183,20 +183,20 @@ class Province:
     # ----------------------------------------------------------- handling
     def handle(self, item: Request) -> Result:  # noqa: PLR0911 - one answer per operation
         """Apply one request item and answer it."""
-        op = Operation(item.operation)
+        op = PlatformOperation(item.operation)
         fields = item.fields
-        if op is Operation.APPLY:
+        if op is PlatformOperation.APPLY:
             return self._apply(item)
         card = self.find(fields)
         if card is None:
             return _answer(item, Status.NOT_FOUND, "卡片不存在 card not found")
         if op in KEY_SERVICE:
             return self._key_service(item, op, card)
-        if op is Operation.GET_CARD_DATA:
+        if op is PlatformOperation.GET_CARD_DATA:
             return _answer(item, Status.OK, "成功", card.data())
         if op in _BRANCH_REPORTS:
             return self._branch_report(item, op, card)
-        if op is Operation.RETURN_DATA:
+        if op is PlatformOperation.RETURN_DATA:
             return self._return_data(item, card)
         return self._card_handlers[op](item, card)
 
@@ -251,14 +251,14 @@ class Province:
         self.returns[card.aaz500] += 1
         return _answer(item, Status.OK, "成功", {"AAZ500": card.aaz500})
 
-    def _branch_report(self, item: Request, op: Operation, card: Card) -> Result:
+    def _branch_report(self, item: Request, op: PlatformOperation, card: Card) -> Result:
         """Status query (with the card's codes), card events, and what only branches take."""
-        if op is Operation.QUERY_STATUS:
+        if op is PlatformOperation.QUERY_STATUS:
             found = {"AAZ500": card.aaz500, "AAZ502": card.aaz502, "AAB301": card.aab301}
             if card.aaz501:
                 found["AAZ501"] = card.aaz501
             return _answer(item, Status.OK, "成功", found)
-        if op is Operation.CARD_EVENT:
+        if op is PlatformOperation.CARD_EVENT:
             return self._card_event(item, card)
         return _answer(item, Status.INVALID_REQUEST, "平台不接收该通知 not a platform service")
 
@@ -330,20 +330,20 @@ class Province:
         card.aaz502 = target
         return _answer(item, Status.OK, "成功", {"AAZ502": target})
 
-    def _key_service(self, item: Request, op: Operation, card: Card) -> Result:
-        if op is Operation.EXTERNAL_AUTH and not card.aaz501 and card.aaz502 == "0":
+    def _key_service(self, item: Request, op: PlatformOperation, card: Card) -> Result:
+        if op is PlatformOperation.EXTERNAL_AUTH and not card.aaz501 and card.aaz502 == "0":
             # Being made: the blank's chip (AAZ501 of the request) must be one of ours.
             aaz501 = item.fields.get("AAZ501", "")
             if not _is_card_id(aaz501) or aaz501[:_REGION_LENGTH] not in self.regions:
                 return _answer(item, Status.INVALID_REQUEST, "AAZ501 无效 not a card of ours")
             card = dataclasses.replace(card, aaz501=aaz501)
-        blocking = op is Operation.SECURE_COMMAND and (
+        blocking = op is PlatformOperation.SECURE_COMMAND and (
             item.fields.get("command", "").upper() == _APPLICATION_BLOCK
         )
         usable = _ACTIVE_STATES | {"0"} | ({"9"} if blocking else set())
         if not card.aaz501 or card.aaz502 not in usable:
             return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
-        if op is Operation.PIN_RESET_AUTH and card.aaz502 not in _ACTIVE_STATES:
+        if op is PlatformOperation.PIN_RESET_AUTH and card.aaz502 not in _ACTIVE_STATES:
             return _answer(item, Status.INVALID_STATE, "卡片状态不允许 card state forbids it")
         try:
             apdu_or_cryptogram = self._compute(item, op, card)
@@ -353,11 +353,11 @@ class Province:
                 Status.INVALID_REQUEST,
                 f"密钥服务拒绝 key service refused: {exc.parameter}: {exc.reason}",
             )
-        name = "cryptogram" if op is Operation.EXTERNAL_AUTH else "apdu"
+        name = "cryptogram" if op is PlatformOperation.EXTERNAL_AUTH else "apdu"
         fields = {name: apdu_or_cryptogram.hex().upper(), "issuer": self.code}
         return _answer(item, Status.OK, "成功", fields)
 
-    def _compute(self, item: Request, op: Operation, card: Card) -> bytes:
+    def _compute(self, item: Request, op: PlatformOperation, card: Card) -> bytes:
         """Ask the key service; the card keys are the issuing province's."""
         fields = item.fields
         default = "3DES" if card.version.startswith(("1.", "2.")) else "SM4"
@@ -368,11 +368,11 @@ class Province:
             card.aaz501, parse_algorithm(fields.get("algorithm", default)), int(version)
         )
         challenge = _hex(fields, "challenge")
-        if op is Operation.EXTERNAL_AUTH:
+        if op is PlatformOperation.EXTERNAL_AUTH:
             return self.keys.external_authenticate(ref, challenge)
-        if op is Operation.SECURE_COMMAND:
+        if op is PlatformOperation.SECURE_COMMAND:
             return self.keys.protect_command(ref, _hex(fields, "command"), challenge)
-        if op is Operation.PIN_RESET_AUTH:
+        if op is PlatformOperation.PIN_RESET_AUTH:
             pin_format = fields.get("pinFormat", "0")
             if pin_format not in {"0", "3"}:
                 raise KeyServiceError("pin_format", "must be 0 or 3")
@@ -427,12 +427,12 @@ class Hub:
     def _target(self, local: str, item: Request) -> str:
         fields = item.fields
         card_id = fields.get("AAZ501", "")
-        if item.operation != Operation.RETURN_DATA and _is_card_id(card_id):
+        if item.operation != PlatformOperation.RETURN_DATA and _is_card_id(card_id):
             code = province_of(card_id[:_REGION_LENGTH])
             if code in self.provinces:
                 return code
         region = fields.get("AAB301", "")
-        if item.operation == Operation.APPLY and len(region) == _REGION_LENGTH:
+        if item.operation == PlatformOperation.APPLY and len(region) == _REGION_LENGTH:
             code = province_of(region)
             if code in self.provinces:
                 return code
@@ -441,7 +441,7 @@ class Hub:
             for code, province in self.provinces.items():
                 if number in province.cards:
                     return code
-        if number is None and not card_id and item.operation != Operation.APPLY:
+        if number is None and not card_id and item.operation != PlatformOperation.APPLY:
             return self._by_holder(local, fields.get("AAC002", ""))
         return local
 

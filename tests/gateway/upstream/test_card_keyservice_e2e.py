@@ -25,7 +25,7 @@ from gateway.upstream import (
 )
 from protocols import sscard
 from protocols.apdu import CommandApdu
-from protocols.platform import Operation
+from protocols.platform import PlatformOperation
 from protocols.sscard import (
     SFI_EF05,
     AuthenticationFailedError,
@@ -237,7 +237,7 @@ async def test_card_of_another_province_goes_through_the_hub(
     await _apply_script(application, reset, "pin_reset")
     await application.verify(NEW_PIN)
     raw = await platform_client.call(
-        Operation.EXTERNAL_AUTH,
+        PlatformOperation.EXTERNAL_AUTH,
         {**context.fields(), "challenge": (await application.get_challenge()).hex()},
     )
     assert raw.fields["issuer"] == "500000"

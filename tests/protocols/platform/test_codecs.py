@@ -15,7 +15,7 @@ from protocols.platform import (
     Codec,
     MessageDecodeError,
     MessageEncodeError,
-    Operation,
+    PlatformOperation,
     Request,
     Result,
     Status,
@@ -34,7 +34,7 @@ values = st.text(
 ids = st.from_regex(r"[\x21-\x7e]{1,64}", fullmatch=True)
 requests = st.builds(
     Request,
-    operation=st.sampled_from(list(Operation)),
+    operation=st.sampled_from(list(PlatformOperation)),
     message_id=ids,
     repeat=st.booleans(),
     fields=st.dictionaries(names, values, max_size=5),
@@ -84,7 +84,7 @@ def test_only_decode_error_on_near_documents(codec: Codec, text: str) -> None:
 
 def test_golden_documents() -> None:
     """The dialects' service names, codes and layouts, byte for byte."""
-    item = Request(Operation.APPLY, "M1", repeat=True, fields={"AAC002": "x"})
+    item = Request(PlatformOperation.APPLY, "M1", repeat=True, fields={"AAC002": "x"})
     assert JSON_DIALECT.encode_requests([item]) == (
         b'{"requests":[{"service":"saveCardOpen","msgId":"M1","repeat":"1","data":{"AAC002":"x"}}]}'
     )
@@ -108,7 +108,7 @@ def test_doctype_and_bad_input_are_refused() -> None:
         SOAP_DIALECT.decode_requests(bomb)
     assert info.value.reason == "forbidden_markup"
     with pytest.raises(MessageEncodeError):
-        Request(Operation.APPLY, "M1", fields={"1bad": "x"})
+        Request(PlatformOperation.APPLY, "M1", fields={"1bad": "x"})
     with pytest.raises(MessageEncodeError):
         JSON_DIALECT.encode_requests([])
     unknown = b'{"responses":[{"msgId":"M","code":"E-NEW","msg":"?","data":{}}]}'
@@ -118,7 +118,7 @@ def test_doctype_and_bad_input_are_refused() -> None:
 @pytest.mark.parametrize("encoding", ["x-nope", "rot13", "unicode_escape", "latin-1", "gbk"])
 def test_xml_declaring_another_encoding_is_refused(encoding: str) -> None:
     """A SOAP document is UTF-8: another declared encoding is bad_encoding, never looked up."""
-    document = SOAP_DIALECT.encode_requests([Request(Operation.APPLY, "M1")])
+    document = SOAP_DIALECT.encode_requests([Request(PlatformOperation.APPLY, "M1")])
     odd = document.replace(b"encoding='utf-8'", f'encoding="{encoding}"'.encode())
     with pytest.raises(MessageDecodeError) as info:
         SOAP_DIALECT.decode_requests(odd)
