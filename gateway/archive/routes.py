@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from gateway.archive.schemas import ArchiveIn, ArchiveOut, ArchiveWaiverIn, ArchiveWaiverOut
-from gateway.archive.store import ArchiveError, ArchiveKind
+from gateway.archive.store import ApplicationNotFoundError, ArchiveError, ArchiveKind
 from gateway.operations.routes import receipt_of_path
 from gateway.operations.rows import ApplicationRow
 from gateway.runtime.http.auth import Role, require_role
@@ -109,9 +109,9 @@ async def waive_archive(request: web.Request) -> web.Response:
         parsed = parse_body(ArchiveWaiverIn, body)
         try:
             held = await api.archive.waive(receipt, parsed.reason, terminal.id)
+        except ApplicationNotFoundError as exc:
+            raise ProblemError(NOT_FOUND, str(exc), "无此受理编号。") from None
         except ArchiveError as exc:
-            if "no application" in str(exc):
-                raise ProblemError(NOT_FOUND, str(exc), "无此受理编号。") from None
             raise ProblemError(
                 ARCHIVE_NOT_INCOMPLETE, str(exc), "该业务的归档影像不缺失，无需豁免。"
             ) from None

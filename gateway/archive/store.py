@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from devices.clock import Clock
 
 __all__ = [
+    "ApplicationNotFoundError",
     "ArchiveError",
     "ArchiveKind",
     "ArchiveStore",
@@ -84,6 +85,10 @@ class ArchiveError(Exception):
         """Keep which member (if any) is concerned."""
         super().__init__(message)
         self.member = member
+
+
+class ApplicationNotFoundError(ArchiveError):
+    """No application has the receipt number asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +162,7 @@ class ArchiveStore:
                 .with_for_update()
             )
             if held is None:
-                raise ArchiveError("no application with this receipt number")
+                raise ApplicationNotFoundError("no application with this receipt number")
             if held.archive_status != "incomplete":
                 raise ArchiveError(f"the archive is {held.archive_status}, not incomplete")
             held.archive_status = "waived"

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 from openpyxl import Workbook, load_workbook
 
 from gateway.operations.completeness import Deficiency, check_photo
-from gateway.people.identity import sex_of
+from gateway.people.identity import ADULT_AGE, age_on, sex_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -77,7 +77,6 @@ MAX_SCAN_BYTES: Final = 5 * 1024 * 1024
 _SCAN_SIGNATURES: Final = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"%PDF-")
 #: GB 3304 ethnicity codes: 01-56, 97 (other), 98 (foreign origin, Chinese nationality).
 ETHNICITIES: Final = frozenset({f"{n:02d}" for n in range(1, 57)} | {"97", "98"})
-ADULT_AGE: Final = 18
 _PHONE: Final = re.compile(r"^\+?[0-9-]{5,20}$")
 
 
@@ -247,8 +246,7 @@ def check_rows(
                 ("id_number", _problem("invalid:id-number", "身份证号码无效", "Invalid ID number"))
             )
         else:
-            age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-            adult = age >= ADULT_AGE
+            adult = age_on(birth, today) >= ADULT_AGE
             first = seen.setdefault(id_number, row.line)
             if first != row.line:
                 problems.append(

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import FeeDayOut, FeeOut, FeeTotal
+from gateway.people.identity import ADULT_AGE, age_on
 from gateway.runtime.business_day import BUSINESS_TZ, local_day
 from gateway.upstream.errors import UpstreamError, UpstreamRejectedError
 
@@ -49,7 +50,6 @@ log = structlog.get_logger(__name__)
 
 #: Age from which the ``senior`` category of a fee rule applies.
 SENIOR_AGE: Final = 60
-_ADULT_AGE: Final = 18
 #: Seconds after which a debit claim is taken to be abandoned (a crash) and taken over.
 CLAIM_SECONDS: Final = 60.0
 
@@ -78,8 +78,8 @@ def decide_fee(  # noqa: PLR0913 - the facts a fee depends on
     """
     if not charged:
         return FeeDecision(0, "none")
-    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-    category = "minor" if age < _ADULT_AGE else "senior" if age >= SENIOR_AGE else "adult"
+    age = age_on(birth, today)
+    category = "minor" if age < ADULT_AGE else "senior" if age >= SENIOR_AGE else "adult"
     yuan = rules.reissue_fee_yuan
     for rule in rules.fee_rules:
         if region.startswith(rule.region) and rule.category in {"any", category}:

@@ -48,6 +48,7 @@ from gateway.operations.schemas import ApprovalOut, OperationResult, WithdrawalO
 from gateway.operations.workdays import CalendarError
 from gateway.people import lifecycle
 from gateway.people.holders import DocumentTakenError, hold_document, hold_person
+from gateway.people.identity import ADULT_AGE, age_on
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     ApplicationEvent,
@@ -102,7 +103,6 @@ __all__ = ["BusinessService", "hold_person"]
 
 log = structlog.get_logger(__name__)
 
-ADULT_AGE: Final = 18
 #: Applications that make a card, and so may be withdrawn before it is made.
 _WITHDRAWABLE: Final = frozenset({"apply", "reissue", "replace", "renew"})
 #: A card record not made yet, and a card waiting for its successor.
@@ -609,7 +609,7 @@ class BusinessService:
                 Deficiency("missing:agent-details", "缺少代办人信息", "Agent details missing")
             )
         if ric.is_valid(body.applicant.id_number):
-            adult = _age(ric.get_birth_date(body.applicant.id_number), today) >= ADULT_AGE
+            adult = age_on(ric.get_birth_date(body.applicant.id_number), today) >= ADULT_AGE
             if body.case is Case.MINOR_PROXY and adult:
                 found.append(
                     Deficiency(
@@ -848,10 +848,6 @@ def _check_channel(terminal: Terminal, channel: Channel) -> None:
             f"A {terminal.role.value} terminal cannot submit {channel.value} requests.",
             f"{terminal.role.value}终端不能提交{channel.value}渠道的业务。",
         )
-
-
-def _age(birth: date, today: date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def is_overdue(deadline: date | None, status: str, today: date) -> bool:

@@ -26,7 +26,8 @@ from protocols.mqtt.errors import TopicError
 __all__ = ["REPORT_NAMES", "ROOT", "BranchTopics", "ParsedTopic", "check_segment", "parse_topic"]
 
 ROOT: Final = "sscard/v1"
-_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+#: Dots alone ("." or "..") are refused: a URL path cannot name them (they are resolved away).
+_SEGMENT_RE: Final = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.\-]{1,64}")
 _ROOT_LEVELS: Final = 2  # "sscard", "v1"
 
 #: The branch reports under ``daemon/`` (``protocols.mqtt.reports`` has their codecs).
@@ -49,10 +50,10 @@ def check_segment(name: str, what: str = "segment") -> str:
     """Return ``name`` when it is a valid topic segment.
 
     Raises:
-        TopicError: It is empty, too long, or holds a character outside the set.
+        TopicError: It is empty, too long, only dots, or holds a character outside the set.
     """
     if not isinstance(name, str) or not _SEGMENT_RE.fullmatch(name):
-        raise TopicError(f"{what} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+        raise TopicError(f"{what} must be 1-64 characters of A-Z a-z 0-9 _ . -, not only dots")
     return name
 
 

@@ -138,7 +138,7 @@ def document(texts: st.SearchStrategy[str], **fields: Any) -> st.SearchStrategy[
 
 PLAIN: Final = report_documents(edgy=False)
 EDGY: Final = report_documents(edgy=True)
-segments = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True)
+segments = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True).filter(lambda s: s.strip("."))
 reasons = st.just(ABSENT) | st.none() | st.text(max_size=200) | st.sampled_from(["\ud800"])
 times = st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()) | st.text()
 device_documents = document(

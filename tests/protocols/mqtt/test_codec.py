@@ -47,11 +47,16 @@ def test_topic_scheme_golden() -> None:
     assert parse_topic(TOPICS.client_response("d1")).client == "d1"
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "+", "#", "x" * 65, "名字"])
+@pytest.mark.parametrize("name", ["", "a/b", "+", "#", "x" * 65, "名字", ".", "..", "..."])
 def test_bad_segments_are_refused(name: str) -> None:
-    """Names that could add a level or a wildcard are refused."""
+    """Names that could add a level or a wildcard, or that a URL path resolves away."""
     with pytest.raises(TopicError):
         TOPICS.device_state(name)
+
+
+def test_a_segment_may_hold_dots_among_other_characters() -> None:
+    """Only a segment of dots alone is refused."""
+    assert TOPICS.device_state("printer.1").endswith("/printer.1/state")
 
 
 def test_presence_golden() -> None:
