@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import asyncpg
 import pytest
@@ -47,6 +47,47 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if unknown:
             raise pytest.UsageError(f"unknown --db backend(s): {', '.join(sorted(unknown))}")
         metafunc.parametrize("db_backend", chosen)
+
+
+#: The test modules that use the machine's one pcscd (its socket and the vpcd ports
+#: are fixed). pytest-xdist sends them all to one worker, which runs them one after
+#: another while the other workers take the rest; a ``pcsc`` test elsewhere is refused.
+PCSC_MODULES: Final = frozenset(
+    {
+        "tests/devices/card/test_pcsc_integration.py",
+        "tests/devices/station/test_station_vpcd.py",
+        "tests/gateway/cardservices/test_card_events_e2e.py",
+        "tests/gateway/cardservices/test_daemon_pad.py",
+        "tests/gateway/cardservices/test_pin_e2e.py",
+        "tests/gateway/issuance/test_crash.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs pcscd is in one of :data:`PCSC_MODULES`."""
+    for item in items:
+        uses_pcscd = "pcscd" in getattr(item, "fixturenames", ())
+        if item.get_closest_marker("pcsc") or uses_pcscd:
+            module = item.nodeid.partition("::")[0]
+            if module not in PCSC_MODULES:
+                raise pytest.UsageError(f"{module} uses pcscd: add it to PCSC_MODULES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Tests go to free workers one by one, except the pcscd ones: one worker for all.
+
+    (pytest-xdist's ``loadgroup`` marks groups by rewriting node ids, which pytest 9
+    no longer takes; a scope per test, and one scope for the pcscd modules, does it.)
+    """
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only under xdist
+
+    class PcscOnOneWorker(LoadScopeScheduling):  # type: ignore[misc] # xdist has no types
+        def _split_scope(self, nodeid: str) -> str:
+            return "pcsc" if nodeid.partition("::")[0] in PCSC_MODULES else nodeid
+
+    return PcscOnOneWorker(config, log)
 
 
 def parts_required() -> bool:

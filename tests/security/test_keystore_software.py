@@ -85,11 +85,18 @@ def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path: Path, master: 
     """Every change replaces the file whole; no temporary file is left behind."""
     path = tmp_path / "keys.bin"
     store = SoftwareKeyStore.open(path, master, create=True)
-    inode_before = path.stat().st_ino
-    store.generate_key("k", Algorithm.AES_256, KeyUsage.ENCRYPT)
-    store.rotate_key("k")
-    store.retire_key("k", 1)
-    assert path.stat().st_ino != inode_before
+    # Each write makes a new file (its temporary one, made while the old one exists)
+    # and renames it over the old: a new inode each time. (Compared write by write: a
+    # freed inode number may come back for a later file.)
+    writes = (
+        lambda: store.generate_key("k", Algorithm.AES_256, KeyUsage.ENCRYPT),
+        lambda: store.rotate_key("k"),
+        lambda: store.retire_key("k", 1),
+    )
+    for write in writes:
+        inode_before = path.stat().st_ino
+        write()
+        assert path.stat().st_ino != inode_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.bin"]
     assert [i.version for i in SoftwareKeyStore.open(path, master).list_keys()] == [2]
 
