@@ -258,7 +258,7 @@ class Daemon:
             except (Exception, asyncio.CancelledError):
                 await self._close()
                 raise
-            self.supervisor.spawn("stock-reconciliation", self._reconcile_stock)
+            self._spawn_production_tasks()
         if await current_revision(self.engine) == head_revision():
             self.supervisor.spawn("branch-reports", self._branch_reports)
         log.info("daemon_started", version=__version__, urls=self.urls)
@@ -365,6 +365,13 @@ class Daemon:
             outbox=upstream.outbox,  # an issued reissue cancels the old card upstream
         )
 
+    def _spawn_production_tasks(self) -> None:
+        """Once production has recovered: stock reconciliation, failed cards queued again."""
+        assert self.config.production is not None  # noqa: S101 - production is configured
+        self.supervisor.spawn("stock-reconciliation", self._reconcile_stock)
+        if self.config.production.requeue_attempts:
+            self.supervisor.spawn("production-requeue", self._requeue_failed)
+
     async def _reconcile_stock(self) -> None:
         """Reconcile the stock now and every ``reconcile_hours`` (an alert on a difference)."""
         assert self.production is not None  # noqa: S101 - spawned only with production
@@ -372,6 +379,17 @@ class Daemon:
         while True:
             await self.production.reconcile()
             await self.clock.sleep(self.config.production.reconcile_hours * 3600)
+
+    async def _requeue_failed(self) -> None:
+        """Every ``requeue_minutes``, queue again the window cards whose job failed."""
+        assert self.production is not None  # noqa: S101 - spawned only with production
+        assert self.config.production is not None  # noqa: S101
+        settings = self.config.production
+        while True:
+            await self.clock.sleep(settings.requeue_minutes * 60)
+            await self.production.requeue_due(
+                attempts=settings.requeue_attempts, minutes=settings.requeue_minutes
+            )
 
     async def _branch_reports(self) -> None:
         """Count and publish the branch reports every ``REPORT_INTERVAL`` seconds."""

@@ -215,6 +215,7 @@ class BatchClient:
         list_name: str,
         list_data: bytes,
         files: bytes,
+        operation: str = "batch-apply",
     ) -> dict[str, Any]:
         """``POST /v1/batches``: the list and the zip of photos and scans; the batch."""
         body = {
@@ -222,6 +223,7 @@ class BatchClient:
             "handler": dict(handler),
             "materials": materials,
             "priority": priority,
+            "operation": operation,
             "list_name": list_name,
             "list_data": base64.b64encode(list_data).decode(),
             "files": base64.b64encode(files).decode(),
@@ -369,6 +371,7 @@ async def _import(client: BatchClient, args: argparse.Namespace, console: Consol
         handler=_handler(args, sys.stdin),
         materials=args.material or [],
         priority=args.priority,
+        operation=args.operation,
         list_name=args.file.name,
         list_data=await asyncio.to_thread(_read, args.file, "the card list"),
         files=await asyncio.to_thread(files_zip, args.files),

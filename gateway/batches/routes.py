@@ -216,6 +216,7 @@ async def import_batch(request: web.Request) -> web.Response:
         list_data = _b64(parsed.list_data, "list_data")
         assert list_data is not None  # noqa: S101 - required field
         summary = await batches.import_batch(
+            operation=parsed.operation,
             employer=parsed.employer,
             handler=parsed.handler,
             materials=parsed.materials,

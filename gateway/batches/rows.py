@@ -36,6 +36,10 @@ class BatchRow(Base):
     #: The handler who brought the list (a person row: sealed, blind index).
     handler_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     priority: Mapped[str] = mapped_column(String(8))  # urgent | normal
+    #: ``batch-apply`` (new cards) or ``reissue`` / ``replace`` / ``renew`` (补换卡明细表).
+    operation: Mapped[str] = mapped_column(
+        String(16), default="batch-apply", server_default="batch-apply"
+    )
     status: Mapped[str] = mapped_column(String(16), index=True)
     file_name: Mapped[str] = mapped_column(String(255))
     file_sha256: Mapped[str] = mapped_column(String(64))

@@ -33,6 +33,11 @@ class BatchImportIn(BaseModel):
     handler: PersonIn = Field(description="The employer's handler at the counter (单位经办人)")
     materials: list[Material] = Field(default_factory=list, max_length=32)
     priority: Literal["urgent", "normal"] = "normal"
+    operation: Literal["batch-apply", "reissue", "replace", "renew"] = Field(
+        default="batch-apply",
+        description="batch-apply: new cards (制卡明细表); reissue, replace, renew: new cards "
+        "for holders whose card is lost, damaged or expiring (补换卡明细表, 001 §3.2)",
+    )
     list_name: str = Field(
         min_length=5, max_length=255, pattern=r"(?i)\.(xlsx|csv)$", description="File name"
     )

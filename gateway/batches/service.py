@@ -69,6 +69,8 @@ from gateway.batches.errors import BatchReason, BatchRefusal
 from gateway.batches.rows import BatchItemRow, BatchRow
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation, Role
 from gateway.operations.completeness import Deficiency, check_completeness
+from gateway.operations.fees import FEE_OWED
+from gateway.operations.invalidation import invalidate_replaced_cards
 from gateway.operations.rows import ApplicationRow
 from gateway.people import lifecycle
 from gateway.people.holders import hold_person
@@ -76,8 +78,6 @@ from gateway.people.identity import birth_date
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import (
     ApplicationEvent,
-    ApplicationState,
-    BankState,
     CardEvent,
     CardState,
     IllegalTransition,
@@ -129,6 +129,15 @@ _FILE_TYPES: Final = (
     (b"%PDF-", "application/pdf"),
 )
 _WRITERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
+#: What a card list may ask for: new cards, or new cards for holders who have one.
+BATCH_OPERATIONS: Final = frozenset({"batch-apply", "reissue", "replace", "renew"})
+#: The event that moves a holder's card aside for its successor (001 §3.2).
+_NEW_CARD_EVENT: Final = {
+    "reissue": CardEvent.START_REISSUE,
+    "replace": CardEvent.START_REPLACEMENT,
+    "renew": CardEvent.START_REPLACEMENT,
+}
+
 ENABLE_BATCH_LIMIT: Final = 500
 
 
@@ -257,6 +266,7 @@ class BatchService:
     async def import_batch(  # noqa: PLR0913 - one argument per part of the submission
         self,
         *,
+        operation: str = Operation.BATCH_APPLY.value,
         employer: str,
         handler: PersonIn,
         materials: Sequence[Material],
@@ -272,7 +282,9 @@ class BatchService:
             BatchRefusal: ``INCOMPLETE`` (handler's materials), ``FILE_INVALID``
                 (not the template, unreadable).
         """
-        spec = CATALOGUE[Operation.BATCH_APPLY]
+        spec = CATALOGUE[Operation(operation)]
+        if operation not in BATCH_OPERATIONS:
+            raise ValueError(f"not a batch operation: {operation}")
         require_role(terminal, _WRITERS, "import batches")
         missing = check_completeness(spec, Case.EMPLOYER_BATCH, Channel.WINDOW, set(materials))
         _raise_incomplete(missing)
@@ -281,12 +293,14 @@ class BatchService:
         stored_files = _files_of_valid_rows(rows, files)
         now = self._clock.now()
         batch_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-        deadline = self._calendar.add_workdays(today, spec.time_limit.workdays)
+        # 10 working days for a batch, new cards (001 §1.2) or reissued (001 §3.2).
+        workdays = CATALOGUE[Operation.BATCH_APPLY].time_limit.workdays
+        deadline = self._calendar.add_workdays(today, workdays)
         async with self._sessions.begin() as session:
             person = await self._person(session, handler)
             receipt = await self._business.next_receipt(session, today)
             application = ApplicationRow(
-                receipt_number=receipt, operation=Operation.BATCH_APPLY.value,
+                receipt_number=receipt, operation=operation,
                 case=Case.EMPLOYER_BATCH.value, channel=Channel.WINDOW.value, status="accepted",
                 person_id=person.id, terminal_id=terminal.id, accepted_at=now, deadline=deadline,
             )  # fmt: skip
@@ -295,6 +309,7 @@ class BatchService:
             batch = BatchRow(
                 id=batch_id, application_id=application.id, employer=employer,
                 handler_person_id=person.id, priority=priority, status="importing",
+                operation=operation,
                 file_name=Path(list_name).name[:255],
                 file_sha256=hashlib.sha256(list_data).hexdigest(), rows_total=len(rows),
                 rows_invalid=sum(not row.ok for row in rows), terminal_id=terminal.id,
@@ -388,8 +403,18 @@ class BatchService:
                     .order_by(BatchItemRow.line)
                 )
             ).all()
+            fees = []
             for item in items:
-                refused += not await self._queue_row(session, item, now)
+                queued = await self._queue_row(session, item, now, batch.operation)
+                refused += not queued
+                if queued and batch.operation in _NEW_CARD_EVENT:
+                    fees.append(await self._fee_of(session, item, now))
+            if fees:  # 001 §3: the fees are settled (at the window) before the cards are made
+                application = await session.get(ApplicationRow, batch.application_id)
+                assert application is not None  # noqa: S101 - foreign key
+                application.fee_yuan = sum(fees)
+                application.fee_status = "due" if application.fee_yuan else "waived"
+                application.fee_method = None if application.fee_yuan else "policy"
             batch.status = "submitted"
             batch.submitted_at = now
             batch.rows_invalid += refused
@@ -400,7 +425,11 @@ class BatchService:
         log.info("batch_submitted", batch_id=batch_id, queued=len(items) - refused)
         return await self.progress(batch_id)
 
-    async def _queue_row(self, session: AsyncSession, item: BatchItemRow, now: datetime) -> bool:
+    async def _queue_row(
+        self, session: AsyncSession, item: BatchItemRow, now: datetime, operation: str
+    ) -> bool:
+        if operation in _NEW_CARD_EVENT:
+            return await self._queue_successor(session, item, now, _NEW_CARD_EVENT[operation])
         personal = self._personal(item)
         person = await self._holder(session, personal, now)
         live = (
@@ -420,16 +449,63 @@ class BatchService:
                 ensure_ascii=False,
             )  # fmt: skip
             return False
-        card = CardRow(
-            person_id=person.id, region=self._region,
-            application_state=ApplicationState.SEALED.value, card_state=CardState.INITIAL.value,
-            bank_state=BankState.NOT_OPENED.value, created_at=now, updated_at=now,
-        )  # fmt: skip
+        card = lifecycle.new_card(person.id, self._region, now)
         session.add(card)
         await session.flush()
         item.card_id = card.id
         item.status = "queued"
         return True
+
+    async def _queue_successor(
+        self, session: AsyncSession, item: BatchItemRow, now: datetime, event: CardEvent
+    ) -> bool:
+        """A reissue or replacement row: the holder's card moves aside, a new one is queued.
+
+        The holder must be known here with a card the event applies to (a formally
+        lost card for a reissue, a card in use for a replacement); otherwise the row
+        is invalid with the reason. The old card waits in ``07`` / ``08`` until its
+        successor is made, then it is cancelled (as at the window).
+        """
+        person = await self._person_by_index(session, item.id_index)
+        cards = (
+            await session.scalars(
+                select(CardRow)
+                .where(
+                    CardRow.person_id == (person.id if person is not None else -1),
+                    CardRow.card_state != CardState.CANCELLED.value,
+                )
+                .order_by(CardRow.id.desc())
+                .with_for_update()
+            )
+        ).all()
+        old = next((card for card in cards if lifecycle.allowed(card, event)), None)
+        if person is None or old is None:
+            item.status = "invalid"
+            problem = (
+                ["id_number", "no-card", "该人员在本网点无社保卡记录，请按申领办理",
+                 "No card of this person is known here"]
+                if not cards
+                else ["id_number", "card-state", "该卡当前状态不能补换（补领需先正式挂失）",
+                      "The card's state does not allow this (a reissue needs a formal loss)"]
+            )  # fmt: skip
+            item.problems = json.dumps([problem], ensure_ascii=False)
+            if person is not None:
+                item.person_id = person.id
+            return False
+        lifecycle.step(old, event)
+        old.updated_at = now
+        card = lifecycle.new_card(person.id, self._region, now)
+        session.add(card)
+        await session.flush()
+        item.person_id, item.card_id, item.status = person.id, card.id, "queued"
+        return True
+
+    async def _fee_of(self, session: AsyncSession, item: BatchItemRow, now: datetime) -> int:
+        """The fee of one queued row's new card (by the holder's region rules and age)."""
+        person = await session.get(PersonRow, item.person_id)
+        assert person is not None  # noqa: S101 - queued with its person
+        today = now.astimezone(BUSINESS_TZ).date()
+        return self._business.fee_for(person.birth_date, today).yuan
 
     # ------------------------------------------------------------- progress
     async def progress(self, batch_id: str) -> Progress:
@@ -512,7 +588,12 @@ class BatchService:
                 await session.scalars(
                     select(BatchItemRow)
                     .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
-                    .where(BatchRow.status == "submitted", BatchItemRow.status == "queued")
+                    .join(ApplicationRow, ApplicationRow.id == BatchRow.application_id)
+                    .where(
+                        BatchRow.status == "submitted",
+                        BatchItemRow.status == "queued",
+                        ApplicationRow.fee_status.not_in(FEE_OWED),  # 完成费用清缴 … 等待制卡
+                    )
                     .order_by(urgent_first, BatchRow.submitted_at, BatchRow.id, BatchItemRow.line)
                     .limit(room)
                 )
@@ -622,6 +703,8 @@ class BatchService:
                 else:
                     _move(card, CardEvent.PRODUCED)
                     row.status = "produced"
+                # a reissued or replaced card is cancelled once its successor is made
+                await invalidate_replaced_cards(session, card, outbox=self._outbox, now=now)
                 row.produced_at = now
             else:
                 _move(card, CardEvent.PRODUCTION_FAILED)

@@ -304,6 +304,13 @@ def _add_batch_remote(batch_commands: argparse._SubParsersAction[argparse.Argume
     handler_options(imported)
     imported.add_argument("--priority", choices=["normal", "urgent"], default="normal")
     imported.add_argument(
+        "--operation",
+        choices=["batch-apply", "reissue", "replace", "renew"],
+        default="batch-apply",
+        help="new cards (制卡明细表), or new cards for lost, damaged or expiring ones "
+        "(补换卡明细表) (%(default)s)",
+    )
+    imported.add_argument(
         "--report", type=Path, help="problem report to write (default: FILE-problems.xlsx)"
     )
     add_connection_options(imported)

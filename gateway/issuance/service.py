@@ -17,6 +17,12 @@ application enabled, the bank account opened) or instant issuance failed
 (``17``). Settling is idempotent and also runs at start for jobs that ended
 while nobody was watching, so a crash between the two leaves nothing behind.
 
+A window card whose job failed (devices, stock) is due within 24 hours (001
+§1.1.3) and is queued again by :meth:`ProductionService.requeue_due`, behind
+the window's jobs (``Priority.BATCH``), a configured number of times. A card
+made by a job that was not at the window's priority waits for its holder
+(``02``, not enabled), as a batch card does: the holder picks it up later.
+
 The quality check is the teller's: :class:`TellerQualityCheck` holds each
 ejected card's job until ``POST /v1/production/jobs/{id}/quality-check``
 answers (or, when configured ``automatic`` for unattended runs, passes it).
@@ -34,9 +40,10 @@ from typing import TYPE_CHECKING, Final
 import structlog
 from sqlalchemy import select
 
-from gateway.issuance.invalidation import REPLACED_STATES, invalidate_replaced_cards
 from gateway.issuance.rows import ProductionJobRow
 from gateway.operations.catalogue import CATALOGUE, Channel, Operation
+from gateway.operations.fees import FEE_OWED
+from gateway.operations.invalidation import REPLACED_STATES, invalidate_replaced_cards
 from gateway.operations.rows import ApplicationRow
 from gateway.people import lifecycle
 from gateway.people.identity import sex_of
@@ -55,6 +62,7 @@ from production import (
     JobRecord,
     JobStatus,
     Order,
+    PreconditionError,
     PreOpened,
     Priority,
     QcVerdict,
@@ -95,8 +103,6 @@ log = structlog.get_logger(__name__)
 
 #: Operations whose application a card is produced for at the window.
 PRODUCIBLE: Final = frozenset({"apply", "reissue", "replace", "renew"})
-#: Fee statuses that hold production back (settle or waive first).
-FEE_OWED: Final = frozenset({"due", "settling"})
 #: Card states from which a production job may start (a failed one may be retried).
 _STARTABLE: Final = {
     CardState.INITIAL.value: CardEvent.START_PRODUCTION,
@@ -322,7 +328,7 @@ class ProductionService:
             if not jobs:
                 await self._undo_begin(receipt, 1)
                 continue
-            job_id, status = jobs[-1]
+            job_id, status, _ = jobs[-1]
             if not JobStatus(status).finished:
                 self._watch(job_id)
                 continue
@@ -396,7 +402,7 @@ class ProductionService:
         self, receipt: str, terminal: str, *, ethnicity: str, priority: Priority
     ) -> JobRecord:
         try:
-            attempt, order = await self._begin(receipt, ethnicity)
+            attempt, order = await self._begin(receipt, ethnicity, priority)
         except IssueRefusedError as exc:
             made = await self._issued_job(receipt) if exc.code == "card-state" else None
             if made is None:
@@ -423,7 +429,53 @@ class ProductionService:
             return None
         return await self.journal.load_job(jobs[-1][0])
 
-    async def _begin(self, receipt: str, ethnicity: str) -> tuple[int, Order]:
+    async def requeue_due(self, *, attempts: int, minutes: float) -> list[str]:
+        """Queue again the window cards whose job failed; the receipts submitted.
+
+        A card in ``17`` whose application is still accepted (not withdrawn, its
+        fee settled or waived) gets a new job at ``Priority.BATCH`` once
+        ``minutes`` have passed since its last one ended, until it has had
+        ``attempts`` jobs away from the window. When production refuses up front
+        (no station online, no blanks) the round stops and the next one tries again.
+        """
+        since = self._clock.now() - timedelta(minutes=minutes)
+        async with self._sessions() as session:
+            failed = (
+                await session.scalars(
+                    select(ApplicationRow.receipt_number)
+                    .join(CardRow, CardRow.id == ApplicationRow.card_id)
+                    .where(
+                        CardRow.card_state == CardState.INSTANT_ISSUANCE_FAILED.value,
+                        CardRow.updated_at <= since,
+                        ApplicationRow.operation.in_(PRODUCIBLE),
+                        ApplicationRow.status == "accepted",
+                        ApplicationRow.fee_status.not_in(FEE_OWED),
+                    )
+                    .order_by(ApplicationRow.accepted_at)
+                )
+            ).all()
+        submitted: list[str] = []
+        for receipt in failed:
+            async with self._sessions() as session:
+                jobs = await _jobs_of(session, receipt)
+            away = sum(1 for _, _, priority in jobs if priority != Priority.WINDOW)
+            last = await self.journal.load_job(jobs[-1][0]) if jobs else None
+            if away >= attempts or last is None:
+                continue
+            try:
+                await self.issue(
+                    receipt, "production", ethnicity=last.order.ethnicity, priority=Priority.BATCH
+                )
+            except PreconditionError as exc:
+                log.info("production_requeue_waits", receipt=receipt, reason=exc.code)
+                break
+            except IssueRefusedError as exc:  # changed meanwhile (withdrawn, retried)
+                log.info("production_requeue_skipped", receipt=receipt, reason=exc.code)
+                continue
+            submitted.append(receipt)
+        return submitted
+
+    async def _begin(self, receipt: str, ethnicity: str, priority: Priority) -> tuple[int, Order]:
         """Check the application, move its card to *in production*, build the order."""
         async with self._sessions.begin() as session:
             found = (
@@ -490,21 +542,14 @@ class ProductionService:
             birth_date=person.birth_date,
             region=self._region,
             photo=photo,
+            # At the window the holder takes the card enabled; otherwise it waits for them.
+            enable_on_issue=priority is Priority.WINDOW,
         )
         return attempt, order
 
     def _successor(self, old: CardRow) -> CardRow:
         """A new card record for the holder of ``old``, about to be made."""
-        now = self._clock.now()
-        return CardRow(
-            person_id=old.person_id,
-            region=self._region,
-            application_state=ApplicationState.SEALED.value,
-            card_state=CardState.INITIAL.value,
-            bank_state=BankState.NOT_OPENED.value,
-            created_at=now,
-            updated_at=now,
-        )
+        return lifecycle.new_card(old.person_id, self._region, self._clock.now())
 
     async def _undo_begin(self, receipt: str, attempt: int) -> None:
         """No job was journaled for this attempt: put the card back where it was."""
@@ -545,11 +590,14 @@ class ProductionService:
             before = (card.application_state, card.card_state, card.bank_state)
             now = self._clock.now()
             if job.status is JobStatus.ISSUED:
-                lifecycle.step(card, CardEvent.ISSUED)
                 card.card_number = job.order.card_number
                 card.card_code = job.chip.card_id_code if job.chip else None
-                if card.application_state == ApplicationState.SEALED.value:
-                    lifecycle.step(card, ApplicationEvent.ENABLE)
+                if job.order.enable_on_issue:  # handed over at the window, enabled
+                    lifecycle.step(card, CardEvent.ISSUED)
+                    if card.application_state == ApplicationState.SEALED.value:
+                        lifecycle.step(card, ApplicationEvent.ENABLE)
+                else:  # made while the holder was away: it waits at the branch
+                    lifecycle.step(card, CardEvent.PRODUCED)
                 if card.bank_state == BankState.NOT_OPENED.value:
                     lifecycle.step(card, BankEvent.OPEN)
                 application.status = "completed"
@@ -589,14 +637,21 @@ def receipt_of(application_id: str) -> str:
     return application_id.partition("#")[0]
 
 
-async def _jobs_of(session: AsyncSession, receipt: str) -> list[tuple[str, str]]:
-    """The application's jobs (id, status), oldest first."""
+async def _jobs_of(session: AsyncSession, receipt: str) -> list[tuple[str, str, int]]:
+    """The application's jobs (id, status, priority), oldest first."""
     rows = await session.execute(
-        select(ProductionJobRow.job_id, ProductionJobRow.status, ProductionJobRow.application_id)
+        select(
+            ProductionJobRow.job_id,
+            ProductionJobRow.status,
+            ProductionJobRow.priority,
+            ProductionJobRow.application_id,
+        )
         .where(ProductionJobRow.application_id.like(f"{receipt}%"))
         .order_by(ProductionJobRow.created_at)
     )
-    return [(job_id, status) for job_id, status, key in rows if receipt_of(key) == receipt]
+    return [
+        (job, status, priority) for job, status, priority, key in rows if receipt_of(key) == receipt
+    ]
 
 
 async def _attempts(session: AsyncSession, receipt: str) -> int:

@@ -50,6 +50,12 @@ class ProductionConfig(_Section):
     #: Where card faces are drawn: ``process`` (one process of their own, started on the
     #: first card; Pillow holds the GIL while drawing) or ``thread`` (the daemon's threads).
     render: Literal["process", "thread"] = "process"
+    #: A window card whose job failed (devices, stock) is queued again by itself this
+    #: many times, behind the window's jobs, and then waits for the pickup (001 §1.1.3:
+    #: made within 24 hours of a device or network fault). 0: only the teller retries.
+    requeue_attempts: int = Field(default=2, ge=0, le=10)
+    #: Minutes between a failed job and its automatic retry (and between retry rounds).
+    requeue_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
     #: Retried platform and bank calls: first and largest spacing, seconds.
     upstream_backoff_initial: float = Field(default=1.0, gt=0, le=600)
     upstream_backoff_max: float = Field(default=60.0, gt=0, le=3600)

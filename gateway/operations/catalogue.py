@@ -131,6 +131,12 @@ APPLICANT_CARD_OR_ID: Final = _req(
     "申办人社保卡或身份证原件",
     "Applicant's social security card or ID card (original)",
 )
+APPLICANT_CARD: Final = _req(
+    "applicant-card",
+    {_M.APPLICANT_SS_CARD},
+    "参保人社会保障卡原件",
+    "The holder's social security card (original)",
+)
 MINOR_IDENTITY: Final = _req(
     "minor-identity",
     {_M.APPLICANT_ID_CARD, _M.APPLICANT_HOUSEHOLD_REGISTER},
@@ -287,8 +293,18 @@ class OperationSpec:
     #: Needs the live key service (PIN commands): never queued, never replayed.
     live_only: bool = False
     archive: frozenset[ArchiveItem] = WINDOW_ARCHIVE
+    #: The checklist on site (window, kiosk) where it differs from ``requirements``:
+    #: 002 §6.1.3.2 lists what is shown in person (the card for activation and the
+    #: status query, c), while an online request proves identity its own way.
+    on_site: Mapping[Case, tuple[Requirement, ...]] = field(default_factory=dict)
     #: Clauses of the seed documents this entry implements (for docs/operations.md).
     sources: tuple[str, ...] = ()
+
+    def requirements_for(self, case: Case, channel: Channel) -> tuple[Requirement, ...]:
+        """The checklist of ``case`` on ``channel`` (on site: ``on_site`` where given)."""
+        if channel in ON_SITE and case in self.on_site:
+            return self.on_site[case]
+        return self.requirements.get(case, ())
 
     def allowed_cases(self, channel: Channel) -> frozenset[Case]:
         """Cases this operation accepts on ``channel`` (empty: not on that channel)."""
@@ -322,20 +338,44 @@ _PRODUCTION_EVENTS: Final = frozenset(
 _C, _CH = Case, Channel
 _ALL_PERSONAL: Final = frozenset({_C.SELF, _C.ADULT_PROXY, _C.MINOR_PROXY})
 _SELF_ONLY: Final = frozenset({_C.SELF})
+#: Channels where the materials are shown in person (002 §6.1.3.2 现场办理).
+ON_SITE: Final = frozenset({_CH.WINDOW, _CH.KIOSK})
+#: The card or an identity document; a proxy brings their own identity too. For
+#: operations where the holder's card need not be at hand (a loss report, a rollback).
 _PROXY_CHECKLIST: Final = {
     _C.SELF: (APPLICANT_CARD_OR_ID,),
     _C.ADULT_PROXY: (APPLICANT_CARD_OR_ID, AGENT_IDENTITY),
     _C.MINOR_PROXY: (APPLICANT_CARD_OR_ID, AGENT_IDENTITY),
 }
+#: 002 §6.1.3.2 d) (wins over 001's "card or ID"): a proxy brings the principal's
+#: identity document **and** card, and their own identity document. For operations
+#: done to a card that is at hand (not for a loss report or a reissue: the card is
+#: lost; not for an application or pickup: there is no card yet).
+_CARD_AT_HAND_CHECKLIST: Final = {
+    _C.SELF: (APPLICANT_CARD_OR_ID,),
+    _C.ADULT_PROXY: (APPLICANT_IDENTITY, APPLICANT_CARD, AGENT_IDENTITY),
+    _C.MINOR_PROXY: (MINOR_IDENTITY, APPLICANT_CARD, AGENT_IDENTITY),
+}
+#: 002 §6.1.3.2 a) and c): activation and the status query in person need the
+#: holder's identity document and card.
+_IDENTITY_AND_CARD: Final = {_C.SELF: (APPLICANT_IDENTITY, APPLICANT_CARD)}
 _REISSUE_CHECKLIST: Final = {
     _C.SELF: (APPLICANT_IDENTITY_OR_CARD,),
     _C.ADULT_PROXY: (APPLICANT_IDENTITY_OR_CARD, AGENT_IDENTITY),
     _C.MINOR_PROXY: (MINOR_IDENTITY_OR_CARD, AGENT_IDENTITY),
     _C.EMPLOYER_BATCH: (HANDLER_IDENTITY, BATCH_SUBMISSION),
 }
+#: Replacing a damaged or expiring card: the old card is handed in, so a proxy
+#: brings it with the principal's identity document (002 §6.1.3.2 d).
+_EXCHANGE_CHECKLIST: Final = {
+    **_REISSUE_CHECKLIST,
+    _C.ADULT_PROXY: _CARD_AT_HAND_CHECKLIST[_C.ADULT_PROXY],
+    _C.MINOR_PROXY: _CARD_AT_HAND_CHECKLIST[_C.MINOR_PROXY],
+}
+#: An employer's batch reissue is brought to the window (001 §3.2), never to a kiosk.
 _REISSUE_CHANNELS: Final = {
     _CH.WINDOW: frozenset(_REISSUE_CHECKLIST),
-    _CH.KIOSK: _ALL_PERSONAL | {_C.EMPLOYER_BATCH},
+    _CH.KIOSK: _ALL_PERSONAL,
 }
 _KIOSK_TOO: Final = frozenset({Role.TELLER, Role.SUPERVISOR, Role.KIOSK})
 
@@ -404,6 +444,7 @@ _SPECS: Final = [
             _C.SELF: (APPLICANT_CARD_OR_ID,),
             _C.EMPLOYER_BATCH: (HANDLER_IDENTITY,),
         },
+        on_site=_IDENTITY_AND_CARD,
         channels={
             _CH.WINDOW: frozenset({_C.SELF, _C.EMPLOYER_BATCH}),
             _CH.KIOSK: _SELF_ONLY,
@@ -422,7 +463,7 @@ _SPECS: Final = [
             operation,
             zh,
             en,
-            requirements=_REISSUE_CHECKLIST,
+            requirements=checklist,
             channels=_REISSUE_CHANNELS,
             time_limit=AT_ONCE_24H,
             time_limits={_CH.ONLINE: TimeLimit(workdays=30)},
@@ -432,17 +473,36 @@ _SPECS: Final = [
             upstream=("apply", "bank.debit_fee"),
             sources=("001 §3", "000 费用问题"),
         )
-        for operation, zh, en, event in (
-            (Operation.REISSUE, "补领", "Reissue after loss", CardEvent.START_REISSUE),
-            (Operation.REPLACE, "换领", "Replace a damaged card", CardEvent.START_REPLACEMENT),
-            (Operation.RENEW, "换发", "Renew an expiring card", CardEvent.START_REPLACEMENT),
+        for operation, zh, en, event, checklist in (
+            (
+                Operation.REISSUE,
+                "补领",
+                "Reissue after loss",
+                CardEvent.START_REISSUE,
+                _REISSUE_CHECKLIST,
+            ),
+            (
+                Operation.REPLACE,
+                "换领",
+                "Replace a damaged card",
+                CardEvent.START_REPLACEMENT,
+                _EXCHANGE_CHECKLIST,
+            ),
+            (
+                Operation.RENEW,
+                "换发",
+                "Renew an expiring card",
+                CardEvent.START_REPLACEMENT,
+                _EXCHANGE_CHECKLIST,
+            ),
         )
     ),
     OperationSpec(
         Operation.STATUS_QUERY,
         "应用状态查询",
         "Status query",
-        requirements=_PROXY_CHECKLIST,
+        requirements=_CARD_AT_HAND_CHECKLIST,
+        on_site=_IDENTITY_AND_CARD,
         channels={_CH.WINDOW: _ALL_PERSONAL, _CH.KIOSK: _ALL_PERSONAL, _CH.ONLINE: _SELF_ONLY},
         roles=_KIOSK_TOO | {Role.ARCHIVE},
         upstream=("status_query",),
@@ -475,7 +535,7 @@ _SPECS: Final = [
         Operation.PIN_RESET,
         "密码重置",
         "Reset the PIN",
-        requirements=_PROXY_CHECKLIST,
+        requirements=_CARD_AT_HAND_CHECKLIST,
         channels={_CH.WINDOW: _ALL_PERSONAL, _CH.KIOSK: _ALL_PERSONAL},
         roles=_KIOSK_TOO,
         live_only=True,
@@ -486,7 +546,7 @@ _SPECS: Final = [
         Operation.UNLOCK,
         "解锁",
         "Unlock the application",
-        requirements=_PROXY_CHECKLIST,
+        requirements=_CARD_AT_HAND_CHECKLIST,
         channels={_CH.WINDOW: _ALL_PERSONAL},
         live_only=True,
         application_event=ApplicationEvent.UNLOCK,
@@ -498,7 +558,7 @@ _SPECS: Final = [
             operation,
             zh,
             en,
-            requirements=_PROXY_CHECKLIST,
+            requirements=checklist,
             channels={
                 _CH.WINDOW: _ALL_PERSONAL,
                 _CH.KIOSK: _ALL_PERSONAL,
@@ -514,7 +574,7 @@ _SPECS: Final = [
             upstream=upstream,
             sources=("001 §6", "000 安全保护"),
         )
-        for operation, zh, en, app_event, card_event, bank_event, upstream in (
+        for operation, zh, en, app_event, card_event, bank_event, upstream, checklist in (
             (
                 Operation.REPORT_TEMPORARY_LOSS,
                 "临时挂失",
@@ -523,6 +583,7 @@ _SPECS: Final = [
                 CardEvent.REPORT_TEMPORARY_LOSS,
                 BankEvent.FREEZE,
                 ("report_loss", "bank.freeze"),
+                _PROXY_CHECKLIST,  # the card is lost
             ),
             (
                 Operation.REPORT_FORMAL_LOSS,
@@ -532,6 +593,7 @@ _SPECS: Final = [
                 CardEvent.REPORT_FORMAL_LOSS,
                 BankEvent.FREEZE,
                 ("report_loss", "bank.freeze"),
+                _PROXY_CHECKLIST,  # the card is lost
             ),
             (
                 Operation.CANCEL_LOSS,
@@ -541,6 +603,7 @@ _SPECS: Final = [
                 CardEvent.CANCEL_LOSS,
                 BankEvent.UNFREEZE,
                 ("cancel_loss", "bank.unfreeze"),
+                _CARD_AT_HAND_CHECKLIST,  # the card was found
             ),
         )
     ),
@@ -549,7 +612,7 @@ _SPECS: Final = [
             operation,
             zh,
             en,
-            requirements=_PROXY_CHECKLIST,
+            requirements=checklist,
             channels={_CH.WINDOW: _ALL_PERSONAL},
             needs_approval=True,
             application_event=app_event,
@@ -561,7 +624,7 @@ _SPECS: Final = [
         # Cancellation closes the bank account only when asked (scope bank / both):
         # an account with a balance is the bank's to settle. Rollback restores what
         # the cancellation undid, whatever its scope was (the card's histories).
-        for operation, zh, en, app_event, card_event, bank_event, upstream in (
+        for operation, zh, en, app_event, card_event, bank_event, upstream, checklist in (
             (
                 Operation.CANCEL,
                 "注销",
@@ -570,6 +633,7 @@ _SPECS: Final = [
                 CardEvent.CANCEL,
                 BankEvent.CLOSE,
                 ("cancel_card", "bank.close_account"),
+                _CARD_AT_HAND_CHECKLIST,  # the card is handed in
             ),
             (
                 Operation.ROLLBACK,
@@ -579,6 +643,7 @@ _SPECS: Final = [
                 CardEvent.ROLLBACK,
                 BankEvent.REOPEN,
                 ("rollback_cancel", "bank.reopen_account"),
+                _PROXY_CHECKLIST,  # the card was handed in at the cancellation
             ),
         )
     ),

@@ -76,7 +76,7 @@ def check_completeness(  # noqa: PLR0913 - the request's parts
     given = set(materials) | ({Material.PHOTO} if photo_on_record else set())
     found.extend(
         Deficiency(f"missing:{req.code}", f"缺少：{req.title_zh}", f"Missing: {req.title_en}")
-        for req in spec.requirements.get(case, ())
+        for req in spec.requirements_for(case, channel)
         if not req.any_of & given
     )
     if photo is not None:

@@ -44,12 +44,14 @@ if TYPE_CHECKING:
     from gateway.runtime.http.auth import Terminal
     from gateway.upstream.assembly import Upstream
 
-__all__ = ["CLAIM_SECONDS", "SENIOR_AGE", "FeeDecision", "FeeDesk", "decide_fee"]
+__all__ = ["CLAIM_SECONDS", "FEE_OWED", "SENIOR_AGE", "FeeDecision", "FeeDesk", "decide_fee"]
 
 log = structlog.get_logger(__name__)
 
 #: Age from which the ``senior`` category of a fee rule applies.
 SENIOR_AGE: Final = 60
+#: Fee statuses that hold production back: settled or waived first (001 §3).
+FEE_OWED: Final = frozenset({"due", "settling"})
 #: Seconds after which a debit claim is taken to be abandoned (a crash) and taken over.
 CLAIM_SECONDS: Final = 60.0
 

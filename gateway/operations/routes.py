@@ -236,6 +236,10 @@ BATCH_ROUTES: Final = {
 #: (operation, case) pairs served by the batch routes.
 BATCH_CASES: Final = {
     (Operation.PICKUP, Case.EMPLOYER_BATCH): "POST /v1/batches/{batch}/pickup",
+    # 补换卡明细表 (001 §3.2): the card list with "operation": "reissue" / "replace" / "renew"
+    (Operation.REISSUE, Case.EMPLOYER_BATCH): "POST /v1/batches",
+    (Operation.REPLACE, Case.EMPLOYER_BATCH): "POST /v1/batches",
+    (Operation.RENEW, Case.EMPLOYER_BATCH): "POST /v1/batches",
 }
 SERVED_BY_BATCHES: Final = register(
     "served-by-batches",
@@ -586,6 +590,10 @@ async def catalogue(_request: web.Request) -> web.Response:
                         for r in reqs
                     ]
                     for case, reqs in spec.requirements.items()
+                },
+                # On site (window, kiosk) where the checklist differs (002 §6.1.3.2).
+                "on_site_requirements": {
+                    case.value: [r.code for r in reqs] for case, reqs in spec.on_site.items()
                 },
                 "fee_yuan": spec.fee_yuan,
                 "needs_approval": spec.needs_approval,

@@ -41,7 +41,7 @@ from gateway.operations.catalogue import (
 )
 from gateway.operations.completeness import Deficiency, check_completeness
 from gateway.operations.errors import OperationReason, OperationRefusal
-from gateway.operations.fees import FeeDesk, decide_fee
+from gateway.operations.fees import FeeDecision, FeeDesk, decide_fee
 from gateway.operations.receipts import next_receipt
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import ApprovalOut, OperationResult, WithdrawalOut
@@ -183,6 +183,12 @@ class BusinessService:
             PlatformNotices(sessions=sessions, upstream=upstream, audit=audit, clock=clock)
             if upstream is not None and upstream.opener is not None
             else None
+        )
+
+    def fee_for(self, birth: date, today: date) -> FeeDecision:
+        """What one new card of a reissue, replacement or renewal costs its holder."""
+        return decide_fee(
+            self._rules, charged=True, region=self._region, birth=birth, today=today, waived=False
         )
 
     # ------------------------------------------------------------ approvals
@@ -659,12 +665,7 @@ class BusinessService:
                     "申办人已有社保卡，请办理补领、换领或换发。",
                 )
             now = self._clock.now()
-            card = CardRow(
-                person_id=person.id, region=self._region,
-                application_state=ApplicationState.SEALED.value,
-                card_state=CardState.INITIAL.value, bank_state=BankState.NOT_OPENED.value,
-                created_at=now, updated_at=now,
-            )  # fmt: skip
+            card = lifecycle.new_card(person.id, self._region, now)
             session.add(card)
             await session.flush()
             live = [card]

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from gateway.people.rows import CardRow
 from gateway.people.states import (
     APPLICATION,
     BANK_ACCOUNT,
     CARD,
     ApplicationEvent,
+    ApplicationState,
     BankEvent,
+    BankState,
     CardEvent,
+    CardState,
     Held,
     History,
     IllegalTransition,
@@ -27,11 +31,10 @@ from gateway.people.states import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from enum import StrEnum
 
-    from gateway.people.rows import CardRow
-
-__all__ = ["allowed", "history", "step"]
+__all__ = ["allowed", "history", "new_card", "step"]
 
 #: Key in ``cards.interruptions`` and state column, by machine.
 _COLUMNS: Final[dict[str, str]] = {
@@ -49,6 +52,19 @@ def _machine(event: StrEnum) -> StateMachine[Any, Any]:
     if isinstance(event, BankEvent):
         return BANK_ACCOUNT
     raise TypeError(f"not a card event: {event!r}")
+
+
+def new_card(person_id: int, region: str, now: datetime) -> CardRow:
+    """A card record about to be made: sealed, not made, no bank account, no history."""
+    return CardRow(
+        person_id=person_id,
+        region=region,
+        application_state=ApplicationState.SEALED.value,
+        card_state=CardState.INITIAL.value,
+        bank_state=BankState.NOT_OPENED.value,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def history(card: CardRow, machine: str) -> History:

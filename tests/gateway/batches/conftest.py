@@ -157,6 +157,7 @@ class Kit:
     production: FakeProduction
     vault: PersonalDataVault
     outbox: Outbox
+    business: BusinessService
 
 
 @pytest.fixture
@@ -184,5 +185,5 @@ async def kit(database_url: str, tmp_path: Path) -> AsyncIterator[Kit]:
         calendar=WorkCalendar(), region="652300", production=production, outbox=outbox,
         settings=BatchSettings(in_flight=2),
     )  # fmt: skip
-    yield Kit(service, sessions, clock, production, vault, outbox)
+    yield Kit(service, sessions, clock, production, vault, outbox, business)
     await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -15,8 +16,10 @@ from gateway.batches.schemas import BatchPickupIn
 from gateway.batches.service import BatchService, application_id_of
 from gateway.operations.catalogue import Material
 from gateway.operations.rows import ApplicationRow
-from gateway.operations.schemas import OperationRequest, PersonIn
+from gateway.operations.schemas import FeeIn, OperationRequest, PersonIn
+from gateway.people import lifecycle
 from gateway.people.rows import CardRow, PersonRow
+from gateway.people.states import CardEvent
 from gateway.runtime.problems import ProblemError
 from gateway.upstream.models import OutboxRow
 from production.model import Priority
@@ -340,3 +343,71 @@ async def test_production_waits_for_the_recovery_of_production(kit: Kit) -> None
     task.cancel()
     assert len(kit.production.submitted) == 1
     assert (await kit.service.progress(batch_id)).counts == {"producing": 1}
+
+
+async def test_a_batch_reissue_is_made_after_its_fee_and_cancels_the_old_cards(kit: Kit) -> None:
+    """补换卡明细表 (001 §3.2): each holder's card moves aside, new ones are made once paid.
+
+    Holder 1's card was formally lost (reissue applies), holder 2's is in use (a
+    reissue does not), holder 3 has no card here: one row is queued, two are
+    invalid with their reason. The batch's acceptance owes 20 yuan for the one new
+    card and nothing is made until it is settled; the made card waits for pickup
+    (``02``, 96-hour auto-enable as any batch card) and the lost one is cancelled,
+    its cancellation in the outbox for the platform.
+    """
+    first = await import_rows(kit, [row(1), row(2)])
+    await kit.service.submit(first, TELLER)
+    await kit.service.production_round()
+    kit.production.finish("job-1")
+    kit.production.finish("job-2")
+    await kit.service.production_round()
+    async with kit.sessions.begin() as session:
+        lost, in_use = (await session.scalars(select(CardRow).order_by(CardRow.id))).all()
+        for card in (lost, in_use):
+            lifecycle.step(card, CardEvent.PICK_UP)
+        lifecycle.step(lost, CardEvent.REPORT_FORMAL_LOSS)
+    summary = await kit.service.import_batch(
+        operation="reissue", employer="昌吉市某某有限公司", handler=PersonIn(**HANDLER),
+        materials=MATERIALS, priority="normal", list_name="list.csv",
+        list_data=card_list([row(1), row(2), row(3)]),
+        files={name: content for n in (1, 2, 3) for name, content in
+               ((f"p{n}.jpg", photo), (f"s{n}.pdf", lambda: SCAN))},
+        terminal=TELLER,
+    )  # fmt: skip
+    progress = await kit.service.submit(summary.id, TELLER)
+    assert progress.counts == {"queued": 1, "invalid": 2}
+    problems = {item.line: json.loads(item.problems or "[]")[0][1] for item in
+                await kit.service.rows(summary.id) if item.problems}  # fmt: skip
+    assert problems == {3: "card-state", 4: "no-card"}
+    async with kit.sessions() as session:
+        application = await session.scalar(
+            select(ApplicationRow).where(ApplicationRow.receipt_number == summary.receipt_number)
+        )
+    assert application is not None
+    assert (application.operation, application.fee_yuan, application.fee_status) == (
+        "reissue",
+        20,
+        "due",
+    )
+    submitted = len(kit.production.submitted)
+    await kit.service.production_round()
+    assert len(kit.production.submitted) == submitted  # 完成费用清缴 … 等待制卡
+    fee = await kit.business.fees.settle(summary.receipt_number, FeeIn(method="cash"), TELLER)
+    assert (fee.status, fee.yuan) == ("settled", 20)
+    await kit.service.production_round()
+    assert len(kit.production.submitted) == submitted + 1
+    kit.production.finish(f"job-{submitted + 1}")
+    await kit.service.production_round()
+    async with kit.sessions() as session:
+        states = {
+            card.id: card.card_state
+            for card in (await session.scalars(select(CardRow).order_by(CardRow.id))).all()
+        }
+        cancellations = (
+            await session.scalars(
+                select(OutboxRow.operation).where(OutboxRow.operation == "cancel_card")
+            )
+        ).all()
+    assert states == {lost.id: "09", in_use.id: "03", max(states): "02"}
+    assert len(cancellations) == 1
+    assert (await kit.service.progress(summary.id)).batch.status == "finished"

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from gateway.audit.rows import AuditEntryRow
 from gateway.config import parse_config
 from gateway.daemon import Daemon
-from gateway.issuance.invalidation import invalidate_replaced_cards
+from gateway.operations.invalidation import invalidate_replaced_cards
 from gateway.people.rows import CardRow
 from gateway.runtime.db import session_factory
 from gateway.upstream import PeerKeysFile, publish_identity
@@ -246,7 +246,8 @@ async def test_loss_of_both_then_cancel_each_from_window_and_kiosk(world: LossWo
         "bank-account",
     )
     status, answer = await world.post(
-        "/v1/operations/status-query", loss_body(scope="bank", materials=["applicant-ss-card"])
+        "/v1/operations/status-query",
+        loss_body(scope="bank", materials=["applicant-id-card", "applicant-ss-card"]),
     )
     assert (status, answer["code"]) == (422, "incomplete-request")
     assert [m["code"] for m in answer["missing"]] == ["scope-not-applicable"]

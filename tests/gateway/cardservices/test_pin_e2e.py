@@ -50,7 +50,7 @@ def body(ssn: str, **changes: Any) -> dict[str, Any]:  # noqa: ANN401
         "case": "self",
         "channel": "window",
         "applicant": {"id_number": ssn, "name": "李四"},
-        "materials": ["applicant-ss-card"],
+        "materials": ["applicant-id-card", "applicant-ss-card"],
     }
     found.update(changes)
     return found

@@ -309,7 +309,9 @@ async def test_asks_for_one_application_are_taken_one_at_a_time(
     await teller.load(2)
     receipt = await teller.apply(8, "钱多")
     assert teller.world.daemon is not None
-    production = teller.world.daemon.production
+    daemon = teller.world.daemon
+    assert daemon is not None
+    production = daemon.production
     assert production is not None
     real_submit = production.controller.submit
     in_flight = most = 0
@@ -434,3 +436,62 @@ async def test_twenty_reissues_at_once_make_one_receipt_fee_job_and_card(
     holders = [c for c in cards.values() if c.aac002 == demo_id_number(9)]
     assert sorted(c.aaz500 for c in holders) == sorted(states)  # the platform made one more
     assert len(world.bank.accounts) == accounts_before + 1  # bound in the bank once
+
+
+async def test_a_window_card_whose_job_failed_is_queued_again_and_waits_for_pickup(
+    make_world: Callable[..., Any],
+) -> None:
+    """001 §1.1.3: failed on the devices, the card is due in 24 h and is made by itself.
+
+    The first job spoils its three blanks (dead chips) and fails: the card record is
+    ``17`` and the deadline moves to the end of the 24 hours. The automatic retry
+    runs behind the window's jobs and makes the card, which then waits for its
+    holder (``02``), not enabled on the platform, its bank account bound; the
+    holder's pickup hands it over. A card that failed as often as allowed is left
+    to the teller.
+    """
+    teller: Teller = await make_world(quality_check="automatic", faulty_chips=frozenset({1, 2, 3}))
+    daemon = teller.world.daemon
+    assert daemon is not None
+    production = daemon.production
+    assert production is not None
+    await teller.load(6)
+    receipt = await teller.apply(11, "韩雪")
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202, job
+    failed = await teller.until(job["job_id"], lambda j: j["status"] == "failed", resume=True)
+    assert failed["card_seq"] == 3
+    holder = {"X-Identity-Number": demo_id_number(11)}
+
+    async def card_state() -> str:
+        status, found = await teller.call("GET", "/v1/persons/cards", headers=holder)
+        assert status == 200, found
+        return str(found["cards"][0]["card_state"])
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while await card_state() != "17":  # settled just after the job ended
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    assert await production.requeue_due(attempts=0, minutes=0.0) == []  # retries off
+    assert await production.requeue_due(attempts=1, minutes=0.0) == [receipt]
+    settled = await teller.until_settled(receipt)
+    assert await card_state() == "02"
+    assert settled["status"] == "completed"
+    platform = teller.world.platform
+    assert platform is not None
+    [card] = [
+        c for c in platform.provinces[DEMO_PROVINCE].cards.values()
+        if c.aac002 == demo_id_number(11)
+    ]  # fmt: skip
+    assert card.aaz502 == "0"  # made, not enabled: enabled when the holder takes it
+    assert await production.requeue_due(attempts=1, minutes=0.0) == []  # nothing failed now
+    body = {
+        "case": "self",
+        "channel": "window",
+        "applicant": {"id_number": demo_id_number(11), "name": "韩雪"},
+        "materials": ["applicant-id-card", "receipt"],
+    }
+    status, picked = await teller.call("POST", "/v1/operations/pickup", body)
+    assert status == 200, picked
+    assert await card_state() == "03"

@@ -346,7 +346,7 @@ def request(  # noqa: PLR0913 - one knob per part of a request the tests vary
 ) -> dict[str, Any]:
     """A complete request of ``case`` on ``channel`` (or with ``materials`` instead)."""
     if materials is None:
-        materials = materials_for(spec.requirements.get(case, ()))
+        materials = materials_for(spec.requirements_for(case, channel))
     body: dict[str, Any] = {
         "case": case.value,
         "channel": channel.value,
@@ -407,7 +407,7 @@ FORBIDDEN: Final = [
 MISSING: Final = [
     (cell, requirement)
     for cell in ALLOWED
-    for requirement in cell.spec.requirements.get(cell.case, ())
+    for requirement in cell.spec.requirements_for(cell.case, cell.channel)
 ]
 PROXIES: Final = [c for c in ALLOWED if c.case in {Case.ADULT_PROXY, Case.MINOR_PROXY}]
 APPROVED: Final = [c for c in ALLOWED if c.spec.needs_approval]
@@ -495,7 +495,7 @@ async def test_each_missing_material_is_named(
     counter: Counter, cell: Cell, requirement: Requirement
 ) -> None:
     """Without the materials of one requirement: 422 naming it (and only what is missing)."""
-    requirements = cell.spec.requirements[cell.case]
+    requirements = cell.spec.requirements_for(cell.case, cell.channel)
     given = materials_for(requirements) - requirement.any_of
     id_number = applicant_for(cell.case)
     body = request(cell.spec, cell.case, cell.channel, id_number, materials=given)
@@ -797,10 +797,30 @@ async def test_batch_operations_have_no_second_route(
     assert status == 404, answer
 
 
-async def test_an_employer_pickup_goes_through_its_batch(counter: Counter) -> None:
-    """The employer case of a pickup is refused at /v1/operations, with the batch route named."""
-    spec = CATALOGUE[Operation.PICKUP]
+@pytest.mark.parametrize(
+    ("operation", "route"),
+    [
+        (Operation.PICKUP, "POST /v1/batches/{batch}/pickup"),
+        (Operation.REISSUE, "POST /v1/batches"),
+        (Operation.REPLACE, "POST /v1/batches"),
+        (Operation.RENEW, "POST /v1/batches"),
+    ],
+    ids=str,
+)
+async def test_an_employer_case_goes_through_its_batch(
+    counter: Counter, operation: Operation, route: str
+) -> None:
+    """An employer's pickup or 补换卡明细表 is refused here, the batch route named (001 §3.2)."""
+    spec = CATALOGUE[operation]
     body = request(spec, Case.EMPLOYER_BATCH, Channel.WINDOW, adult())
-    status, answer = await counter.operation(Operation.PICKUP, body)
+    status, answer = await counter.operation(operation, body)
     assert (status, answer["code"]) == (422, "served-by-batches")
-    assert answer["route"] == "POST /v1/batches/{batch}/pickup"
+    assert answer["route"] == route
+    # and a kiosk does not take an employer's batch at all
+    body = request(spec, Case.EMPLOYER_BATCH, Channel.KIOSK, adult())
+    status, answer = await counter.operation(operation, body, role="kiosk")
+    if Role.KIOSK not in spec.roles:
+        assert (status, answer["code"]) == (403, "forbidden")
+    else:
+        assert (status, answer["code"]) == (422, "incomplete-request"), answer
+        assert "case-not-allowed" in [m["code"] for m in answer["missing"]]

@@ -29,7 +29,7 @@ from gateway.daemon import Daemon
 from gateway.demo.world import demo_photo
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation
 from gateway.operations.rows import ApplicationRow
-from gateway.people.rows import CardRow, PersonRow
+from gateway.people.rows import CardRow, IdentityDocumentRow, PersonRow
 from gateway.upstream import PeerKeysFile, publish_identity
 from gateway.upstream.models import OutboxRow, OutboxState
 from security.pki import CertificateRole, init_ca, issue
@@ -624,3 +624,53 @@ async def test_a_teller_sees_each_effect_where_it_belongs(world: World) -> None:
     assert (result["application_state"], result["card_state"]) == ("0", "02")
     await world.delivered()
     assert waiting_card.aaz502 == "0"
+
+
+async def test_twenty_archive_waivers_at_once_waive_once(world: World) -> None:
+    """One supervisor's waiver of 20 sent at once is kept; the others find it waived."""
+    id_number = adult()
+    body = request(CATALOGUE[_O.APPLY], Case.SELF, Channel.WINDOW, id_number)
+    status, result, _ = await world.branch.call("POST", "/v1/operations/apply", body=body)
+    assert (status, result["archive_status"]) == (200, "incomplete"), result
+    path = f"/v1/applications/{result['receipt_number']}/archive-waiver"
+    answers = await asyncio.gather(
+        *(
+            world.branch.call("POST", path, body={"reason": f"扫描仪故障 {n}"}, role="supervisor")
+            for n in range(CONCURRENT)
+        )
+    )
+    ok = [answer for status, answer, _ in answers if status == 200]
+    refused = Tally((status, answer["code"]) for status, answer, _ in answers if status != 200)
+    assert len(ok) == 1, answers
+    assert refused == Tally({(409, "archive-not-incomplete"): CONCURRENT - 1}), refused
+    async with world.daemon.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                select(ApplicationRow.archive_status, ApplicationRow.archive_waiver).where(
+                    ApplicationRow.receipt_number == result["receipt_number"]
+                )
+            )
+        ).one()
+    assert tuple(stored) == ("waived", ok[0]["reason"])  # the one answered, no other
+
+
+async def test_twenty_people_showing_one_passport_at_once_register_it_once(world: World) -> None:
+    """20 new applicants at once with the same passport: one holds it, 19 are refused, no trace."""
+    passport = {"type": "passport", "number": f"E{random.randrange(10**7, 10**8)}"}
+    bodies = []
+    for _ in range(CONCURRENT):
+        body = request(CATALOGUE[_O.APPLY], Case.SELF, Channel.WINDOW, adult())
+        body["applicant"] = {**body["applicant"], "document": passport}
+        bodies.append(body)
+    persons = await world.count(PersonRow)
+    documents = await world.count(IdentityDocumentRow)
+    answers = await asyncio.gather(
+        *(world.branch.call("POST", "/v1/operations/apply", body=body) for body in bodies)
+    )
+    tally = Tally(
+        "ok" if status == 200 else (status, answer["code"]) for status, answer, _ in answers
+    )
+    assert tally == Tally({"ok": 1, (409, "document-taken"): CONCURRENT - 1}), tally
+    # one new person with their identity card and the passport; nobody else left behind
+    assert await world.count(PersonRow) == persons + 1
+    assert await world.count(IdentityDocumentRow) == documents + 2
