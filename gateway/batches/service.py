@@ -1047,12 +1047,7 @@ def _move(card: CardRow, *events: CardEvent) -> None:
 
 def _raise_incomplete(missing: list[Deficiency]) -> None:
     if missing:
-        raise BatchRefusal(
-            BatchReason.INCOMPLETE,
-            f"{len(missing)} item(s) missing or invalid; all are listed.",
-            f"共{len(missing)}项材料缺失或不符合要求（一次性告知）。",
-            missing=[d.as_dict() for d in missing],
-        )
+        raise BatchRefusal.one_time_notice(BatchReason.INCOMPLETE, missing)
 
 
 def _not_waiting(lines: list[int]) -> BatchRefusal:

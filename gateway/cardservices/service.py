@@ -488,12 +488,7 @@ class CardServices:
                     )
                 )
         if found:
-            raise CardServiceRefusal(
-                CardServiceReason.INCOMPLETE,
-                f"{len(found)} item(s) missing or invalid; all are listed.",
-                f"共{len(found)}项材料缺失或不符合要求（一次性告知）。",
-                missing=[d.as_dict() for d in found],
-            )
+            raise CardServiceRefusal.one_time_notice(CardServiceReason.INCOMPLETE, found)
 
     def _window_of(self, terminal: Terminal) -> _Window:
         for window in self._settings.windows:

@@ -497,6 +497,13 @@ class ProductionService:
                     "not-producible",
                     f"A {application.operation!r} application does not make a card.",
                 )
+            if application.online_ref is not None and application.verified_at is None:
+                # 000 线上申请 → 线下核验 → 领卡: the citizen is verified at the window first.
+                raise IssueRefusedError(
+                    "not-verified",
+                    "An online application is verified at the window before its card is made "
+                    "(POST /v1/applications/{receipt}/verification).",
+                )
             if application.fee_status in FEE_OWED:
                 # 001 §3: 完成费用清缴或抵扣 … 等待制卡: settled (or waived) first.
                 raise IssueRefusedError(

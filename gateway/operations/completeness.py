@@ -14,6 +14,8 @@ sides (where no shoulders are) must be near white.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
     from gateway.operations.catalogue import Case, Channel, OperationSpec
 
-__all__ = ["Deficiency", "check_completeness", "check_photo"]
+__all__ = ["Deficiency", "check_completeness", "check_photo", "decoded_photo"]
 
 PHOTO_SIZE: Final = (358, 441)  # pixels, width x height
 PHOTO_MIN_DPI: Final = 300
@@ -86,6 +88,16 @@ def check_completeness(  # noqa: PLR0913 - the request's parts
             _photo("photo-image-missing", "已申报照片但未提交影像", "Photo declared but not sent")
         )
     return found
+
+
+def decoded_photo(text: str | None) -> bytes | None:
+    """A request's base64 photo; ``b""`` when it is not base64 (:func:`check_photo` says so)."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def check_photo(data: bytes) -> list[Deficiency]:

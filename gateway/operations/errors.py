@@ -68,6 +68,9 @@ class OperationReason(StrEnum):
     DOCUMENT_TAKEN = "operation-document-taken"
     #: Done, withdrawn, or its card is being made; members ``status``, ``card_state``.
     NOT_WITHDRAWABLE = "operation-not-withdrawable"
+    #: Not an online application awaiting verification (verified, done or withdrawn
+    #: already, or made at this branch); members ``status``, ``verified``.
+    NOT_VERIFIABLE = "operation-not-verifiable"
     #: The card already has its electronic card (requested once per card).
     ELECTRONIC_CARD_EXISTS = "operation-electronic-card-exists"
 

@@ -36,6 +36,7 @@ from sqlalchemy import bindparam, select
 
 from gateway.approvals.errors import ApprovalReason
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.operations.completeness import decoded_photo
 from gateway.operations.errors import OperationReason
 from gateway.operations.receipts import ReceiptNumber, ReceiptNumberError
 from gateway.operations.rows import ApplicationRow
@@ -51,6 +52,8 @@ from gateway.operations.schemas import (
     FeeTotal,
     OperationRequest,
     OperationResult,
+    VerificationIn,
+    VerificationOut,
     WithdrawalIn,
     WithdrawalOut,
 )
@@ -189,6 +192,12 @@ FEE_SETTLING: Final = register(
 FEE_DEBIT_REFUSED: Final = register(
     "fee-debit-refused", 409, "The bank refused the fee debit", "银行拒绝扣缴工本费"
 )
+NOT_VERIFIABLE: Final = register(
+    "not-verifiable",
+    409,
+    "Not an online application awaiting verification: verified, done or withdrawn already",
+    "该业务不是待核验的线上申请（已核验、已办结或已撤销）",
+)
 ELECTRONIC_CARD_EXISTS: Final = register(
     "electronic-card-exists",
     409,
@@ -216,6 +225,7 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     OperationReason.APPLICATION_NOT_FOUND: NOT_FOUND,
     OperationReason.FEE_NOT_DUE: FEE_NOT_DUE,
     OperationReason.NOT_WITHDRAWABLE: NOT_WITHDRAWABLE,
+    OperationReason.NOT_VERIFIABLE: NOT_VERIFIABLE,
     OperationReason.DOCUMENT_TAKEN: DOCUMENT_TAKEN,
     OperationReason.FEE_SETTLING: FEE_SETTLING,
     OperationReason.FEE_DEBIT_REFUSED: FEE_DEBIT_REFUSED,
@@ -252,7 +262,9 @@ INVALID_DAY: Final = register("invalid-day", 400, "Not a valid day", "日期无�
 #: Who takes the fees at the window.
 _FEE_DESK: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 _READERS: Final = frozenset(Role) - {Role.OPS}
-_LIST_PARAMETERS: Final = ("status", "operation", "overdue", "archive", "limit", "cursor")
+_LIST_PARAMETERS: Final = (
+    "status", "operation", "channel", "overdue", "archive", "limit", "cursor",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,6 +293,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/applications/{receipt}/fee", settle_fee)
     app.router.add_get("/v1/fees", fees_of_day)
     app.router.add_post("/v1/applications/{receipt}/withdrawal", withdraw)
+    app.router.add_post("/v1/applications/{receipt}/verification", verify_online)
     app.router.add_get("/v1/persons/cards", person_cards)
     app.router.add_get("/v1/catalogue", catalogue)
 
@@ -367,6 +380,23 @@ async def withdraw(request: web.Request) -> web.Response:
     return await api.idempotency.run(request, terminal.id, body, perform)
 
 
+async def verify_online(request: web.Request) -> web.Response:
+    """The teller verifies the citizen of an online application (线下核验); then the card."""
+    api = request.app[OPERATIONS]
+    terminal = api.terminals.identify(request)
+    receipt = _receipt(request)
+    body = await read_body(request)
+
+    async def perform() -> web.Response:
+        parsed = parse_body(VerificationIn, body)
+        online = api.service.online
+        return json_response(
+            await online.verify(receipt, parsed, decoded_photo(parsed.photo), terminal)
+        )
+
+    return await api.idempotency.run(request, terminal.id, body, perform)
+
+
 async def fees_of_day(request: web.Request) -> web.Response:
     """A business day's fees (``day=YYYY-MM-DD``, today by default)."""
     api = request.app[OPERATIONS]
@@ -390,23 +420,38 @@ def reader_terminal(request: web.Request) -> Terminal:
     return terminal
 
 
+#: The application's columns an answer shows.
+_SHOWN: Final = (
+    "receipt_number", "operation", "case", "channel", "status", "terminal_id", "accepted_at",
+    "deadline", "fee_yuan", "fee_waived", "fee_status", "fee_receipt", "archive_status",
+    "online_ref", "verified_at",
+)  # fmt: skip
+
+
 def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> ApplicationOut:  # noqa: ANN401
+    return _out({name: getattr(row, name) for name in _SHOWN}, person.id_masked, today)
+
+
+def _out(row: Mapping[Any, Any], holder: str, today: Any) -> ApplicationOut:  # noqa: ANN401
+    """The answer for one application's shown columns."""
     return ApplicationOut(
-        receipt_number=row.receipt_number,
-        operation=Operation(row.operation),
-        case=Case(row.case),
-        channel=Channel(row.channel),
-        status=row.status,
-        holder=person.id_masked,
-        terminal=row.terminal_id,
-        accepted_at=row.accepted_at,
-        deadline=row.deadline,
-        overdue=is_overdue(row.deadline, row.status, today),
-        fee_yuan=row.fee_yuan,
-        fee_waived=row.fee_waived,
-        fee_status=row.fee_status,
-        fee_receipt=row.fee_receipt,
-        archive_status=row.archive_status,
+        receipt_number=row["receipt_number"],
+        operation=Operation(row["operation"]),
+        case=Case(row["case"]),
+        channel=Channel(row["channel"]),
+        status=row["status"],
+        holder=holder,
+        terminal=row["terminal_id"],
+        accepted_at=row["accepted_at"],
+        deadline=row["deadline"],
+        overdue=is_overdue(row["deadline"], row["status"], today),
+        fee_yuan=row["fee_yuan"],
+        fee_waived=row["fee_waived"],
+        fee_status=row["fee_status"],
+        fee_receipt=row["fee_receipt"],
+        archive_status=row["archive_status"],
+        online_ref=row["online_ref"],
+        verified_at=row["verified_at"],
     )
 
 
@@ -433,23 +478,7 @@ async def get_application(request: web.Request) -> web.Response:
     if found is None:
         raise ProblemError(NOT_FOUND, "No application with this receipt number.", "无此受理编号。")
     row = found._mapping  # noqa: SLF001 - SQLAlchemy's public row mapping accessor
-    out = ApplicationOut(
-        receipt_number=row["receipt_number"],
-        operation=Operation(row["operation"]),
-        case=Case(row["case"]),
-        channel=Channel(row["channel"]),
-        status=row["status"],
-        holder=row["id_masked"],
-        terminal=row["terminal_id"],
-        accepted_at=row["accepted_at"],
-        deadline=row["deadline"],
-        overdue=is_overdue(row["deadline"], row["status"], today),
-        fee_yuan=row["fee_yuan"],
-        fee_waived=row["fee_waived"],
-        fee_status=row["fee_status"],
-        fee_receipt=row["fee_receipt"],
-        archive_status=row["archive_status"],
-    )
+    out = _out(row, row["id_masked"], today)
     body = out.model_dump_json().encode()
     cache.put(receipt, generation, today, body)
     return web.Response(body=body, content_type="application/json")
@@ -460,11 +489,7 @@ _BY_RECEIPT: Final = (
     select(
         *(
             _APPLICATIONS.c[name]
-            for name in (
-                "receipt_number", "operation", "case", "channel", "status", "terminal_id",
-                "accepted_at", "deadline", "fee_yuan", "fee_waived", "fee_status",
-                "fee_receipt", "archive_status",
-            )
+            for name in _SHOWN
         ),
         PersonRow.__table__.c.id_masked,
     )
@@ -491,6 +516,7 @@ async def list_applications(request: web.Request) -> web.Response:
     overdue = query_choice(query, "overdue", {"true": True, "false": False}) or False
     status = query_choice(query, "status", {s: s for s in APPLICATION_STATUSES})
     archive = query_choice(query, "archive", {s: s for s in ARCHIVE_STATUSES})
+    channel = query_choice(query, "channel", {c.value: c for c in Channel})
     asked = {k: query[k] for k in _LIST_PARAMETERS if k in query}  # checked: safe to keep
     await api.audit_reads.put(terminal.id, "query.applications", "applications", {"query": asked})
     statement = (
@@ -506,6 +532,8 @@ async def list_applications(request: web.Request) -> web.Response:
         statement = statement.where(ApplicationRow.status == status)
     if archive is not None:
         statement = statement.where(ApplicationRow.archive_status == archive)
+    if channel is not None:
+        statement = statement.where(ApplicationRow.channel == channel.value)
     today = local_day(api.clock.now())
     if overdue:
         statement = statement.where(
@@ -694,6 +722,12 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
                     "schema": {"type": "string", "enum": ["true", "false"]},
                 },
                 {
+                    "name": "channel",
+                    "in": "query",
+                    "description": "online: the online applications sent here for verification",
+                    "schema": {"type": "string", "enum": [c.value for c in Channel]},
+                },
+                {
                     "name": "archive",
                     "in": "query",
                     "description": "incomplete: what still lacks its images",
@@ -782,6 +816,33 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
             },
         }
     }
+    paths["/v1/applications/{receipt}/verification"] = {
+        "post": {
+            "operationId": "verifyOnlineApplication",
+            "summary": "线下核验 / Verify the citizen of an online application",
+            "description": (
+                "An online application the platform sent to this branch (channel online) is "
+                "verified once at the window: the identity document, and the photo unless the "
+                "holder has one on record (002 §6.1.3.2). Its card may be made only after this; "
+                "the window's images of the verification are then due (archive_status)."
+            ),
+            "parameters": [
+                kit.idempotency_header,
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": kit.ref("VerificationIn")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Verified",
+                    "content": {"application/json": {"schema": kit.ref("VerificationOut")}},
+                },
+                **kit.errors,
+            },
+        }
+    }
     paths["/v1/fees"] = {
         "get": {
             "operationId": "feesOfDay",
@@ -863,6 +924,8 @@ SECTION: Final = ApiSection(
         FeeTotal,
         WithdrawalIn,
         WithdrawalOut,
+        VerificationIn,
+        VerificationOut,
     ),
     add_routes=add_routes,
     paths=_paths,

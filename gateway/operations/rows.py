@@ -81,6 +81,14 @@ class ApplicationRow(Base):
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline: Mapped[date | None] = mapped_column(Date, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: An online application's number at the platform (one application each).
+    online_ref: Mapped[str | None] = mapped_column(
+        String(32), default=None, unique=True, index=True
+    )
+    #: When and by whom an online application was verified at the window (线下核验);
+    #: its card is made only after that.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    verified_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ReceiptSequenceRow(Base):

@@ -29,6 +29,8 @@ __all__ = [
     "OperationResult",
     "PersonIn",
     "Scope",
+    "VerificationIn",
+    "VerificationOut",
     "WithdrawalIn",
     "WithdrawalOut",
 ]
@@ -164,6 +166,10 @@ class ApplicationOut(BaseModel):
     fee_receipt: str | None = None
     #: ``not-required``, ``incomplete``, ``complete`` or ``waived``.
     archive_status: str = "not-required"
+    #: An online application's number at the platform (channel ``online``).
+    online_ref: str | None = None
+    #: When an online application was verified at the window (its card is made after).
+    verified_at: datetime | None = None
 
 
 class FeeIn(BaseModel):
@@ -238,6 +244,32 @@ class WithdrawalOut(BaseModel):
     fee_status: str
     #: The holder's card after it: back where it was before the reissue or replacement.
     card_state: str | None
+
+
+class VerificationIn(BaseModel):
+    """What the citizen shows at the window for an online application (线下核验)."""
+
+    model_config = _STRICT
+
+    #: The materials shown (the identity document at least, 002 §6.1.3.2 a).
+    materials: list[Material] = Field(default_factory=list, max_length=32)
+    #: The photo, when the holder has none on record (002 §6.1.3.2 b).
+    photo: str | None = Field(
+        default=None, max_length=3_000_000, description="JPEG photo, base64 (358x441, 300 DPI)"
+    )
+
+
+class VerificationOut(BaseModel):
+    """An online application once verified: its card may now be made here."""
+
+    receipt_number: str
+    #: The platform's number of the online application.
+    online_ref: str
+    verified_at: datetime
+    verified_by: str
+    deadline: date | None
+    #: The window's images are kept for the verification (``incomplete`` until they are).
+    archive_status: str
 
 
 class IdentityQuery(BaseModel):

@@ -19,8 +19,6 @@ together, so they are read together.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
@@ -39,9 +37,10 @@ from gateway.operations.catalogue import (
     Operation,
     Role,
 )
-from gateway.operations.completeness import Deficiency, check_completeness
+from gateway.operations.completeness import Deficiency, check_completeness, decoded_photo
 from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.fees import FeeDecision, FeeDesk, decide_fee
+from gateway.operations.online import OnlineApplications
 from gateway.operations.receipts import next_receipt
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import ApprovalOut, OperationResult, WithdrawalOut
@@ -82,6 +81,7 @@ from gateway.upstream.outbox import (
 )
 from gateway.upstream.platform import CardRef, LossType
 from protocols.documents import DocumentNumberError, check_document_number
+from protocols.platform import PlatformOperation
 from security.redaction import mask_personal_numbers
 
 if TYPE_CHECKING:
@@ -178,12 +178,20 @@ class BusinessService:
         self.approvals = Approvals(sessions=sessions, audit=audit, clock=clock, rng=rng)
         #: The fees applications owe, settled at the window.
         self.fees = FeeDesk(sessions=sessions, audit=audit, clock=clock, upstream=upstream)
-        #: The platform's pushed loss notices (12333 ...), with ``[upstream]``.
+        #: The online applications the platform sends to this branch, verified here.
+        self.online = OnlineApplications(
+            sessions=sessions, vault=vault, audit=audit, clock=clock, calendar=calendar,
+            region=region, workdays=lambda: self._rules.online_apply_workdays,
+        )  # fmt: skip
+        #: The platform's pushed notices (12333 losses, online applications), with
+        #: ``[upstream]``.
         self.notices = (
             PlatformNotices(sessions=sessions, upstream=upstream, audit=audit, clock=clock)
             if upstream is not None and upstream.opener is not None
             else None
         )
+        if self.notices is not None:
+            self.notices.handle(PlatformOperation.ONLINE_APPLICATION, self.online.receive)
 
     def fee_for(self, birth: date, today: date) -> FeeDecision:
         """What one new card of a reissue, replacement or renewal costs its holder."""
@@ -227,17 +235,12 @@ class BusinessService:
         require_role(terminal, spec.roles, spec.title_en.lower())
         _check_channel(terminal, body.channel)
         today = self._clock.now().astimezone(BUSINESS_TZ).date()
-        photo = _decoded_photo(body.photo)
+        photo = decoded_photo(body.photo)
         on_record = spec.new_card and photo is None and await self._photo_on_record(body)
         deficiencies = self._deficiencies(spec, body, today, photo, on_record=on_record)
         deficiencies.extend(self._request_checks(spec, body))
         if deficiencies:
-            raise OperationRefusal(
-                OperationReason.INCOMPLETE,
-                f"{len(deficiencies)} item(s) missing or invalid; all are listed.",
-                f"共{len(deficiencies)}项材料缺失或不符合要求（一次性告知）。",
-                missing=[d.as_dict() for d in deficiencies],
-            )
+            raise OperationRefusal.one_time_notice(OperationReason.INCOMPLETE, deficiencies)
         if spec.live_only:
             self._require_live_platform()
             # PIN change, reset and unlock act on the chip through the PIN pad and the
@@ -829,16 +832,6 @@ def _bank_commands(operation: Operation, card: CardRow, person: PersonIn) -> lis
     }
     command = single.get(operation)
     return [] if command is None else [command]
-
-
-def _decoded_photo(text: str | None) -> bytes | None:
-    """The request's photo; ``b""`` when it is not base64 (the check names that)."""
-    if text is None:
-        return None
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
 
 
 def _check_channel(terminal: Terminal, channel: Channel) -> None:

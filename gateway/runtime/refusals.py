@@ -11,10 +11,18 @@ serves. A service never knows a status code.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from enum import StrEnum
+
+
+class _Listed(Protocol):
+    """One item of a one-time notice (a missing or invalid material)."""
+
+    def as_dict(self) -> dict[str, str]: ...
+
 
 __all__ = ["Refusal"]
 
@@ -36,3 +44,13 @@ class Refusal(Exception):  # noqa: N818 - the domain's own word for it
         self.detail = detail
         self.detail_zh = detail_zh
         self.members = members
+
+    @classmethod
+    def one_time_notice(cls, reason: StrEnum, missing: Sequence[_Listed]) -> Self:
+        """Everything missing or invalid, all at once (一次性告知): member ``missing``."""
+        return cls(
+            reason,
+            f"{len(missing)} item(s) missing or invalid; all are listed.",
+            f"共{len(missing)}项材料缺失或不符合要求（一次性告知）。",
+            missing=[item.as_dict() for item in missing],
+        )

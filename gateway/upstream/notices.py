@@ -1,4 +1,4 @@
-"""Loss notices the provincial platform pushes to the branch (12333, online, other branches).
+"""Notices the provincial platform pushes to the branch: losses, online applications.
 
 A holder who reports a loss by telephone (12333) or online does so at the
 platform; the platform tells the branch that holds the card, so the branch's
@@ -15,6 +15,11 @@ timestamp within the window and the nonce unseen; only the configured
 platform (``[upstream.platform] receiver``) may send notices. Under
 ``[server.tls]`` the connection is mutual TLS as well.
 
+Other kinds of item are handled by the layer that owns what they change,
+registered with :meth:`PlatformNotices.handle` (the online applications sent
+to this branch for verification: ``gateway.operations.online``); an item of a
+kind nobody handles is answered ``invalid_request``.
+
 Each item is applied once: its (sender, message id) is recorded in the same
 transaction as the state change, and a copy is answered with the stored
 result. The platform already knows (it sent the notice), so nothing goes back
@@ -25,13 +30,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.people import lifecycle
 from gateway.people.rows import CardRow, PersonRow
@@ -52,6 +59,7 @@ from protocols.platform import (
     MessageDecodeError,
     MessageEncodeError,
     PlatformOperation,
+    Request,
     Result,
     Status,
 )
@@ -60,14 +68,13 @@ from security.envelope import EnvelopeRejectedError
 if TYPE_CHECKING:
     from enum import StrEnum
 
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from devices.clock import Clock
     from gateway.audit.log import AuditLog
     from gateway.upstream.assembly import Upstream
-    from protocols.platform import Request
 
-__all__ = ["NOTICE_PATH", "NoticeAnswer", "PlatformNotices"]
+__all__ = ["NOTICE_PATH", "NoticeAnswer", "NoticeHandler", "NoticeRefusal", "PlatformNotices"]
 
 log = structlog.get_logger(__name__)
 
@@ -113,11 +120,20 @@ class NoticeAnswer:
     refused: str | None = None
 
 
-class _Refusal(Exception):  # noqa: N818 - an item's answer, not an error of ours
+class NoticeRefusal(Exception):  # noqa: N818 - an item's answer, not an error of ours
+    """An item refused with its status and text (nothing of it is kept)."""
+
     def __init__(self, status: Status, message: str) -> None:
+        """Keep what the platform is answered."""
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+#: An item's effect and its audit entry (action, object, details), or None for no entry.
+Applied: TypeAlias = tuple[Result, tuple[str, str, dict[str, object]] | None]
+#: Applies one item of a kind in the notice's transaction; raises :class:`NoticeRefusal`.
+NoticeHandler: TypeAlias = Callable[[AsyncSession, Request], Awaitable[Applied]]
 
 
 class PlatformNotices:
@@ -136,6 +152,11 @@ class PlatformNotices:
         self._upstream = upstream
         self._audit = audit
         self._clock = clock
+        self._handlers: dict[str, NoticeHandler] = {}
+
+    def handle(self, operation: PlatformOperation, handler: NoticeHandler) -> None:
+        """Let ``handler`` apply the items of ``operation`` (in the notice's transaction)."""
+        self._handlers[operation.value] = handler
 
     @property
     def platform(self) -> str:
@@ -191,10 +212,12 @@ class PlatformNotices:
                         created_at=now, expires_at=now + REMEMBER,
                     )
                 )  # fmt: skip
-        except IntegrityError:  # the same message id arrived twice at once
+        except IntegrityError:  # the same message id (or the same thing) arrived twice at once
             again = await self._stored(sender, item.message_id)
-            if again is None:
-                raise
+            if again is None:  # another message id won: nothing of this one was kept
+                return Result(
+                    item.message_id, Status.ERROR, "并发冲突，请重发 conflict, send again"
+                )
             return again
         if audit is not None:
             await self._audit.append(f"platform:{sender}", *audit)
@@ -221,15 +244,20 @@ class PlatformNotices:
         """Change the card's states for one item (in ``session``'s transaction)."""
         try:
             return await self._change(session, item)
-        except _Refusal as refusal:
+        except NoticeRefusal as refusal:
             return Result(item.message_id, refusal.status, refusal.message), None
 
     async def _change(
         self, session: AsyncSession, item: Request
     ) -> tuple[Result, tuple[str, str, dict[str, object]] | None]:
         fields = item.fields
+        handler = self._handlers.get(item.operation)
+        if handler is not None:
+            return await handler(session, item)
         if item.operation != PlatformOperation.LOSS_NOTICE:
-            raise _Refusal(Status.INVALID_REQUEST, f"不支持的通知 unsupported: {item.operation}")
+            raise NoticeRefusal(
+                Status.INVALID_REQUEST, f"不支持的通知 unsupported: {item.operation}"
+            )
         kind = fields.get("noticeType", "")
         loss_type = fields.get("lossType", "")
         if kind == "loss" and loss_type in _LOSS:
@@ -237,7 +265,7 @@ class PlatformNotices:
         elif kind == "unloss":
             app_event, card_event = _UNLOSS
         else:
-            raise _Refusal(Status.INVALID_REQUEST, "noticeType/lossType 有误 bad notice type")
+            raise NoticeRefusal(Status.INVALID_REQUEST, "noticeType/lossType 有误 bad notice type")
         number = fields.get("AAZ500", "")
         card = (
             await session.scalars(
@@ -245,13 +273,13 @@ class PlatformNotices:
             )
         ).first()
         if card is None:
-            raise _Refusal(Status.NOT_FOUND, "本网点无此卡 card not held at this branch")
+            raise NoticeRefusal(Status.NOT_FOUND, "本网点无此卡 card not held at this branch")
         before = (card.application_state, card.card_state, card.bank_state)
         try:
             _step_application(card, app_event)
             _step_card(card, card_event)
         except IllegalTransition as exc:
-            raise _Refusal(
+            raise NoticeRefusal(
                 Status.INVALID_STATE, f"卡片状态{exc.state.value}不允许 state forbids it"
             ) from None
         bank_note = ""

@@ -413,6 +413,7 @@ _JSON_SERVICES: Final[dict[str, str]] = {
     PlatformOperation.SECURE_COMMAND: "keySecureCommand",
     PlatformOperation.CARD_EVENT: "saveCardEvent",
     PlatformOperation.LOSS_NOTICE: "pushCardLoss",
+    PlatformOperation.ONLINE_APPLICATION: "pushOnlineApply",
 }
 _JSON_CODES: Final = {
     Status.OK: "0",
@@ -441,6 +442,7 @@ _SOAP_SERVICES: Final[dict[str, str]] = {
     PlatformOperation.SECURE_COMMAND: "getSecureCommand",
     PlatformOperation.CARD_EVENT: "reportCardEvent",
     PlatformOperation.LOSS_NOTICE: "notifyCardLoss",
+    PlatformOperation.ONLINE_APPLICATION: "notifyOnlineApplication",
 }
 _SOAP_CODES: Final = {
     Status.OK: "1",

@@ -110,6 +110,10 @@ class PlatformOperation(StrEnum):
     #: Platform -> branch: a loss or cancel loss made elsewhere (12333, online, another
     #: branch) for a card this branch holds; the branch answers with the states it set.
     LOSS_NOTICE = "loss_notice"
+    #: Platform -> branch: an application made online (000: 线上申请) that the citizen
+    #: chose to have verified at this branch (线下核验), where the card is then made and
+    #: picked up (领卡); the branch answers with the receipt number it gave it.
+    ONLINE_APPLICATION = "online_application"
 
 
 #: Operations that report a change already made and may wait in the outbox.

@@ -1,12 +1,13 @@
-"""The simulated platform pushes loss notices (12333, online) to a branch.
+"""The simulated platform pushes notices to a branch: losses, online applications.
 
 A holder reports a loss by telephone (12333): the province records it, then
 tells the branch that holds the card. :func:`push_loss_notice` does both: it
 moves the card in the province's registry and POSTs one envelope, sealed by
 the province's identity and addressed to the branch, holding one
 ``loss_notice`` item in the chosen dialect; it opens the branch's sealed
-answer and returns the item's result. See docs/protocols/platform.md
-("Notices from the platform").
+answer and returns the item's result. :func:`push_online_application` sends a
+citizen's online application to the branch they chose for verification. See
+docs/protocols/platform.md ("Notices from the platform").
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from security.envelope import EnvelopeKeys
     from simulators.platform.simulator import PlatformSimulator
 
-__all__ = ["NoticeRefusedError", "push_loss_notice"]
+__all__ = ["NoticeRefusedError", "push_loss_notice", "push_online_application"]
 
 _TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 _REFUSED_HEADER: Final = "X-Envelope-Refused"
@@ -98,11 +99,80 @@ async def push_loss_notice(  # noqa: PLR0913 - one notice's parts, keyword-only
         fields["lossType"] = loss_type
     if card is not None and card.aaz501:
         fields["AAZ501"] = card.aaz501
-    ident = message_id or uuid.uuid4().hex
+    return await _push(
+        simulator, province=province, url=url, branch=branch, branch_keys=branch_keys,
+        item=Request(PlatformOperation.LOSS_NOTICE, message_id or uuid.uuid4().hex, fields=fields),
+        dialect=dialect, now=now, ssl_context=ssl_context,
+    )  # fmt: skip
+
+
+async def push_online_application(  # noqa: PLR0913 - one application's parts, keyword-only
+    simulator: PlatformSimulator,
+    *,
+    province: str,
+    url: str,
+    branch: str,
+    branch_keys: EnvelopeKeys,
+    online_ref: str,
+    ssn: str,
+    name: str,
+    applied_on: str,
+    phone: str | None = None,
+    dialect: str = "json",
+    message_id: str | None = None,
+    now: datetime,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Result:
+    """Send the branch a citizen's online application (线上申请) for verification there.
+
+    Args:
+        simulator: The running simulator (its province's identity seals the envelope).
+        province: The province that sends it (the branch's own platform).
+        url: The branch's notice endpoint (``.../v1/platform/notices``).
+        branch: The branch's envelope name.
+        branch_keys: Where the branch's verify and AEAD keys are.
+        online_ref: The platform's number of the application.
+        ssn: The applicant's social security number (AAC002).
+        name: The applicant's name (AAC003).
+        applied_on: The day it was made online, ``YYYY-MM-DD``.
+        phone: The applicant's phone (AAE005), if given.
+        dialect: ``json`` or ``soap``.
+        message_id: The item's message id (a copy reuses it); a new one by default.
+        now: Envelope time.
+        ssl_context: Client TLS context when the branch serves HTTPS.
+
+    Raises:
+        NoticeRefusedError: The branch refused the envelope or document.
+    """
+    fields = {"onlineId": online_ref, "AAC002": ssn, "AAC003": name, "appliedOn": applied_on}
+    if phone is not None:
+        fields["AAE005"] = phone
+    item = Request(
+        PlatformOperation.ONLINE_APPLICATION, message_id or uuid.uuid4().hex, fields=fields
+    )
+    return await _push(
+        simulator, province=province, url=url, branch=branch, branch_keys=branch_keys,
+        item=item, dialect=dialect, now=now, ssl_context=ssl_context,
+    )  # fmt: skip
+
+
+async def _push(  # noqa: PLR0913 - one envelope's parts, keyword-only
+    simulator: PlatformSimulator,
+    *,
+    province: str,
+    url: str,
+    branch: str,
+    branch_keys: EnvelopeKeys,
+    item: Request,
+    dialect: str,
+    now: datetime,
+    ssl_context: ssl.SSLContext | None,
+) -> Result:
+    """Seal one item to the branch, POST it, open the answer: the item's result."""
     codec = DIALECTS[dialect]
-    document = codec.encode_requests([Request(PlatformOperation.LOSS_NOTICE, ident, fields=fields)])
+    document = codec.encode_requests([item])
     identity = simulator.identities[province]
-    sealed = EnvelopeSealer(identity).seal(branch, ident, document, now)
+    sealed = EnvelopeSealer(identity).seal(branch, item.message_id, document, now)
     connector = aiohttp.TCPConnector(ssl=ssl_context or False)
     async with (
         aiohttp.ClientSession(connector=connector, timeout=_TIMEOUT) as http,

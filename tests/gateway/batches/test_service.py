@@ -279,7 +279,7 @@ async def test_batch_to_single_only_while_queued(kit: Kit) -> None:
     from tests.gateway.batches.conftest import SUPERVISOR  # noqa: PLC0415
 
     digest = request_digest("APPROVE", "batch-to-single", body.model_dump_json().encode())
-    business = kit.service._business
+    business = kit.business
     approval = await business.approve(
         ApprovalIn(operation="batch-to-single", request=body, reason="持卡人急需"),  # type: ignore[arg-type]
         digest, SUPERVISOR,
@@ -411,3 +411,53 @@ async def test_a_batch_reissue_is_made_after_its_fee_and_cancels_the_old_cards(k
     assert states == {lost.id: "09", in_use.id: "03", max(states): "02"}
     assert len(cancellations) == 1
     assert (await kit.service.progress(summary.id)).batch.status == "finished"
+
+
+async def test_twenty_batch_to_single_at_once_take_the_row_out_once(kit: Kit) -> None:
+    """20 approved requests at once for one row: one card to production, the others refused."""
+    import asyncio  # noqa: PLC0415
+
+    from gateway.operations.schemas import ApprovalIn  # noqa: PLC0415
+    from gateway.runtime.http.idempotency import request_digest  # noqa: PLC0415
+    from gateway.runtime.refusals import Refusal  # noqa: PLC0415
+    from tests.gateway.batches.conftest import SUPERVISOR  # noqa: PLC0415
+
+    batch_id = await import_rows(kit, [row(1)])
+    kit.service.settings = type(kit.service.settings)(in_flight=0)  # the row stays queued
+    await kit.service.submit(batch_id, TELLER)
+    body = OperationRequest(
+        case="self", channel="window",  # type: ignore[arg-type]
+        applicant=PersonIn(id_number=id_number(1), name="职工1"),
+        materials=[Material.APPLICANT_ID_CARD],
+    )  # fmt: skip
+    digest = request_digest("APPROVE", "batch-to-single", body.model_dump_json().encode())
+    asked = ApprovalIn(operation="batch-to-single", request=body, reason="持卡人急需")  # type: ignore[arg-type]
+    approvals = [await kit.business.approve(asked, digest, SUPERVISOR) for _ in range(20)]
+
+    async def take_out(approval_id: str) -> str:
+        try:
+            await kit.service.to_single(
+                batch_id, 2, body, TELLER, digest=digest, approval_id=approval_id
+            )
+        except Refusal as refused:  # the batch's or the operation's, by its reason
+            return str(refused.reason)
+        return "ok"
+
+    outcomes = await asyncio.gather(*(take_out(a.id) for a in approvals))
+    assert outcomes.count("ok") == 1, outcomes
+    assert set(outcomes) - {"ok"} <= {
+        "batch-row-state",
+        "operation-illegal-transition",
+        "operation-state-conflict",
+    }, outcomes
+    assert len(kit.production.submitted) == 1
+    async with kit.sessions() as session:
+        states = (await session.scalars(select(CardRow.card_state))).all()
+        receipts = (
+            await session.scalars(
+                select(ApplicationRow.receipt_number).where(
+                    ApplicationRow.operation == "batch-to-single"
+                )
+            )
+        ).all()
+    assert (list(states), len(receipts)) == (["01"], 1)

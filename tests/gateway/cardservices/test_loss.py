@@ -13,6 +13,7 @@ reissue's new card cancels the old one on the platform through the outbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -159,8 +160,10 @@ def clock() -> FakeClock:
     return FakeClock(autojump=False)
 
 
-@pytest.fixture
-async def world(tmp_path: Path, database_url: str, clock: FakeClock) -> AsyncIterator[LossWorld]:
+@contextlib.asynccontextmanager
+async def loss_world(
+    tmp_path: Path, database_url: str, clock: FakeClock
+) -> AsyncIterator[LossWorld]:
     """The branch with platform and bank, both simulated over mutual TLS."""
     directory = tmp_path / "pki"
     init_ca(directory, BRANCH, clock.now())
@@ -211,6 +214,13 @@ async def world(tmp_path: Path, database_url: str, clock: FakeClock) -> AsyncIte
                 yield LossWorld(Branch(daemon, http), platform, bank, clock, peers)
         finally:
             await daemon.stop()
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database_url: str, clock: FakeClock) -> AsyncIterator[LossWorld]:
+    """The branch with platform and bank, both simulated over mutual TLS."""
+    async with loss_world(tmp_path, database_url, clock) as made:
+        yield made
 
 
 async def test_loss_of_both_then_cancel_each_from_window_and_kiosk(world: LossWorld) -> None:

@@ -25,7 +25,11 @@ from gateway.demo.world import (
     demo_id_number,
     demo_photo,
 )
+from gateway.upstream import PeerKeysFile
+from gateway.upstream.notices import NOTICE_PATH
 from protocols.mqtt.reports import StockReport, decode_report
+from protocols.platform import Status
+from simulators.platform.notices import push_online_application
 from tests.gateway.issuance.world import Teller
 
 if TYPE_CHECKING:
@@ -495,3 +499,41 @@ async def test_a_window_card_whose_job_failed_is_queued_again_and_waits_for_pick
     status, picked = await teller.call("POST", "/v1/operations/pickup", body)
     assert status == 200, picked
     assert await card_state() == "03"
+
+
+async def test_an_online_application_is_made_only_after_its_verification(
+    make_world: Callable[..., Any],
+) -> None:
+    """000 线上申请 → 线下核验 → 领卡: pushed by the platform, verified here, then made here."""
+    teller: Teller = await make_world(quality_check="automatic")
+    await teller.load(2)
+    world = teller.world
+    assert world.platform is not None
+    daemon = world.daemon
+    assert daemon is not None
+    sent = await push_online_application(
+        world.platform, province=DEMO_PROVINCE, url=world.base_url + NOTICE_PATH,
+        branch=DEMO_BRANCH, branch_keys=PeerKeysFile(world.directory / "peer-keys.json"),
+        online_ref="WS-2026-123456", ssn=demo_id_number(12), name="冯晓",
+        applied_on="2026-11-02", now=daemon.clock.now(),
+    )  # fmt: skip
+    assert sent.status is Status.OK, sent
+    receipt = sent.fields["receiptNumber"]
+    status, refused = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert (status, refused["code"], refused["reason"]) == (
+        409,
+        "production-not-producible",
+        "not-verified",
+    )
+    body = {"materials": ["applicant-id-card", "photo"], "photo": demo_photo()}
+    status, verified = await teller.call("POST", f"/v1/applications/{receipt}/verification", body)
+    assert status == 200, verified
+    status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
+    assert status == 202, job
+    await teller.until(job["job_id"], lambda j: j["status"] == "issued")
+    settled = await teller.until_settled(receipt)
+    assert (settled["channel"], settled["status"], settled["overdue"]) == (
+        "online",
+        "completed",
+        False,
+    )
