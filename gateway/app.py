@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__
 from gateway.runtime.http.auth import ACCESS_PROBLEMS
+from gateway.runtime.http.kit import MAX_REQUEST_BODY
 from gateway.runtime.http.openapi import add_document_routes
 from gateway.runtime.http.ops import OpsGate
 from gateway.runtime.migrate import current_revision
@@ -99,7 +100,10 @@ def create_app(
         bind: Puts each feature's context on the application, before the sections mount.
         extra_routes: Handlers tests and the daemon add (the branch page).
     """
-    app = web.Application(middlewares=[_context_middleware, _problem_middleware])
+    app = web.Application(
+        middlewares=[_context_middleware, _problem_middleware],
+        client_max_size=MAX_REQUEST_BODY,  # each route reads with its own limit (read_body)
+    )
     app[SERVICES] = services
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)

@@ -23,6 +23,9 @@ from gateway.cardservices import routes as cardservices_routes
 from gateway.cardservices.pads import DriverPinPad
 from gateway.cardservices.routes import CARD_SERVICES, CardServicesContext
 from gateway.cardservices.service import CardServices
+from gateway.closing import routes as closing_routes
+from gateway.closing.routes import CLOSING, ClosingContext
+from gateway.closing.service import DayClosing
 from gateway.issuance import routes as issuance_routes
 from gateway.issuance.routes import ISSUANCE, IssuanceContext
 from gateway.operations import routes as operations_routes
@@ -75,6 +78,7 @@ SECTIONS: Final[tuple[ApiSection, ...]] = (
     issuance_routes.SECTION,
     batches_routes.SECTION,
     upstream_routes.SECTION,
+    closing_routes.SECTION,
 )
 
 
@@ -93,6 +97,7 @@ class TellerApi:
     issuance: IssuanceContext
     batches: BatchesContext
     upstream: UpstreamContext
+    closing: ClosingContext
 
     def bind(self, app: web.Application) -> None:
         """Put each context under its section's key (``create_app``'s ``bind``)."""
@@ -102,6 +107,7 @@ class TellerApi:
         app[ISSUANCE] = self.issuance
         app[BATCHES] = self.batches
         app[UPSTREAM] = self.upstream
+        app[CLOSING] = self.closing
 
 
 def build_teller_api(  # noqa: PLR0913 - the composition root's parts
@@ -183,6 +189,10 @@ def build_teller_api(  # noqa: PLR0913 - the composition root's parts
             ),
         ),
         upstream=UpstreamContext(**common, sessions=sessions, notices=service.notices),
+        closing=ClosingContext(
+            **common,
+            closing=DayClosing(sessions=sessions, upstream=upstream, audit=audit, clock=clock),
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from gateway.operations.rows import ApplicationRow
 from gateway.runtime.http.auth import Role, require_role
 from gateway.runtime.http.kit import (
     INVALID_REQUEST,
+    MAX_ARCHIVE_BODY,
     ApiSection,
     OpenApiKit,
     TellerContext,
@@ -65,7 +66,7 @@ async def add_archive_file(request: web.Request) -> web.Response:
     terminal = api.terminals.identify(request)
     require_role(terminal, {Role.TELLER, Role.SUPERVISOR, Role.ARCHIVE}, "archive images")
     receipt = receipt_of_path(request)
-    body = await read_body(request)
+    body = await read_body(request, MAX_ARCHIVE_BODY)
 
     async def perform() -> web.Response:
         parsed = parse_body(ArchiveIn, body)

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from gateway.batches.cardlist import MAX_SCAN_BYTES
 from gateway.batches.errors import BatchReason
 from gateway.batches.schemas import (
-    MAX_IMPORT_BYTES,
     BatchImportIn,
     BatchOut,
     BatchPickupIn,
@@ -52,6 +52,8 @@ from gateway.runtime.http.kit import (
     APPROVAL_HEADER,
     ID_SCHEMA,
     INVALID_REQUEST,
+    MAX_ARCHIVE_BODY,
+    MAX_IMPORT_BODY,
     ApiSection,
     TellerContext,
     approval_header,
@@ -59,6 +61,7 @@ from gateway.runtime.http.kit import (
     json_response,
     parse_body,
     path_id,
+    read_body,
 )
 from gateway.runtime.problems import Problem, ProblemError, register
 
@@ -81,6 +84,9 @@ __all__ = [
     "BatchesContext",
     "add_batch_routes",
 ]
+
+#: The largest file a zip may hold: a scan (a photo is smaller still).
+MAX_MEMBER_BYTES: Final = MAX_SCAN_BYTES
 
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_LINE: Final = 2**31 - 1  # a row's line number is an INTEGER column
@@ -184,6 +190,12 @@ def _b64(text: str | None, what: str) -> bytes | None:
 
 
 def _zip_files(data: bytes | None) -> dict[str, Callable[[], bytes]]:
+    """The zip's files by name, each read on demand and never beyond its limit.
+
+    A member is refused by its declared size before anything is read, and again
+    by its actual size while it is read (a forged header cannot make it larger:
+    the reading stops at the limit), the problem naming the member.
+    """
     if data is None:
         return {}
     try:
@@ -193,11 +205,41 @@ def _zip_files(data: bytes | None) -> dict[str, Callable[[], bytes]]:
         raise ProblemError(
             INVALID_REQUEST, "files is not a zip file", "files 不是有效的 zip 文件。"
         ) from None
+    for info in infos:
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise _member_too_large(info.filename, info.file_size)
 
     def reader(info: zipfile.ZipInfo) -> Callable[[], bytes]:
-        return lambda: archive.read(info)
+        def read() -> bytes:
+            try:
+                with archive.open(info) as member:
+                    found = member.read(MAX_MEMBER_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+                raise ProblemError(
+                    INVALID_REQUEST,
+                    f"files: {info.filename[:200]} is damaged (its size or checksum does not "
+                    "match its header)",
+                    f"files 中的 {info.filename[:200]} 已损坏（大小或校验和与文件头不符）。",
+                    member=info.filename[:200],
+                ) from None
+            if len(found) > MAX_MEMBER_BYTES:
+                raise _member_too_large(info.filename, len(found))
+            return found
+
+        return read
 
     return {PurePosixPath(info.filename).name: reader(info) for info in infos}
+
+
+def _member_too_large(name: str, size: int) -> ProblemError:
+    return ProblemError(
+        INVALID_REQUEST,
+        f"files: {name[:200]} is {size} bytes; a photo or scan is at most {MAX_MEMBER_BYTES}",
+        f"files 中的 {name[:200]} 过大（{size} 字节），"
+        f"照片或扫描件不超过 {MAX_MEMBER_BYTES} 字节。",
+        member=name[:200],
+        size=size,
+    )
 
 
 async def import_batch(request: web.Request) -> web.Response:
@@ -205,11 +247,7 @@ async def import_batch(request: web.Request) -> web.Response:
     api = request.app[BATCHES]
     batches = request.app[BATCHES].batches
     terminal = api.terminals.identify(request)
-    if request.content_length is not None and request.content_length > MAX_IMPORT_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_IMPORT_BYTES, actual_size=request.content_length
-        )
-    body = await request.read()
+    body = await read_body(request, MAX_IMPORT_BODY)
 
     async def perform() -> web.Response:
         parsed = parse_body(BatchImportIn, body)
@@ -286,7 +324,7 @@ async def submit(request: web.Request) -> web.Response:
     api = request.app[BATCHES]
     terminal = api.terminals.identify(request)
     batch_id = _batch_id(request)
-    body = await request.read()
+    body = await read_body(request)
 
     async def perform() -> web.Response:
         progress = await request.app[BATCHES].batches.submit(batch_id, terminal)
@@ -302,7 +340,7 @@ async def to_single(request: web.Request) -> web.Response:
     batch_id = _batch_id(request)
     line = _line(request)
     approval_id = approval_header(request)
-    body = await request.read()
+    body = await read_body(request)
 
     async def perform() -> web.Response:
         parsed = parse_body(OperationRequest, body)
@@ -326,12 +364,8 @@ async def pickup(request: web.Request) -> web.Response:
     """The employer's handler takes the made cards; enabling follows 96 h later."""
     api = request.app[BATCHES]
     terminal = api.terminals.identify(request)
-    if request.content_length is not None and request.content_length > MAX_IMPORT_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_IMPORT_BYTES, actual_size=request.content_length
-        )
     batch_id = _batch_id(request)
-    body = await request.read()
+    body = await read_body(request, MAX_ARCHIVE_BODY)  # with the employer's letter
 
     async def perform() -> web.Response:
         parsed = parse_body(BatchPickupIn, body)

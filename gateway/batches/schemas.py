@@ -20,8 +20,6 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-#: Largest upload (card list and zip of photos and scans, base64), in bytes of JSON.
-MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 class BatchImportIn(BaseModel):

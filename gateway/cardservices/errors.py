@@ -31,6 +31,8 @@ class CardServiceReason(StrEnum):
 
     #: The terminal has no window in ``[pin]``, or its PIN pad is not connected.
     WINDOW_NOT_EQUIPPED = "window-not-equipped"
+    #: The window's reader and pad serve another request now (one card at a time).
+    WINDOW_BUSY = "window-busy"
     #: No card in the reader, or it does not answer; member ``reader``.
     CARD_UNREADABLE = "card-unreadable"
     #: The card's social-security application is blocked.

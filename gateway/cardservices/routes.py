@@ -75,6 +75,12 @@ WINDOW_NOT_EQUIPPED: Final = register(
     "This terminal has no card reader and PIN pad assigned",
     "本终端未配置读卡器和密码键盘",
 )
+WINDOW_BUSY: Final = register(
+    "window-busy",
+    409,
+    "The window's card reader and PIN pad serve another request now",
+    "本窗口的读卡器和密码键盘正在办理另一笔业务",
+)
 CARD_UNREADABLE: Final = register(
     "card-unreadable", 409, "No readable card in the window's reader", "读卡器中无卡或无法读卡"
 )
@@ -123,6 +129,7 @@ ISSUER_UNREACHABLE: Final = register(
 #: The problem each refusal of the card services is answered with (the section's table).
 PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     CardServiceReason.WINDOW_NOT_EQUIPPED: WINDOW_NOT_EQUIPPED,
+    CardServiceReason.WINDOW_BUSY: WINDOW_BUSY,
     CardServiceReason.CARD_UNREADABLE: CARD_UNREADABLE,
     CardServiceReason.CARD_APPLICATION_BLOCKED: CARD_APPLICATION_BLOCKED,
     CardServiceReason.CARD_HOLDER_MISMATCH: CARD_HOLDER_MISMATCH,

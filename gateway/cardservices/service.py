@@ -238,6 +238,8 @@ class CardServices:
             clock: Wall clock of the events reported (the daemon's injected one).
         """
         self._settings = settings
+        #: The readers serving a request now (one request at a time per window).
+        self._busy: set[str] = set()
         self._keystore = keystore
         self._platform = platform
         self._breaker = breaker
@@ -525,6 +527,22 @@ class CardServices:
 
     @contextlib.asynccontextmanager
     async def _card(self, window: _Window, body: OperationRequest) -> Any:  # noqa: ANN401
+        """One request at a time at a window: its card, read, with its tries left."""
+        if window.reader in self._busy:  # a double click, a second teller system tab
+            raise CardServiceRefusal(
+                CardServiceReason.WINDOW_BUSY,
+                "This window's reader and PIN pad serve another request now; nothing was done.",
+                "本窗口的读卡器和密码键盘正在办理另一笔业务，本次未做任何操作。",
+            )
+        self._busy.add(window.reader)
+        try:
+            async with self._read_card(window, body) as found:
+                yield found
+        finally:
+            self._busy.discard(window.reader)
+
+    @contextlib.asynccontextmanager
+    async def _read_card(self, window: _Window, body: OperationRequest) -> Any:  # noqa: ANN401
         """Connect, select, read the card and its tries left; check the holder."""
         try:
             channel = await window.encoder.connect(window.reader)

@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser, every c
     )
     monitor.add_argument("--config", "-c", type=Path, required=True, help="monitor configuration")
     _add_batch(commands)
+    _add_day(commands)
     from gateway.cli.pinpad import add_pinpad_parser  # noqa: PLC0415 - `branchd pinpad`
 
     add_pinpad_parser(commands)
@@ -278,7 +279,7 @@ def _add_batch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _add_batch_remote(batch_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``batch import|submit|progress|pickup``: through a running daemon's API."""
-    from gateway.batches.client import add_connection_options  # noqa: PLC0415
+    from gateway.runtime.http.client import add_connection_options  # noqa: PLC0415
 
     materials = "material the handler brought (repeatable), e.g. handler-id-card, batch-file"
 
@@ -371,6 +372,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "agent": _agent,
         "monitor": _monitor,
         "batch": _batch,
+        "day": _day,
     }
     if args.command in without_config:
         return without_config[args.command](args)
@@ -425,6 +427,35 @@ def _monitor(args: argparse.Namespace) -> int:
     configure_logging("info", "auto")
     rng = random.Random()  # noqa: S311 - reconnect jitter, not cryptography
     return asyncio.run(run_monitor(settings, clock=SystemClock(), rng=rng))
+
+
+def _day(args: argparse.Namespace) -> int:
+    from gateway.closing.client import run_remote  # noqa: PLC0415 - HTTP client on demand
+
+    return run_remote(args)
+
+
+def _add_day(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``day close|reopen|show DATE``: the day's close (日终) through the daemon's API."""
+    from gateway.runtime.http.client import add_connection_options  # noqa: PLC0415
+
+    day = commands.add_parser(
+        "day",
+        help="the day's close (日终): close, reopen, show",
+        description="Close a business day (counted, compared with the platform and the bank), "
+        "reopen it, or show its close. Needs a supervisor terminal's credentials.",
+    )
+    day_commands = day.add_subparsers(dest="day_command", required=True, metavar="DAY_COMMAND")
+    for name, text in (
+        ("close", "count the day, compare it with the platform and the bank, close it"),
+        ("reopen", "reopen a closed day (supervisor, with a reason)"),
+        ("show", "show a day's close"),
+    ):
+        command = day_commands.add_parser(name, help=text, description=text)
+        command.add_argument("day", help="the business day, YYYY-MM-DD (Asia/Shanghai)")
+        if name == "reopen":
+            command.add_argument("--reason", required=True, help="why it is reopened")
+        add_connection_options(command)
 
 
 def _batch(args: argparse.Namespace) -> int:

@@ -71,6 +71,8 @@ class OperationReason(StrEnum):
     #: Not an online application awaiting verification (verified, done or withdrawn
     #: already, or made at this branch); members ``status``, ``verified``.
     NOT_VERIFIABLE = "operation-not-verifiable"
+    #: The business day was closed (日终): nothing more is posted on it; member ``day``.
+    DAY_CLOSED = "operation-day-closed"
     #: The card already has its electronic card (requested once per card).
     ELECTRONIC_CARD_EXISTS = "operation-electronic-card-exists"
 

@@ -26,6 +26,7 @@ import structlog
 from sqlalchemy import func, select
 
 from gateway.operations.errors import OperationReason, OperationRefusal
+from gateway.operations.receipts import ensure_open
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import FeeDayOut, FeeOut, FeeTotal
 from gateway.people.identity import ADULT_AGE, age_on
@@ -131,6 +132,7 @@ class FeeDesk:
                 "本网点未接入合作银行核心系统，请以现金或刷卡方式缴纳工本费。",
             )
         async with self._sessions.begin() as session:
+            await ensure_open(session, self.today())  # posted on today
             row = await self._due(session, receipt)
             if body.method != "debit":
                 self._settled(row, body.method, body.reference, terminal)

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Final
 from sqlalchemy.exc import IntegrityError
 from stdnum import damm
 
-from gateway.operations.rows import ReceiptSequenceRow
+from gateway.operations.errors import OperationReason, OperationRefusal
+from gateway.operations.rows import BusinessDayRow, ReceiptSequenceRow
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +36,7 @@ __all__ = [
     "PREFIX",
     "ReceiptNumber",
     "ReceiptNumberError",
+    "ensure_open",
     "make_receipt_number",
     "next_receipt",
 ]
@@ -106,5 +108,22 @@ async def next_receipt(session: AsyncSession, region: str, day: date) -> str:
                 ReceiptSequenceRow, day, with_for_update=True, populate_existing=True
             )
             assert row is not None  # noqa: S101 - it exists: the insert just collided
+    await ensure_open(session, day)  # under the day's sequence lock, as a close takes it
     row.last += 1
     return str(make_receipt_number(region, day, row.last))
+
+
+async def ensure_open(session: AsyncSession, day: date) -> None:
+    """Refuse when ``day`` was closed (日终): nothing more is posted on a closed day.
+
+    Raises:
+        OperationRefusal: ``DAY_CLOSED``.
+    """
+    held = await session.get(BusinessDayRow, day)
+    if held is not None and held.status == "closed":
+        raise OperationRefusal(
+            OperationReason.DAY_CLOSED,
+            f"The business day {day} is closed; a supervisor may reopen it.",
+            f"{day} 已日终结账，如需办理请由主管重新开启当日账务。",
+            day=day.isoformat(),
+        )

@@ -192,6 +192,12 @@ FEE_SETTLING: Final = register(
 FEE_DEBIT_REFUSED: Final = register(
     "fee-debit-refused", 409, "The bank refused the fee debit", "银行拒绝扣缴工本费"
 )
+DAY_CLOSED: Final = register(
+    "day-closed",
+    409,
+    "The business day is closed: nothing more is posted on it",
+    "当日已日终结账，不能再办理记账业务",
+)
 NOT_VERIFIABLE: Final = register(
     "not-verifiable",
     409,
@@ -226,6 +232,7 @@ PROBLEMS: Final[Mapping[StrEnum, Problem]] = {
     OperationReason.FEE_NOT_DUE: FEE_NOT_DUE,
     OperationReason.NOT_WITHDRAWABLE: NOT_WITHDRAWABLE,
     OperationReason.NOT_VERIFIABLE: NOT_VERIFIABLE,
+    OperationReason.DAY_CLOSED: DAY_CLOSED,
     OperationReason.DOCUMENT_TAKEN: DOCUMENT_TAKEN,
     OperationReason.FEE_SETTLING: FEE_SETTLING,
     OperationReason.FEE_DEBIT_REFUSED: FEE_DEBIT_REFUSED,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -98,3 +99,22 @@ class ReceiptSequenceRow(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class BusinessDayRow(Base):
+    """A business day's close (日终): once closed, nothing more is posted on it.
+
+    ``status``: ``closed`` or ``open`` (reopened by a supervisor, with the reason).
+    ``summary``: the close's counts and differences (JSON), as answered.
+    """
+
+    __tablename__ = "business_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    closed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    summary: Mapped[str | None] = mapped_column(Text, default=None)
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    reopened_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    reopen_reason: Mapped[str | None] = mapped_column(String(256), default=None)

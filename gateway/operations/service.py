@@ -41,7 +41,7 @@ from gateway.operations.completeness import Deficiency, check_completeness, deco
 from gateway.operations.errors import OperationReason, OperationRefusal
 from gateway.operations.fees import FeeDecision, FeeDesk, decide_fee
 from gateway.operations.online import OnlineApplications
-from gateway.operations.receipts import next_receipt
+from gateway.operations.receipts import ensure_open, next_receipt
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import ApprovalOut, OperationResult, WithdrawalOut
 from gateway.operations.workdays import CalendarError
@@ -353,6 +353,8 @@ class BusinessService:
         """
         require_role(terminal, {Role.SUPERVISOR}, "withdraw applications")
         async with self._sessions.begin() as session:
+            # a reversal posts on today (never on the day of the original, maybe closed)
+            await ensure_open(session, self._clock.now().astimezone(BUSINESS_TZ).date())
             application = await session.scalar(
                 select(ApplicationRow)
                 .where(ApplicationRow.receipt_number == receipt)

@@ -14,7 +14,9 @@ from protocols.bank import BANK_DIALECT, BankOperation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import date
 
+    from gateway.upstream.platform import DaySummary
     from gateway.upstream.transport import EnvelopeChannel
 
 __all__ = ["BankClient", "FeeReceipt", "JsonBankClient"]
@@ -72,6 +74,10 @@ class BankClient(Protocol):
         self, card_number: str, amount_fen: int, *, message_id: str | None = None
     ) -> FeeReceipt:
         """Debit a fee (工本费); pass a stable ``message_id`` so a retry never debits twice."""
+        ...
+
+    async def day_summary(self, day: date) -> DaySummary:
+        """日终对账: the bank's transactions from this branch on ``day``."""
         ...
 
 

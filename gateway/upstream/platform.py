@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,6 +49,7 @@ from protocols.platform import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from datetime import date
 
     from gateway.upstream.breaker import CircuitBreaker
     from gateway.upstream.transport import EnvelopeChannel
@@ -60,6 +62,7 @@ __all__ = [
     "ApplyResult",
     "CardData",
     "CardRef",
+    "DaySummary",
     "DialectPlatformClient",
     "DocumentClient",
     "FoundCard",
@@ -244,6 +247,10 @@ class PlatformClient(Protocol):
         """Apply / pre-open a card: card number and photo."""
         ...
 
+    async def day_summary(self, day: date) -> DaySummary:
+        """日终对账: what the platform accepted from this branch on ``day``."""
+        ...
+
     async def get_card_data(self, card: CardRef, *, message_id: str | None = None) -> CardData:
         """The card's data (for personalization)."""
         ...
@@ -346,6 +353,35 @@ def random_message_id() -> str:
     return uuid.uuid4().hex
 
 
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    """日终对账: what the platform or the bank accepted from this branch on one day.
+
+    Attributes:
+        counts: Items accepted, by operation (dialect-neutral names).
+        amounts: The sum of their ``amount`` fields in fen, by operation (fees).
+    """
+
+    counts: dict[str, int]
+    amounts: dict[str, int]
+
+
+#: The day summary's operation name, the platform's and the bank's alike.
+DAY_SUMMARY: Final = "day_summary"
+
+
+def _tally(result: Result, name: str, target: str) -> dict[str, int]:
+    try:
+        found = json.loads(result.fields.get(name, "{}"))
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in found.items()
+    ):
+        raise UpstreamProtocolError(f"day summary {name} is not a tally", target)
+    return found
+
+
 class DocumentClient:
     """Sends request items as one enveloped document and matches the results."""
 
@@ -403,6 +439,12 @@ class DocumentClient:
             return [results[item.message_id] for item in items]
         except KeyError:
             raise UpstreamProtocolError(f"{target} left an item unanswered", target) from None
+
+    async def day_summary(self, day: date) -> DaySummary:
+        """日终对账: what the other side accepted from this branch on ``day``."""
+        result = await self.call(DAY_SUMMARY, {"day": day.isoformat()})
+        counts, amounts = (_tally(result, name, self.target) for name in ("counts", "amounts"))
+        return DaySummary(counts, amounts)
 
     async def call(
         self, operation: str, fields: dict[str, str], message_id: str | None = None

@@ -49,6 +49,7 @@ class BankOperation(StrEnum):
     REOPEN_ACCOUNT = "reopen_account"  # 注销回退: the account as it was before the closure
     UPDATE_CONTACT = "update_contact"  # 信息变更: the holder's phone and address at the bank
     REVERSE_FEE = "reverse_fee"  # 冲正: a fee debit given back (receiptNo, amount)
+    DAY_SUMMARY = "day_summary"  # 日终对账: the day's transactions from this branch (day)
 
 
 #: Bank operations that report a change already made and may wait in the outbox.
@@ -77,6 +78,7 @@ BANK_DIALECT: Final = JsonCodec(
         BankOperation.REOPEN_ACCOUNT: "SSC007",
         BankOperation.UPDATE_CONTACT: "SSC008",
         BankOperation.REVERSE_FEE: "SSC009",
+        BankOperation.DAY_SUMMARY: "SSC010",
     },
     codes={
         Status.OK: "000000",

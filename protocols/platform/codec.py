@@ -414,6 +414,7 @@ _JSON_SERVICES: Final[dict[str, str]] = {
     PlatformOperation.CARD_EVENT: "saveCardEvent",
     PlatformOperation.LOSS_NOTICE: "pushCardLoss",
     PlatformOperation.ONLINE_APPLICATION: "pushOnlineApply",
+    PlatformOperation.DAY_SUMMARY: "queryDaySummary",
 }
 _JSON_CODES: Final = {
     Status.OK: "0",
@@ -443,6 +444,7 @@ _SOAP_SERVICES: Final[dict[str, str]] = {
     PlatformOperation.CARD_EVENT: "reportCardEvent",
     PlatformOperation.LOSS_NOTICE: "notifyCardLoss",
     PlatformOperation.ONLINE_APPLICATION: "notifyOnlineApplication",
+    PlatformOperation.DAY_SUMMARY: "getDaySummary",
 }
 _SOAP_CODES: Final = {
     Status.OK: "1",

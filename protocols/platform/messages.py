@@ -114,6 +114,9 @@ class PlatformOperation(StrEnum):
     #: chose to have verified at this branch (线下核验), where the card is then made and
     #: picked up (领卡); the branch answers with the receipt number it gave it.
     ONLINE_APPLICATION = "online_application"
+    #: 日终对账: what the platform accepted from this branch on one day, by operation
+    #: (``day``; answered with ``counts``, a JSON object, and ``amounts``).
+    DAY_SUMMARY = "day_summary"
 
 
 #: Operations that report a change already made and may wait in the outbox.

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -40,7 +42,15 @@ if TYPE_CHECKING:
     from protocols.platform import Codec
     from security.envelope import EnvelopeKeys, SenderIdentity
 
-__all__ = ["REFUSED_HEADER", "Counters", "EnvelopeEndpoint", "Faults", "Handler", "LogEntry"]
+__all__ = [
+    "REFUSED_HEADER",
+    "SUMMARY_OPERATION",
+    "Counters",
+    "EnvelopeEndpoint",
+    "Faults",
+    "Handler",
+    "LogEntry",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +58,10 @@ log = structlog.get_logger(__name__)
 REFUSED_HEADER: Final = "X-Envelope-Refused"
 _ENVELOPE_TYPE: Final = "application/octet-stream"
 _MAX_BODY: Final = 16 * 1024 * 1024 + 512
+
+#: The day summary's operation name (platform and bank): answered from the log.
+SUMMARY_OPERATION: Final = "day_summary"
+_BUSINESS_TZ: Final = timezone(timedelta(hours=8))
 
 #: Handles one new (not duplicate) item: ``(receiver, request) -> result``.
 Handler = Callable[[str, Request], Awaitable[Result]]
@@ -73,6 +87,10 @@ class LogEntry:
     message_id: str
     repeat: bool
     fields: dict[str, str] = field(repr=False)
+    sender: str = ""
+    #: The receiver's business day (Asia/Shanghai) when it arrived.
+    day: str = ""
+    succeeded: bool = False
 
 
 @dataclass(slots=True)
@@ -262,15 +280,50 @@ class EnvelopeEndpoint:
             self.counters.duplicates += 1
             return stored
         self.counters.received += 1
+        if item.operation == SUMMARY_OPERATION:  # the platform's and the bank's alike
+            result = self._day_summary(receiver, sender, item)
+            self._seen[key] = result
+            return result
         try:
             result = await handler(receiver, item)
         except (KeyError, ValueError) as exc:
             result = Result(item.message_id, Status.INVALID_REQUEST, f"bad request: {exc}")
         self._seen[key] = result
         self.log.append(
-            LogEntry(receiver, item.operation, item.message_id, item.repeat, item.fields)
-        )
+            LogEntry(
+                receiver, item.operation, item.message_id, item.repeat, item.fields,
+                sender=sender, day=self._day(), succeeded=result.succeeded,
+            )
+        )  # fmt: skip
         return result
+
+    def _day(self) -> str:
+        return self._now().astimezone(_BUSINESS_TZ).date().isoformat()
+
+    def _day_summary(self, receiver: str, sender: str, item: Request) -> Result:
+        """日终对账: what ``receiver`` accepted from ``sender`` on the day asked.
+
+        ``counts``: items accepted, by operation; ``amounts``: the sum of their
+        ``amount`` fields (fen), by operation, where they carry one.
+        """
+        day = item.fields.get("day", "")
+        counts: Counter[str] = Counter()
+        amounts: Counter[str] = Counter()
+        for entry in self.log:
+            if (entry.receiver, entry.sender, entry.day) != (receiver, sender, day):
+                continue
+            if not entry.succeeded or entry.operation == SUMMARY_OPERATION:
+                continue
+            counts[entry.operation] += 1
+            amount = entry.fields.get("amount", "")
+            if amount.isdigit():
+                amounts[entry.operation] += int(amount)
+        fields = {
+            "day": day,
+            "counts": json.dumps(dict(sorted(counts.items()))),
+            "amounts": json.dumps(dict(sorted(amounts.items()))),
+        }
+        return Result(item.message_id, Status.OK, "成功", fields)
 
     async def _delay(self) -> None:
         """Hold the answer while the ``slow`` fault says so (until the faults change)."""

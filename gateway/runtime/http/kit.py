@@ -35,7 +35,10 @@ __all__ = [
     "APPROVAL_HEADER",
     "ID_SCHEMA",
     "INVALID_REQUEST",
+    "MAX_ARCHIVE_BODY",
     "MAX_BODY",
+    "MAX_IMPORT_BODY",
+    "MAX_REQUEST_BODY",
     "PAGE_MAX",
     "ApiSection",
     "OpenApiKit",
@@ -58,7 +61,14 @@ __all__ = [
 INVALID_REQUEST: Final = register(
     "invalid-request", 422, "Request body is not valid", "请求内容不符合要求"
 )
+#: The body of an operation (a 3 MB base64 photo and the request around it).
 MAX_BODY: Final = 4 * 1024 * 1024
+#: The body of an archived image (7 MB of file as base64, and the request around it).
+MAX_ARCHIVE_BODY: Final = 10 * 1024 * 1024
+#: The body of a batch import (the card list and its files' zip, base64).
+MAX_IMPORT_BODY: Final = 64 * 1024 * 1024
+#: The application's ceiling: the largest of the routes' limits (each reads with its own).
+MAX_REQUEST_BODY: Final = MAX_IMPORT_BODY
 PAGE_MAX: Final = 100
 #: Largest row id (INTEGER columns: PostgreSQL's int4); a cursor beyond it names no row.
 MAX_ROW_ID: Final = 2**31 - 1
@@ -229,11 +239,23 @@ def approval_header(request: web.Request) -> str | None:
     return value
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The request's body; 413 beyond :data:`MAX_BODY`."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    return await request.read()
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    """The request's body; 413 beyond ``limit`` bytes (declared, or as it streams in).
+
+    The application's own ceiling (``client_max_size``) is the largest route's limit;
+    each route reads with its own, so a 4 MiB operation is not allowed a 64 MiB body.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def json_response(model: BaseModel, status: int = 200) -> web.Response:

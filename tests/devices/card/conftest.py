@@ -36,7 +36,7 @@ VPCD_DRIVERS = (
 )
 #: pcscd names the reader behind port 35963 like this.
 VPCD_READER = "Virtual PCD 00 00"
-_READY_SECONDS = 15.0
+_READY_SECONDS = 60.0  # waited on pcscd (it answers at once when well); a loaded CI box
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,13 +87,17 @@ def issue_card(tmp_path: Path) -> CardFactory:
 
 
 def _pcscd_pids() -> list[int]:
+    """The pcscd processes alive (a killed one whose parent is gone stays a zombie: not it)."""
     pids = []
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            if comm.read_text().strip() == "pcscd":
-                pids.append(int(comm.parent.name))
-        except OSError:
+            if comm.read_text().strip() != "pcscd":
+                continue
+            state = (comm.parent / "stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
             continue
+        if state != "Z":
+            pids.append(int(comm.parent.name))
     return pids
 
 
@@ -132,7 +136,11 @@ class Pcscd:
             self.process = subprocess.Popen(
                 [self.executable, "-f"], stdout=log, stderr=subprocess.STDOUT
             )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # never leave a pcscd behind that the next run would take for a system one
+            raise
 
     def wait_ready(self) -> None:
         """Wait (on pcscd, not on a timer) until the vpcd readers are listed."""

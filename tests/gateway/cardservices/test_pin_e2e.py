@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 import pytest
 import structlog
+from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
+from gateway.operations.rows import ApplicationRow
 from gateway.runtime.logs import configure_logging
 from tests.gateway.cardservices.conftest import (
     CHONGQING_SSN,
@@ -203,3 +205,41 @@ async def test_card_of_this_province_and_secrets(pin_branch: PinBranch, tmp_path
         if any(form in haystack for form in forms)
     ]
     assert hits == []
+
+
+async def test_one_request_at_a_time_at_a_window(
+    pin_branch: PinBranch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click while the holder types: the second request is refused, one receipt."""
+    b = pin_branch
+    card = add_xinjiang_card(b.platform, tmp_path / "xinjiang.json")
+    await b.insert(card)
+    typing, typed = asyncio.Event(), asyncio.Event()
+    read_new_pin = b.pad.read_new_pin
+
+    async def holder_types(*, account: str, timeout: float) -> Any:  # noqa: ANN401, ASYNC109
+        typing.set()
+        await typed.wait()
+        return await read_new_pin(account=account, timeout=timeout)
+
+    monkeypatch.setattr(b.pad, "read_new_pin", holder_types)
+    b.pad.type_in(NEW_PIN)
+    first = asyncio.create_task(b.call("/v1/operations/pin-reset", body(XINJIANG_SSN)))
+    await typing.wait()  # the holder is at the pad
+    again = await asyncio.gather(
+        *(b.call("/v1/operations/pin-reset", body(XINJIANG_SSN)) for _ in range(5))
+    )
+    assert [(status, answer["code"]) for status, answer in again] == [(409, "window-busy")] * 5
+    typed.set()
+    status, answer = await first
+    assert status == 200, answer
+    async with b.daemon.engine.connect() as conn:
+        receipts = (
+            await conn.execute(
+                select(func.count())
+                .select_from(ApplicationRow)
+                .where(ApplicationRow.operation == "pin-reset")
+            )
+        ).scalar_one()
+    assert receipts == 1
+    assert card.state.pin == NEW_PIN

@@ -25,6 +25,7 @@ def test_reasons_keep_their_problem_codes() -> None:
     answers = {reason: (p.code, p.status) for reason, p in SECTION.problems.items()}
     assert answers == {
         CardServiceReason.WINDOW_NOT_EQUIPPED: ("window-not-equipped", 409),
+        CardServiceReason.WINDOW_BUSY: ("window-busy", 409),
         CardServiceReason.CARD_UNREADABLE: ("card-unreadable", 409),
         CardServiceReason.CARD_APPLICATION_BLOCKED: ("card-application-blocked", 409),
         CardServiceReason.CARD_HOLDER_MISMATCH: ("card-holder-mismatch", 409),

@@ -55,6 +55,7 @@ def test_reasons_keep_their_problem_codes() -> None:
         OperationReason.FEE_NOT_DUE: ("fee-not-due", 409),
         OperationReason.NOT_WITHDRAWABLE: ("not-withdrawable", 409),
         OperationReason.NOT_VERIFIABLE: ("not-verifiable", 409),
+        OperationReason.DAY_CLOSED: ("day-closed", 409),
         OperationReason.DOCUMENT_TAKEN: ("document-taken", 409),
         OperationReason.FEE_SETTLING: ("fee-settling", 409),
         OperationReason.FEE_DEBIT_REFUSED: ("fee-debit-refused", 409),
