@@ -30,7 +30,7 @@ from gateway.runtime.http.kit import (
     TellerContext,
     json_response,
     parse_body,
-    read_body,
+    post_once,
 )
 from gateway.runtime.problems import NOT_FOUND, ProblemError, register
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from gateway.archive.store import ArchiveStore
+    from gateway.runtime.http.auth import Terminal
 
 __all__ = ["ARCHIVE", "ARCHIVE_NOT_INCOMPLETE", "SECTION", "ArchiveContext"]
 
@@ -60,72 +61,62 @@ class ArchiveContext(TellerContext):
 ARCHIVE: Final = web.AppKey("archive", ArchiveContext)
 
 
-async def add_archive_file(request: web.Request) -> web.Response:
+@post_once(ARCHIVE, limit=MAX_ARCHIVE_BODY, checks=(receipt_of_path,))
+async def add_archive_file(
+    request: web.Request, api: ArchiveContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Archive a credential image, the scene image or the signature of an application."""
-    api = request.app[ARCHIVE]
-    terminal = api.terminals.identify(request)
     require_role(terminal, {Role.TELLER, Role.SUPERVISOR, Role.ARCHIVE}, "archive images")
     receipt = receipt_of_path(request)
-    body = await read_body(request, MAX_ARCHIVE_BODY)
-
-    async def perform() -> web.Response:
-        parsed = parse_body(ArchiveIn, body)
-        try:
-            data = base64.b64decode(parsed.data, validate=True)
-        except (binascii.Error, ValueError):
-            raise ProblemError(
-                INVALID_REQUEST, "data is not base64", "data 不是有效的 base64 编码。"
-            ) from None
-        async with api.sessions() as session:
-            application = (
-                await session.scalars(
-                    select(ApplicationRow).where(ApplicationRow.receipt_number == receipt)
-                )
-            ).first()
-        if application is None:
-            raise ProblemError(
-                NOT_FOUND, "No application with this receipt number.", "无此受理编号。"
+    parsed = parse_body(ArchiveIn, body)
+    try:
+        data = base64.b64decode(parsed.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProblemError(
+            INVALID_REQUEST, "data is not base64", "data 不是有效的 base64 编码。"
+        ) from None
+    async with api.sessions() as session:
+        application = (
+            await session.scalars(
+                select(ApplicationRow).where(ApplicationRow.receipt_number == receipt)
             )
-        try:
-            row = await api.archive.add(
-                application, ArchiveKind(parsed.kind), parsed.content_type, data
-            )
-        except ArchiveError as exc:
-            raise ProblemError(INVALID_REQUEST, str(exc), "归档文件不符合要求。") from None
-        out = ArchiveOut(sha256=row.sha256, size=row.size, kind=row.kind, stored_at=row.stored_at)
-        return json_response(out, status=201)
+        ).first()
+    if application is None:
+        raise ProblemError(NOT_FOUND, "No application with this receipt number.", "无此受理编号。")
+    try:
+        row = await api.archive.add(
+            application, ArchiveKind(parsed.kind), parsed.content_type, data
+        )
+    except ArchiveError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc), "归档文件不符合要求。") from None
+    out = ArchiveOut(sha256=row.sha256, size=row.size, kind=row.kind, stored_at=row.stored_at)
+    return json_response(out, status=201)
 
-    return await api.idempotency.run(request, terminal.id, body, perform)
 
-
-async def waive_archive(request: web.Request) -> web.Response:
+@post_once(ARCHIVE, checks=(receipt_of_path,))
+async def waive_archive(
+    request: web.Request, api: ArchiveContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A supervisor waives the images an application still lacks (the reason is kept)."""
-    api = request.app[ARCHIVE]
-    terminal = api.terminals.identify(request)
     receipt = receipt_of_path(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, {Role.SUPERVISOR}, "waive archive images")
-        parsed = parse_body(ArchiveWaiverIn, body)
-        try:
-            held = await api.archive.waive(receipt, parsed.reason, terminal.id)
-        except ApplicationNotFoundError as exc:
-            raise ProblemError(NOT_FOUND, str(exc), "无此受理编号。") from None
-        except ArchiveError as exc:
-            raise ProblemError(
-                ARCHIVE_NOT_INCOMPLETE, str(exc), "该业务的归档影像不缺失，无需豁免。"
-            ) from None
-        # The waiver, its reason and who gave it are on the application row; the
-        # audit chain records it too.
-        await api.audit_reads.put(terminal.id, "archive.waive", f"receipt:{receipt}")
-        out = ArchiveWaiverOut(
-            receipt_number=held.receipt_number, archive_status=held.archive_status,
-            reason=parsed.reason, waived_by=terminal.id,
-        )  # fmt: skip
-        return json_response(out)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, {Role.SUPERVISOR}, "waive archive images")
+    parsed = parse_body(ArchiveWaiverIn, body)
+    try:
+        held = await api.archive.waive(receipt, parsed.reason, terminal.id)
+    except ApplicationNotFoundError as exc:
+        raise ProblemError(NOT_FOUND, str(exc), "无此受理编号。") from None
+    except ArchiveError as exc:
+        raise ProblemError(
+            ARCHIVE_NOT_INCOMPLETE, str(exc), "该业务的归档影像不缺失，无需豁免。"
+        ) from None
+    # The waiver, its reason and who gave it are on the application row; the
+    # audit chain records it too.
+    await api.audit_reads.put(terminal.id, "archive.waive", f"receipt:{receipt}")
+    out = ArchiveWaiverOut(
+        receipt_number=held.receipt_number, archive_status=held.archive_status,
+        reason=parsed.reason, waived_by=terminal.id,
+    )  # fmt: skip
+    return json_response(out)
 
 
 def add_routes(app: web.Application) -> None:

@@ -61,7 +61,7 @@ from gateway.runtime.http.kit import (
     json_response,
     parse_body,
     path_id,
-    read_body,
+    post_once,
 )
 from gateway.runtime.problems import Problem, ProblemError, register
 
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from enum import StrEnum
 
     from gateway.batches.service import BatchService, Progress
+    from gateway.runtime.http.auth import Terminal
     from gateway.runtime.http.kit import OpenApiKit
 
 __all__ = [
@@ -242,31 +243,27 @@ def _member_too_large(name: str, size: int) -> ProblemError:
     )
 
 
-async def import_batch(request: web.Request) -> web.Response:
+@post_once(BATCHES, limit=MAX_IMPORT_BODY)
+async def import_batch(
+    _request: web.Request, api: BatchesContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Import a card list with its photos and scans; answer the summary (201)."""
-    api = request.app[BATCHES]
-    batches = request.app[BATCHES].batches
-    terminal = api.terminals.identify(request)
-    body = await read_body(request, MAX_IMPORT_BODY)
-
-    async def perform() -> web.Response:
-        parsed = parse_body(BatchImportIn, body)
-        list_data = _b64(parsed.list_data, "list_data")
-        assert list_data is not None  # noqa: S101 - required field
-        summary = await batches.import_batch(
-            operation=parsed.operation,
-            employer=parsed.employer,
-            handler=parsed.handler,
-            materials=parsed.materials,
-            priority=parsed.priority,
-            list_name=parsed.list_name,
-            list_data=list_data,
-            files=_zip_files(_b64(parsed.files, "files")),
-            terminal=terminal,
-        )
-        return json_response(_batch_out(await batches.progress(summary.id)), status=201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    batches = api.batches
+    parsed = parse_body(BatchImportIn, body)
+    list_data = _b64(parsed.list_data, "list_data")
+    assert list_data is not None  # noqa: S101 - required field
+    summary = await batches.import_batch(
+        operation=parsed.operation,
+        employer=parsed.employer,
+        handler=parsed.handler,
+        materials=parsed.materials,
+        priority=parsed.priority,
+        list_name=parsed.list_name,
+        list_data=list_data,
+        files=_zip_files(_b64(parsed.files, "files")),
+        terminal=terminal,
+    )
+    return json_response(_batch_out(await batches.progress(summary.id)), status=201)
 
 
 async def get_batch(request: web.Request) -> web.Response:
@@ -319,66 +316,55 @@ async def get_report(request: web.Request) -> web.Response:
     )
 
 
-async def submit(request: web.Request) -> web.Response:
+@post_once(BATCHES, checks=(_batch_id,))
+async def submit(
+    request: web.Request, api: BatchesContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Queue the batch's valid rows for production."""
-    api = request.app[BATCHES]
-    terminal = api.terminals.identify(request)
+    del body  # nothing is sent: the path names the batch
     batch_id = _batch_id(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        progress = await request.app[BATCHES].batches.submit(batch_id, terminal)
-        return json_response(_batch_out(progress))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    progress = await api.batches.submit(batch_id, terminal)
+    return json_response(_batch_out(progress))
 
 
-async def to_single(request: web.Request) -> web.Response:
+@post_once(BATCHES, checks=(_batch_id, _line, approval_header))
+async def to_single(
+    request: web.Request, api: BatchesContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Batch-to-single: the holder in person, with a supervisor's approval of this request."""
-    api = request.app[BATCHES]
-    terminal = api.terminals.identify(request)
     batch_id = _batch_id(request)
     line = _line(request)
     approval_id = approval_header(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        parsed = parse_body(OperationRequest, body)
-        digest = request_digest(
-            "APPROVE", Operation.BATCH_TO_SINGLE.value, parsed.model_dump_json().encode()
-        )
-        result = await request.app[BATCHES].batches.to_single(
-            batch_id,
-            line,
-            parsed,
-            terminal,
-            digest=digest,
-            approval_id=approval_id,
-        )
-        return json_response(result)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    parsed = parse_body(OperationRequest, body)
+    digest = request_digest(
+        "APPROVE", Operation.BATCH_TO_SINGLE.value, parsed.model_dump_json().encode()
+    )
+    result = await api.batches.to_single(
+        batch_id,
+        line,
+        parsed,
+        terminal,
+        digest=digest,
+        approval_id=approval_id,
+    )
+    return json_response(result)
 
 
-async def pickup(request: web.Request) -> web.Response:
+@post_once(BATCHES, limit=MAX_ARCHIVE_BODY, checks=(_batch_id,))
+async def pickup(
+    request: web.Request, api: BatchesContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """The employer's handler takes the made cards; enabling follows 96 h later."""
-    api = request.app[BATCHES]
-    terminal = api.terminals.identify(request)
     batch_id = _batch_id(request)
-    body = await read_body(request, MAX_ARCHIVE_BODY)  # with the employer's letter
-
-    async def perform() -> web.Response:
-        parsed = parse_body(BatchPickupIn, body)
-        done = await request.app[BATCHES].batches.pickup(batch_id, parsed, terminal)
-        out = BatchPickupOut(
-            receipt_number=done.receipt_number,
-            lines=done.lines,
-            enable_due_at=done.enable_due_at,
-            changed_handler=done.changed_handler,
-        )
-        return json_response(out, status=201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    parsed = parse_body(BatchPickupIn, body)
+    done = await api.batches.pickup(batch_id, parsed, terminal)
+    out = BatchPickupOut(
+        receipt_number=done.receipt_number,
+        lines=done.lines,
+        enable_due_at=done.enable_due_at,
+        changed_handler=done.changed_handler,
+    )
+    return json_response(out, status=201)
 
 
 def batch_paths(kit: OpenApiKit) -> dict[str, Any]:

@@ -36,7 +36,14 @@ from gateway.operations.routes import (
     UPSTREAM_UNAVAILABLE,
 )
 from gateway.operations.schemas import OperationRequest
-from gateway.runtime.http.kit import ApiSection, TellerContext, json_response, parse_body, read_body
+from gateway.runtime.http.kit import (
+    ApiSection,
+    TellerContext,
+    json_response,
+    parse_body,
+    post_once,
+    read_body,
+)
 from gateway.runtime.problems import Problem, ProblemError, register
 
 if TYPE_CHECKING:
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
 
     from gateway.cardservices import CardServices, Outcome
     from gateway.operations.service import BusinessService
+    from gateway.runtime.http.auth import Terminal
     from gateway.runtime.http.kit import OpenApiKit
 
 __all__ = [
@@ -235,26 +243,27 @@ def _services(api: CardServicesContext) -> CardServices:
 
 
 def _handler(method: str, *, write: bool, operation: Operation | None = None) -> Any:  # noqa: ANN401 - an aiohttp handler
-    async def handle(request: web.Request) -> web.Response:
+    async def perform(
+        request: web.Request, api: CardServicesContext, terminal: Terminal, body: bytes
+    ) -> web.Response:
+        del request
+        parsed = parse_body(OperationRequest, body)
+        if api.cards is None and operation is not None:
+            # Without [pin] the catalogue's checks still answer first (materials,
+            # roles, the platform's circuit), then 501: nothing is changed.
+            await api.operations.perform(operation, parsed, terminal, digest="", approval_id=None)
+        services = _services(api)
+        outcome: Outcome = await getattr(services, method)(parsed, terminal)
+        return json_response(CardServiceResult.of(outcome))
+
+    perform.__name__ = f"card_{method}"
+    if write:
+        return post_once(CARD_SERVICES)(perform)
+
+    async def handle(request: web.Request) -> web.Response:  # a read: no Idempotency-Key
         api = request.app[CARD_SERVICES]
         terminal = api.terminals.identify(request)
-        body = await read_body(request)
-
-        async def perform() -> web.Response:
-            parsed = parse_body(OperationRequest, body)
-            if api.cards is None and operation is not None:
-                # Without [pin] the catalogue's checks still answer first (materials,
-                # roles, the platform's circuit), then 501: nothing is changed.
-                await api.operations.perform(
-                    operation, parsed, terminal, digest="", approval_id=None
-                )
-            services = _services(api)
-            outcome: Outcome = await getattr(services, method)(parsed, terminal)
-            return json_response(CardServiceResult.of(outcome))
-
-        if write:
-            return await api.idempotency.run(request, terminal.id, body, perform)
-        return await perform()
+        return await perform(request, api, terminal, await read_body(request))
 
     handle.__name__ = f"card_{method}"
     return handle

@@ -24,12 +24,13 @@ from gateway.runtime.http.kit import (
     TellerContext,
     json_response,
     parse_body,
-    read_body,
+    post_once,
 )
 from gateway.runtime.problems import ProblemError, register
 
 if TYPE_CHECKING:
     from gateway.closing.service import DayClosing
+    from gateway.runtime.http.auth import Terminal
 
 __all__ = ["CLOSING", "SECTION", "ClosingContext", "DayOut", "DayReopenIn"]
 
@@ -124,41 +125,34 @@ def _refused(exc: ClosingError) -> ProblemError:
     return ProblemError(problem, str(exc), _ZH[exc.code], **exc.members)
 
 
-async def close_day(request: web.Request) -> web.Response:
+@post_once(CLOSING, checks=(_day,))
+async def close_day(
+    request: web.Request, api: ClosingContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A supervisor closes a day: counted, compared with the platform and the bank."""
-    api = request.app[CLOSING]
-    terminal = api.terminals.identify(request)
+    del body  # nothing is sent: the path names the day
     day = _day(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, {Role.SUPERVISOR}, "close a business day")
-        try:
-            closed = await api.closing.close(day, terminal.id)
-        except ClosingError as exc:
-            raise _refused(exc) from None
-        return json_response(DayOut.model_validate(closed))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, {Role.SUPERVISOR}, "close a business day")
+    try:
+        closed = await api.closing.close(day, terminal.id)
+    except ClosingError as exc:
+        raise _refused(exc) from None
+    return json_response(DayOut.model_validate(closed))
 
 
-async def reopen_day(request: web.Request) -> web.Response:
+@post_once(CLOSING, checks=(_day,))
+async def reopen_day(
+    request: web.Request, api: ClosingContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A supervisor reopens a closed day, with the reason."""
-    api = request.app[CLOSING]
-    terminal = api.terminals.identify(request)
     day = _day(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, {Role.SUPERVISOR}, "reopen a business day")
-        parsed = parse_body(DayReopenIn, body)
-        try:
-            opened = await api.closing.reopen(day, parsed.reason, terminal.id)
-        except ClosingError as exc:
-            raise _refused(exc) from None
-        return json_response(DayOut.model_validate(opened))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, {Role.SUPERVISOR}, "reopen a business day")
+    parsed = parse_body(DayReopenIn, body)
+    try:
+        opened = await api.closing.reopen(day, parsed.reason, terminal.id)
+    except ClosingError as exc:
+        raise _refused(exc) from None
+    return json_response(DayOut.model_validate(opened))
 
 
 async def get_day(request: web.Request) -> web.Response:

@@ -50,7 +50,7 @@ from gateway.runtime.http.kit import (
     json_response,
     parse_body,
     path_id,
-    read_body,
+    post_once,
 )
 from gateway.runtime.problems import NOT_FOUND, ProblemError, register
 from production import (
@@ -335,13 +335,18 @@ ISSUANCE: Final = web.AppKey("issuance", IssuanceContext)
 
 def _service(request: web.Request) -> tuple[IssuanceContext, ProductionService]:
     api = request.app[ISSUANCE]
+    return api, _production(api)
+
+
+def _production(api: IssuanceContext) -> ProductionService:
+    """The production service, or 404 when this daemon makes no cards."""
     if api.production is None:
         raise ProblemError(
             PRODUCTION_OFF,
             "This daemon has no [production] section: no card can be made here.",
             "本网点未配置 [production]，不能即时制卡。",
         )
-    return api, api.production
+    return api.production
 
 
 def _job_out(service: ProductionService, job: JobRecord) -> JobOut:
@@ -435,44 +440,40 @@ def _identify(request: web.Request, roles: frozenset[Role], what: str) -> Termin
 # ---------------------------------------------------------------------------- handlers
 
 
-async def submit_job(request: web.Request) -> web.Response:
+@post_once(ISSUANCE)
+async def submit_job(
+    _request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Start (or find) the application's production job."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _MAKERS, "start production")
-        _, service = _service(request)
-        parsed = parse_body(JobIn, body)
-        priority = Priority.WINDOW if parsed.priority == "window" else Priority.BATCH
-        try:
-            job = await service.issue(
-                parsed.receipt_number, terminal.id, ethnicity=parsed.ethnicity, priority=priority
-            )
-        except IssueRefusedError as exc:
-            if exc.code == "not-found":
-                raise ProblemError(NOT_FOUND, exc.detail, "未找到该受理编号的业务。") from None
-            if exc.code == "fee-due":
-                raise ProblemError(
-                    FEE_DUE, exc.detail, "请先在窗口缴纳工本费（或经审批减免）后再制卡。",
-                    fee_status=exc.state,
-                ) from None  # fmt: skip
+    require_role(terminal, _MAKERS, "start production")
+    service = _production(api)
+    parsed = parse_body(JobIn, body)
+    priority = Priority.WINDOW if parsed.priority == "window" else Priority.BATCH
+    try:
+        job = await service.issue(
+            parsed.receipt_number, terminal.id, ethnicity=parsed.ethnicity, priority=priority
+        )
+    except IssueRefusedError as exc:
+        if exc.code == "not-found":
+            raise ProblemError(NOT_FOUND, exc.detail, "未找到该受理编号的业务。") from None
+        if exc.code == "fee-due":
             raise ProblemError(
-                NOT_PRODUCIBLE,
-                exc.detail,
-                "该受理业务无需制卡，或卡片当前状态不能制卡。",
-                reason=exc.code,
-                card_state=exc.state,
-            ) from None
-        except PreconditionError as exc:
-            problem = _PRECONDITIONS.get(type(exc), DEVICE_OFFLINE)
-            raise ProblemError(
-                problem, f"{exc}; nothing was changed.", _PRECONDITION_ZH.get(type(exc), "")
-            ) from None
-        return json_response(_job_out(service, job), status=202)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+                FEE_DUE, exc.detail, "请先在窗口缴纳工本费（或经审批减免）后再制卡。",
+                fee_status=exc.state,
+            ) from None  # fmt: skip
+        raise ProblemError(
+            NOT_PRODUCIBLE,
+            exc.detail,
+            "该受理业务无需制卡，或卡片当前状态不能制卡。",
+            reason=exc.code,
+            card_state=exc.state,
+        ) from None
+    except PreconditionError as exc:
+        problem = _PRECONDITIONS.get(type(exc), DEVICE_OFFLINE)
+        raise ProblemError(
+            problem, f"{exc}; nothing was changed.", _PRECONDITION_ZH.get(type(exc), "")
+        ) from None
+    return json_response(_job_out(service, job), status=202)
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -505,67 +506,57 @@ async def queue(request: web.Request) -> web.Response:
     )
 
 
-async def quality_check(request: web.Request) -> web.Response:
+@post_once(ISSUANCE, checks=(_job_id,))
+async def quality_check(
+    request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """The teller's verdict on a made card."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
     job_id = _job_id(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _MAKERS, "check a made card")
-        _, service = _service(request)
-        parsed = parse_body(QcIn, body)
-        verdict = QcVerdict(passed=parsed.passed, operator=terminal.id, reason=parsed.reason)
-        if not service.quality_check.decide(job_id, verdict):
-            raise ProblemError(
-                QC_NOT_WAITING,
-                "This job's card is not waiting for a quality check.",
-                "该任务的卡片当前不在等待质检。",
-            )
-        await service.audit.append(
-            terminal.id, "production.quality-check", f"job:{job_id}",
-            {"passed": parsed.passed, "reason": parsed.reason},
-        )  # fmt: skip
-        return json_response(_job_out(service, await _find_job(api, service, job_id)))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, _MAKERS, "check a made card")
+    service = _production(api)
+    parsed = parse_body(QcIn, body)
+    verdict = QcVerdict(passed=parsed.passed, operator=terminal.id, reason=parsed.reason)
+    if not service.quality_check.decide(job_id, verdict):
+        raise ProblemError(
+            QC_NOT_WAITING,
+            "This job's card is not waiting for a quality check.",
+            "该任务的卡片当前不在等待质检。",
+        )
+    await service.audit.append(
+        terminal.id, "production.quality-check", f"job:{job_id}",
+        {"passed": parsed.passed, "reason": parsed.reason},
+    )  # fmt: skip
+    return json_response(_job_out(service, await _find_job(api, service, job_id)))
 
 
 def _station_action(action: Literal["pause", "resume"]) -> Any:  # noqa: ANN401 - a handler
-    async def handle(request: web.Request) -> web.Response:
-        terminal = request.app[ISSUANCE].terminals.identify(request)
-        api = request.app[ISSUANCE]
+    async def handle(
+        request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+    ) -> web.Response:
+        del api, body  # the station's name is in the path
         name = request.match_info["name"]
-        body = await read_body(request)
-
-        async def perform() -> web.Response:
-            require_role(terminal, _WATCHERS, f"{action} a station")
-            _, service = _service(request)
-            controller = service.controller
-            if name not in {s.name for s in controller.stations()}:
-                raise ProblemError(NOT_FOUND, "No station with this name.", "未找到该制卡工位。")
-            if action == "pause":
-                await controller.pause_station(name, f"operator:{terminal.id}")
-            else:
-                await controller.resume_station(name)
-            await service.audit.append(
-                terminal.id, f"production.station-{action}", f"station:{name}"
+        require_role(terminal, _WATCHERS, f"{action} a station")
+        _, service = _service(request)
+        controller = service.controller
+        if name not in {s.name for s in controller.stations()}:
+            raise ProblemError(NOT_FOUND, "No station with this name.", "未找到该制卡工位。")
+        if action == "pause":
+            await controller.pause_station(name, f"operator:{terminal.id}")
+        else:
+            await controller.resume_station(name)
+        await service.audit.append(terminal.id, f"production.station-{action}", f"station:{name}")
+        view = next(s for s in controller.stations() if s.name == name)
+        return json_response(
+            StationOut(
+                name=view.name,
+                paused=view.paused,
+                job_id=view.job_id,
+                waiting_jobs=view.waiting_jobs,
             )
-            view = next(s for s in controller.stations() if s.name == name)
-            return json_response(
-                StationOut(
-                    name=view.name,
-                    paused=view.paused,
-                    job_id=view.job_id,
-                    waiting_jobs=view.waiting_jobs,
-                )
-            )
-
-        return await api.idempotency.run(request, terminal.id, body, perform)
+        )
 
     handle.__name__ = f"station_{action}"
-    return handle
+    return post_once(ISSUANCE)(handle)
 
 
 async def stock(request: web.Request) -> web.Response:
@@ -576,56 +567,48 @@ async def stock(request: web.Request) -> web.Response:
     return json_response(StockOut(feeders=[_feeder_out(b) for b in balances.values()]))
 
 
-async def load(request: web.Request) -> web.Response:
+@post_once(ISSUANCE)
+async def load(
+    request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Blanks loaded into a feeder."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _MAKERS, "load blank cards")
-        _, service = _service(request)
-        parsed = parse_body(LoadIn, body)
-        await _known_feeder(request, service, [parsed.feeder], ledger=False)
-        try:
-            await service.ledger.load(
-                parsed.feeder, parsed.quantity, box=parsed.box, operator=terminal.id
-            )
-        except StockError as exc:
-            raise _stock_refused(exc) from None
-        await service.audit.append(
-            terminal.id, "stock.load", f"feeder:{parsed.feeder}",
-            {"quantity": parsed.quantity, "box": parsed.box},
-        )  # fmt: skip
-        return json_response(_feeder_out(await service.ledger.balance(parsed.feeder)), status=201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, _MAKERS, "load blank cards")
+    service = _production(api)
+    parsed = parse_body(LoadIn, body)
+    await _known_feeder(request, service, [parsed.feeder], ledger=False)
+    try:
+        await service.ledger.load(
+            parsed.feeder, parsed.quantity, box=parsed.box, operator=terminal.id
+        )
+    except StockError as exc:
+        raise _stock_refused(exc) from None
+    await service.audit.append(
+        terminal.id, "stock.load", f"feeder:{parsed.feeder}",
+        {"quantity": parsed.quantity, "box": parsed.box},
+    )  # fmt: skip
+    return json_response(_feeder_out(await service.ledger.balance(parsed.feeder)), status=201)
 
 
-async def destroy(request: web.Request) -> web.Response:
+@post_once(ISSUANCE)
+async def destroy(
+    request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Spoiled cards destroyed."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _MAKERS, "record destroyed cards")
-        _, service = _service(request)
-        parsed = parse_body(DestroyIn, body)
-        await _known_feeder(request, service, [parsed.feeder], ledger=True)
-        try:
-            await service.ledger.destroy(
-                parsed.feeder, parsed.quantity, operator=terminal.id, reason=parsed.reason
-            )
-        except StockError as exc:
-            raise _stock_refused(exc) from None
-        await service.audit.append(
-            terminal.id, "stock.destroy", f"feeder:{parsed.feeder}",
-            {"quantity": parsed.quantity, "reason": parsed.reason},
-        )  # fmt: skip
-        return json_response(_feeder_out(await service.ledger.balance(parsed.feeder)), status=201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, _MAKERS, "record destroyed cards")
+    service = _production(api)
+    parsed = parse_body(DestroyIn, body)
+    await _known_feeder(request, service, [parsed.feeder], ledger=True)
+    try:
+        await service.ledger.destroy(
+            parsed.feeder, parsed.quantity, operator=terminal.id, reason=parsed.reason
+        )
+    except StockError as exc:
+        raise _stock_refused(exc) from None
+    await service.audit.append(
+        terminal.id, "stock.destroy", f"feeder:{parsed.feeder}",
+        {"quantity": parsed.quantity, "reason": parsed.reason},
+    )  # fmt: skip
+    return json_response(_feeder_out(await service.ledger.balance(parsed.feeder)), status=201)
 
 
 def _adjustment_digest(adjustment: AdjustmentIn) -> str:
@@ -640,63 +623,55 @@ def _approvals(api: IssuanceContext, service: ProductionService) -> Approvals:
     return Approvals(sessions=api.sessions, audit=service.audit, clock=api.clock, rng=_APPROVAL_IDS)
 
 
-async def approve_adjustment(request: web.Request) -> web.Response:
+@post_once(ISSUANCE)
+async def approve_adjustment(
+    request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A supervisor approves one exact stock adjustment."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, frozenset({Role.SUPERVISOR}), "approve a stock adjustment")
-        _, service = _service(request)
-        parsed = parse_body(StockApprovalIn, body)
-        await _known_feeder(request, service, [parsed.adjustment.feeder], ledger=True)
-        granted = await _approvals(api, service).grant(
-            STOCK_APPROVAL, _adjustment_digest(parsed.adjustment),
-            supervisor=terminal.id, reason=parsed.reason,
-            lifetime=timedelta(minutes=service.approval_minutes),
-            details={"feeder": parsed.adjustment.feeder, "delta": parsed.adjustment.delta},
-        )  # fmt: skip
-        return json_response(StockApprovalOut(id=granted.id, expires_at=granted.expires_at), 201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, frozenset({Role.SUPERVISOR}), "approve a stock adjustment")
+    service = _production(api)
+    parsed = parse_body(StockApprovalIn, body)
+    await _known_feeder(request, service, [parsed.adjustment.feeder], ledger=True)
+    granted = await _approvals(api, service).grant(
+        STOCK_APPROVAL, _adjustment_digest(parsed.adjustment),
+        supervisor=terminal.id, reason=parsed.reason,
+        lifetime=timedelta(minutes=service.approval_minutes),
+        details={"feeder": parsed.adjustment.feeder, "delta": parsed.adjustment.delta},
+    )  # fmt: skip
+    return json_response(StockApprovalOut(id=granted.id, expires_at=granted.expires_at), 201)
 
 
-async def adjust(request: web.Request) -> web.Response:
+@post_once(ISSUANCE, checks=(approval_header,))
+async def adjust(
+    request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A stock correction, with the supervisor's approval of exactly this request."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
     approval_id = approval_header(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _MAKERS, "adjust the stock")
-        _, service = _service(request)
-        parsed = parse_body(AdjustmentIn, body)
-        await _known_feeder(request, service, [parsed.feeder], ledger=True)
-        # The approval is used and committed first; the ledger moves in its own transaction.
-        async with api.sessions.begin() as session:
-            supervisor = await _approvals(api, service).use(
-                session, STOCK_APPROVAL, _adjustment_digest(parsed), approval_id,
-                user=terminal.id, required=STOCK_APPROVAL_REQUIRED,
-            )  # fmt: skip
-        try:
-            await service.ledger.adjust(
-                parsed.feeder,
-                parsed.delta,
-                operator=terminal.id,
-                approver=supervisor,
-                reason=parsed.reason,
-            )
-        except (ApprovalRequiredError, StockError) as exc:
-            raise _stock_refused(exc) from None
-        await service.audit.append(
-            terminal.id, "stock.adjust", f"feeder:{parsed.feeder}",
-            {"delta": parsed.delta, "reason": parsed.reason, "approver": supervisor},
+    require_role(terminal, _MAKERS, "adjust the stock")
+    service = _production(api)
+    parsed = parse_body(AdjustmentIn, body)
+    await _known_feeder(request, service, [parsed.feeder], ledger=True)
+    # The approval is used and committed first; the ledger moves in its own transaction.
+    async with api.sessions.begin() as session:
+        supervisor = await _approvals(api, service).use(
+            session, STOCK_APPROVAL, _adjustment_digest(parsed), approval_id,
+            user=terminal.id, required=STOCK_APPROVAL_REQUIRED,
         )  # fmt: skip
-        return json_response(_feeder_out(await service.ledger.balance(parsed.feeder)), status=201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    try:
+        await service.ledger.adjust(
+            parsed.feeder,
+            parsed.delta,
+            operator=terminal.id,
+            approver=supervisor,
+            reason=parsed.reason,
+        )
+    except (ApprovalRequiredError, StockError) as exc:
+        raise _stock_refused(exc) from None
+    await service.audit.append(
+        terminal.id, "stock.adjust", f"feeder:{parsed.feeder}",
+        {"delta": parsed.delta, "reason": parsed.reason, "approver": supervisor},
+    )  # fmt: skip
+    return json_response(_feeder_out(await service.ledger.balance(parsed.feeder)), status=201)
 
 
 def reconciliation_out(result: Reconciliation) -> ReconciliationOut:
@@ -709,25 +684,21 @@ def reconciliation_out(result: Reconciliation) -> ReconciliationOut:
     )
 
 
-async def reconcile(request: web.Request) -> web.Response:
+@post_once(ISSUANCE)
+async def reconcile(
+    request: web.Request, api: IssuanceContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Reconcile the stock with the operator's count and the jobs' cards."""
-    terminal = request.app[ISSUANCE].terminals.identify(request)
-    api = request.app[ISSUANCE]
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _WATCHERS, "reconcile the stock")
-        _, service = _service(request)
-        parsed = parse_body(ReconcileIn, body)
-        await _known_feeder(request, service, parsed.counted, ledger=True)
-        result = await service.reconcile(parsed.counted or None)
-        await service.audit.append(
-            terminal.id, "stock.reconcile", f"day:{result.day.isoformat()}",
-            {"ok": result.ok, "problems": result.problems},
-        )  # fmt: skip
-        return json_response(reconciliation_out(result))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    require_role(terminal, _WATCHERS, "reconcile the stock")
+    service = _production(api)
+    parsed = parse_body(ReconcileIn, body)
+    await _known_feeder(request, service, parsed.counted, ledger=True)
+    result = await service.reconcile(parsed.counted or None)
+    await service.audit.append(
+        terminal.id, "stock.reconcile", f"day:{result.day.isoformat()}",
+        {"ok": result.ok, "problems": result.problems},
+    )  # fmt: skip
+    return json_response(reconciliation_out(result))
 
 
 def _add_routes(app: web.Application) -> None:

@@ -27,7 +27,7 @@ rules).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
@@ -38,6 +38,7 @@ from gateway.approvals.errors import ApprovalReason
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
 from gateway.operations.completeness import decoded_photo
 from gateway.operations.errors import OperationReason
+from gateway.operations.progress import ProgressStep, progress_of
 from gateway.operations.receipts import ReceiptNumber, ReceiptNumberError
 from gateway.operations.rows import ApplicationRow
 from gateway.operations.schemas import (
@@ -52,6 +53,7 @@ from gateway.operations.schemas import (
     FeeTotal,
     OperationRequest,
     OperationResult,
+    ProgressOut,
     VerificationIn,
     VerificationOut,
     WithdrawalIn,
@@ -78,8 +80,8 @@ from gateway.runtime.http.kit import (
     json_response,
     page_limit,
     parse_body,
+    post_once,
     query_choice,
-    read_body,
 )
 from gateway.runtime.problems import NOT_FOUND, Problem, ProblemError, register
 from security.redaction import mask_address, mask_name, mask_personal_numbers
@@ -305,38 +307,39 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/catalogue", catalogue)
 
 
+def receipt_of_path(request: web.Request) -> str:
+    """The receipt number in the path's ``{receipt}``, canonical; 400 unless one."""
+    try:
+        return str(ReceiptNumber.parse(request.match_info["receipt"]))
+    except ReceiptNumberError as exc:
+        raise ProblemError(INVALID_RECEIPT, str(exc), "受理编号格式或校验位错误。") from None
+
+
 def _operation_handler(operation: Operation) -> Any:  # noqa: ANN401 - an aiohttp handler
-    async def handle(request: web.Request) -> web.Response:
-        api = request.app[OPERATIONS]
-        terminal = api.terminals.identify(request)
+    async def handle(
+        request: web.Request, api: OperationsContext, terminal: Terminal, body: bytes
+    ) -> web.Response:
         approval_id = approval_header(request)
-        body = await read_body(request)
-
-        async def perform() -> web.Response:
-            parsed = parse_body(OperationRequest, body)
-            route = BATCH_CASES.get((operation, parsed.case))
-            if route is not None and parsed.case in CATALOGUE[operation].allowed_cases(
-                parsed.channel
-            ):
-                raise ProblemError(
-                    SERVED_BY_BATCHES,
-                    f"An employer's {operation.value} goes through its batch: {route}.",
-                    f"单位批量业务请通过批次办理：{route}。",
-                    route=route,
-                )
-            result = await api.service.perform(
-                operation,
-                parsed,
-                terminal,
-                digest=_approval_digest(operation, parsed),
-                approval_id=approval_id,
+        parsed = parse_body(OperationRequest, body)
+        route = BATCH_CASES.get((operation, parsed.case))
+        if route is not None and parsed.case in CATALOGUE[operation].allowed_cases(parsed.channel):
+            raise ProblemError(
+                SERVED_BY_BATCHES,
+                f"An employer's {operation.value} goes through its batch: {route}.",
+                f"单位批量业务请通过批次办理：{route}。",
+                route=route,
             )
-            return json_response(result)
-
-        return await api.idempotency.run(request, terminal.id, body, perform)
+        result = await api.service.perform(
+            operation,
+            parsed,
+            terminal,
+            digest=_approval_digest(operation, parsed),
+            approval_id=approval_id,
+        )
+        return json_response(result)
 
     handle.__name__ = f"operation_{operation.value.replace('-', '_')}"
-    return handle
+    return post_once(OPERATIONS, checks=(approval_header,))(handle)
 
 
 def _approval_digest(operation: Operation, body: OperationRequest) -> str:
@@ -344,64 +347,49 @@ def _approval_digest(operation: Operation, body: OperationRequest) -> str:
     return request_digest("APPROVE", operation.value, body.model_dump_json().encode())
 
 
-async def approve(request: web.Request) -> web.Response:
+@post_once(OPERATIONS)
+async def approve(
+    request: web.Request, api: OperationsContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A supervisor approves one exact request."""
-    api = request.app[OPERATIONS]
-    terminal = api.terminals.identify(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        parsed = parse_body(ApprovalIn, body)
-        digest = _approval_digest(parsed.operation, parsed.request)
-        return json_response(await api.service.approve(parsed, digest, terminal), status=201)
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    del request
+    parsed = parse_body(ApprovalIn, body)
+    digest = _approval_digest(parsed.operation, parsed.request)
+    return json_response(await api.service.approve(parsed, digest, terminal), status=201)
 
 
-async def settle_fee(request: web.Request) -> web.Response:
+@post_once(OPERATIONS, checks=(receipt_of_path,))
+async def settle_fee(
+    request: web.Request, api: OperationsContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """Settle the fee an application owes (cash, POS reference, or a bank debit)."""
-    api = request.app[OPERATIONS]
-    terminal = api.terminals.identify(request)
-    receipt = _receipt(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        require_role(terminal, _FEE_DESK, "settle fees")
-        parsed = parse_body(FeeIn, body)
-        return json_response(await api.service.fees.settle(receipt, parsed, terminal))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    receipt = receipt_of_path(request)
+    require_role(terminal, _FEE_DESK, "settle fees")
+    parsed = parse_body(FeeIn, body)
+    return json_response(await api.service.fees.settle(receipt, parsed, terminal))
 
 
-async def withdraw(request: web.Request) -> web.Response:
+@post_once(OPERATIONS, checks=(receipt_of_path,))
+async def withdraw(
+    request: web.Request, api: OperationsContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """A supervisor withdraws an application before its card is made; its fee is reversed."""
-    api = request.app[OPERATIONS]
-    terminal = api.terminals.identify(request)
-    receipt = _receipt(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        parsed = parse_body(WithdrawalIn, body)
-        return json_response(await api.service.withdraw(receipt, parsed.reason, terminal))
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    receipt = receipt_of_path(request)
+    parsed = parse_body(WithdrawalIn, body)
+    return json_response(await api.service.withdraw(receipt, parsed.reason, terminal))
 
 
-async def verify_online(request: web.Request) -> web.Response:
+@post_once(OPERATIONS, checks=(receipt_of_path,))
+async def verify_online(
+    request: web.Request, api: OperationsContext, terminal: Terminal, body: bytes
+) -> web.Response:
     """The teller verifies the citizen of an online application (线下核验); then the card."""
-    api = request.app[OPERATIONS]
-    terminal = api.terminals.identify(request)
-    receipt = _receipt(request)
-    body = await read_body(request)
-
-    async def perform() -> web.Response:
-        parsed = parse_body(VerificationIn, body)
-        online = api.service.online
-        return json_response(
-            await online.verify(receipt, parsed, decoded_photo(parsed.photo), terminal)
-        )
-
-    return await api.idempotency.run(request, terminal.id, body, perform)
+    receipt = receipt_of_path(request)
+    parsed = parse_body(VerificationIn, body)
+    online = api.service.online
+    return json_response(
+        await online.verify(receipt, parsed, decoded_photo(parsed.photo), terminal)
+    )
 
 
 async def fees_of_day(request: web.Request) -> web.Response:
@@ -435,8 +423,14 @@ _SHOWN: Final = (
 )  # fmt: skip
 
 
-def _application_out(row: ApplicationRow, person: PersonRow, today: Any) -> ApplicationOut:  # noqa: ANN401
-    return _out({name: getattr(row, name) for name in _SHOWN}, person.id_masked, today)
+def _application_out(
+    row: ApplicationRow,
+    person: PersonRow,
+    card_state: str | None,
+    today: Any,  # noqa: ANN401
+) -> ApplicationOut:
+    shown = {name: getattr(row, name) for name in _SHOWN}
+    return _out({**shown, "card_state": card_state}, person.id_masked, today)
 
 
 def _out(row: Mapping[Any, Any], holder: str, today: Any) -> ApplicationOut:  # noqa: ANN401
@@ -459,6 +453,20 @@ def _out(row: Mapping[Any, Any], holder: str, today: Any) -> ApplicationOut:  # 
         archive_status=row["archive_status"],
         online_ref=row["online_ref"],
         verified_at=row["verified_at"],
+        progress=ProgressOut(**asdict(_progress(row))),
+    )
+
+
+def _progress(row: Mapping[Any, Any]) -> ProgressStep:
+    """The citizen's view of an application's shown columns and its card's state."""
+    spec = CATALOGUE.get(Operation(row["operation"]))
+    return progress_of(
+        status=row["status"],
+        fee_status=row["fee_status"],
+        online=row["online_ref"] is not None,
+        verified=row["verified_at"] is not None,
+        makes_card=spec is not None and not spec.completes_at_counter,
+        card_state=row["card_state"],
     )
 
 
@@ -474,7 +482,7 @@ async def get_application(request: web.Request) -> web.Response:
     if body is not None:
         await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
         return web.Response(body=body, content_type="application/json")
-    receipt = _receipt(request)
+    receipt = receipt_of_path(request)
     await api.audit_reads.put(terminal.id, "query.application", f"receipt:{receipt}")
     body = cache.get(receipt, today)  # asked for in another spelling
     if body is not None:
@@ -499,17 +507,12 @@ _BY_RECEIPT: Final = (
             for name in _SHOWN
         ),
         PersonRow.__table__.c.id_masked,
+        CardRow.__table__.c.card_state,
     )
     .join(PersonRow.__table__, PersonRow.__table__.c.id == _APPLICATIONS.c.person_id)
+    .outerjoin(CardRow.__table__, CardRow.__table__.c.id == _APPLICATIONS.c.card_id)
     .where(_APPLICATIONS.c.receipt_number == bindparam("receipt"))
 )  # fmt: skip
-
-
-def _receipt(request: web.Request) -> str:
-    try:
-        return str(ReceiptNumber.parse(request.match_info["receipt"]))
-    except ReceiptNumberError as exc:
-        raise ProblemError(INVALID_RECEIPT, str(exc), "受理编号格式或校验位错误。") from None
 
 
 async def list_applications(request: web.Request) -> web.Response:
@@ -527,8 +530,9 @@ async def list_applications(request: web.Request) -> web.Response:
     asked = {k: query[k] for k in _LIST_PARAMETERS if k in query}  # checked: safe to keep
     await api.audit_reads.put(terminal.id, "query.applications", "applications", {"query": asked})
     statement = (
-        select(ApplicationRow, PersonRow)
+        select(ApplicationRow, PersonRow, CardRow.card_state)
         .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
+        .outerjoin(CardRow, CardRow.id == ApplicationRow.card_id)
         .order_by(ApplicationRow.id.desc())
     )
     if before is not None:
@@ -548,7 +552,10 @@ async def list_applications(request: web.Request) -> web.Response:
         )
     async with api.sessions() as session:
         rows = (await session.execute(statement.limit(limit + 1))).all()
-    items = [_application_out(a, p, today).model_dump(mode="json") for a, p in rows[:limit]]
+    items = [
+        _application_out(a, p, card_state, today).model_dump(mode="json")
+        for a, p, card_state in rows[:limit]
+    ]
     cursor = None
     if len(rows) > limit:
         cursor = encode_cursor(rows[limit - 1][0].id)
@@ -641,11 +648,6 @@ async def catalogue(_request: web.Request) -> web.Response:
             for spec in CATALOGUE.values()
         }
     )
-
-
-def receipt_of_path(request: web.Request) -> str:
-    """The receipt number in the path's ``{receipt}``, canonical; 400 unless one."""
-    return _receipt(request)
 
 
 def _paths(kit: OpenApiKit) -> dict[str, Any]:
@@ -933,6 +935,7 @@ SECTION: Final = ApiSection(
         WithdrawalOut,
         VerificationIn,
         VerificationOut,
+        ProgressOut,
     ),
     add_routes=add_routes,
     paths=_paths,

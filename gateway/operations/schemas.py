@@ -28,6 +28,7 @@ __all__ = [
     "OperationRequest",
     "OperationResult",
     "PersonIn",
+    "ProgressOut",
     "Scope",
     "VerificationIn",
     "VerificationOut",
@@ -170,6 +171,19 @@ class ApplicationOut(BaseModel):
     online_ref: str | None = None
     #: When an online application was verified at the window (its card is made after).
     verified_at: datetime | None = None
+    #: Where it stands, in the words the citizen is told (docs/operations.md, "Progress").
+    progress: ProgressOut
+
+
+class ProgressOut(BaseModel):
+    """A step of the citizen's view of an application (办理进度)."""
+
+    code: Literal[
+        "submitted", "verifying", "fee-due", "in-production", "awaiting-pickup",
+        "picked-up", "enabled", "done", "returned",
+    ]  # fmt: skip
+    zh: str
+    en: str
 
 
 class FeeIn(BaseModel):

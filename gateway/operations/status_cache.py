@@ -8,7 +8,7 @@ services all write through its one engine; of the command-line tools only
 an upgrade. So the engine itself can say when an answer may have changed:
 
 * every statement the engine runs that writes a table the answer is read from
-  (``applications``, ``persons``) moves a generation counter when it runs, and
+  (``applications``, ``persons``, ``cards``) moves a generation counter when it runs, and
   again when its connection goes back to the pool, that is after its commit or
   rollback;
 * an answer is cached with the generation that was current *before* it was
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["STATUS_CACHE", "StatusCache"]
 
 #: Tables an application's status answer is read from.
-WATCHED: Final = ("applications", "persons")
+WATCHED: Final = ("applications", "persons", "cards")
 _READS: Final = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "BEGIN", "SHOW", "SET ")
 _DIRTY: Final = "branchd_status_cache_dirty"
 

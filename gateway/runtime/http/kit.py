@@ -24,11 +24,11 @@ from pydantic import BaseModel, ValidationError
 from gateway.runtime.problems import BAD_REQUEST, Problem, ProblemError, register
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
     from enum import StrEnum
 
     from devices.clock import Clock
-    from gateway.runtime.http.auth import TerminalRegistry
+    from gateway.runtime.http.auth import Terminal, TerminalRegistry
     from gateway.runtime.http.idempotency import Idempotency
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "page_limit",
     "parse_body",
     "path_id",
+    "post_once",
     "query_choice",
     "read_body",
 ]
@@ -256,6 +257,49 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+ContextT = TypeVar("ContextT", bound="TellerContext")
+
+
+def post_once(
+    key: web.AppKey[ContextT],
+    *,
+    limit: int = MAX_BODY,
+    checks: Sequence[Callable[[web.Request], object]] = (),
+) -> Callable[
+    [Callable[[web.Request, ContextT, Terminal, bytes], Awaitable[web.Response]]],
+    Callable[[web.Request], Awaitable[web.Response]],
+]:
+    """A POST handler carried out once per ``Idempotency-Key``.
+
+    The caller is identified (401 first), the path and headers are checked by
+    ``checks`` (a bad id or header is refused before the key is claimed, so it is
+    never stored), the body is read up to ``limit`` (413), then the handler runs
+    under :meth:`Idempotency.run`: a repeat of the key gets the stored answer, a
+    refusal included, and nothing is done twice. The handler gets the request, its
+    section's context (``request.app[key]``), the terminal and the body.
+    """
+
+    def wrap(
+        perform: Callable[[web.Request, ContextT, Terminal, bytes], Awaitable[web.Response]],
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            context = request.app[key]
+            terminal = context.terminals.identify(request)
+            for check in checks:
+                check(request)
+            body = await read_body(request, limit)
+            return await context.idempotency.run(
+                request, terminal.id, body, lambda: perform(request, context, terminal, body)
+            )
+
+        handle.__name__ = perform.__name__
+        handle.__qualname__ = perform.__qualname__
+        handle.__doc__ = perform.__doc__
+        return handle
+
+    return wrap
 
 
 def json_response(model: BaseModel, status: int = 200) -> web.Response:

@@ -477,11 +477,13 @@ async def test_a_window_card_whose_job_failed_is_queued_again_and_waits_for_pick
     while await card_state() != "17":  # settled just after the job ended
         assert loop.time() < deadline
         await asyncio.sleep(0.05)
+    status, failed_view = await teller.call("GET", f"/v1/applications/{receipt}")
+    assert failed_view["progress"]["code"] == "in-production"  # queued again: still 制卡中
     assert await production.requeue_due(attempts=0, minutes=0.0) == []  # retries off
     assert await production.requeue_due(attempts=1, minutes=0.0) == [receipt]
     settled = await teller.until_settled(receipt)
     assert await card_state() == "02"
-    assert settled["status"] == "completed"
+    assert (settled["status"], settled["progress"]["code"]) == ("completed", "awaiting-pickup")
     platform = teller.world.platform
     assert platform is not None
     [card] = [
@@ -519,6 +521,13 @@ async def test_an_online_application_is_made_only_after_its_verification(
     )  # fmt: skip
     assert sent.status is Status.OK, sent
     receipt = sent.fields["receiptNumber"]
+
+    async def progress() -> str:
+        status, application = await teller.call("GET", f"/v1/applications/{receipt}")
+        assert status == 200, application
+        return str(application["progress"]["code"])
+
+    assert await progress() == "verifying"
     status, refused = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
     assert (status, refused["code"], refused["reason"]) == (
         409,
@@ -528,6 +537,7 @@ async def test_an_online_application_is_made_only_after_its_verification(
     body = {"materials": ["applicant-id-card", "photo"], "photo": demo_photo()}
     status, verified = await teller.call("POST", f"/v1/applications/{receipt}/verification", body)
     assert status == 200, verified
+    assert await progress() == "submitted"
     status, job = await teller.call("POST", "/v1/production/jobs", {"receipt_number": receipt})
     assert status == 202, job
     await teller.until(job["job_id"], lambda j: j["status"] == "issued")
@@ -537,3 +547,5 @@ async def test_an_online_application_is_made_only_after_its_verification(
         "completed",
         False,
     )
+    # handed over at the window: 已领取
+    assert settled["progress"] == {"code": "picked-up", "zh": "已领取", "en": "Picked up"}

@@ -415,6 +415,10 @@ async def _reissue_owing(world: World, *, channel: Channel = Channel.WINDOW) -> 
     )
     assert status == 200, result
     assert (result["fee_yuan"], result["fee_status"]) == (20, "due")
+    status, found, _ = await world.branch.call(
+        "GET", f"/v1/applications/{result['receipt_number']}"
+    )
+    assert found["progress"]["code"] == "fee-due"
     return str(result["receipt_number"])
 
 
@@ -575,6 +579,7 @@ async def test_twenty_withdrawals_at_once_give_the_debit_back_once(world: World)
         "reversed",
         False,
     )
+    assert found["progress"] == {"code": "returned", "zh": "已退回", "en": "Withdrawn"}
 
 
 async def test_a_withdrawn_reissue_may_be_asked_again(world: World) -> None:
