@@ -32,11 +32,13 @@ from gateway.batches.service import FINISHED_ROWS, BatchService, BatchSettings
 from gateway.issuance.journal import SqlJournal
 from gateway.operations.catalogue import Material
 from gateway.operations.rows import ApplicationRow
-from gateway.operations.schemas import ApprovalIn, OperationRequest, PersonIn
+from gateway.operations.schemas import ApprovalIn, FeeIn, OperationRequest, PersonIn
 from gateway.operations.service import BusinessService
 from gateway.operations.settings import BusinessConfig
 from gateway.operations.workdays import WorkCalendar
+from gateway.people import lifecycle
 from gateway.people.rows import CardRow
+from gateway.people.states import ApplicationEvent, CardEvent
 from gateway.people.vault import PersonalDataVault
 from gateway.runtime.db import create_engine, session_factory
 from gateway.runtime.http.idempotency import request_digest
@@ -157,7 +159,7 @@ async def produce_all(line: Line, batch_id: str) -> None:
     """Production rounds until every row is finished, waiting on the controller's jobs."""
     for _ in range(40):
         await line.service.production_round()
-        rows = await line.service.rows(batch_id)
+        rows = [r for r in await line.service.rows(batch_id) if r.status != "invalid"]
         open_jobs = [r.job_id for r in rows if r.status not in FINISHED_ROWS and r.job_id]
         if all(r.status in FINISHED_ROWS for r in rows):
             return
@@ -250,3 +252,59 @@ async def test_a_batch_through_the_station_then_pickup_and_enabling(line: Line) 
     progress = await line.service.progress(batch_id)
     assert progress.counts == {"enabled": 2, "issued": 1}
     assert progress.batch.status == "finished"
+
+
+async def test_a_batch_reissue_through_the_station(line: Line) -> None:
+    """补换卡明细表: the lost card's holder gets a new chip card from the station once paid.
+
+    Two cards are made, picked up and enabled; the first is formally lost. A
+    reissue list names both holders: the second (card in use) is refused on its
+    row; the fee holds production back until it is settled; the new card is made
+    on the station, the lost one cancelled (its cancellation in the outbox), the new
+    one picked up and enabled 96 hours later like any batch card.
+    """
+    applied = await _import(line, [row(1), row(2)], "batch-apply")
+    await line.service.submit(applied, TELLER)
+    await produce_all(line, applied)
+    handler = BatchPickupIn(handler=PersonIn(**HANDLER), materials=[Material.HANDLER_ID_CARD])
+    await line.service.pickup(applied, handler, TELLER)
+    await line.clock.advance(96 * 3600)
+    assert await line.service.enable_due() == 2
+    async with line.sessions.begin() as session:
+        lost = (await session.scalars(select(CardRow).where(CardRow.card_state == "04"))).all()[0]
+        lifecycle.step(lost, ApplicationEvent.REPORT_FORMAL_LOSS)
+        lifecycle.step(lost, CardEvent.REPORT_FORMAL_LOSS)
+    reissue = await _import(line, [row(1), row(2)], "reissue")
+    progress = await line.service.submit(reissue, TELLER)
+    assert progress.counts == {"queued": 1, "invalid": 1}
+    tray_before = len(line.station.snapshot()["output_tray"])
+    await line.service.production_round()
+    assert len(line.station.snapshot()["output_tray"]) == tray_before  # the fee first
+    await line.business.fees.settle(progress.receipt_number, FeeIn(method="cash"), TELLER)
+    await produce_all(line, reissue)
+    tray = line.station.snapshot()["output_tray"]
+    assert len(tray) == tray_before + 1
+    async with line.sessions() as session:
+        states = {c.id: c.card_state for c in (await session.scalars(select(CardRow))).all()}
+        cancellations = (
+            await session.scalars(select(OutboxRow).where(OutboxRow.operation == "cancel_card"))
+        ).all()
+    assert states[lost.id] == "09"
+    assert sorted(states.values()) == ["02", "04", "09"]
+    assert len(cancellations) == 1
+    await line.service.pickup(reissue, handler, TELLER)
+    await line.clock.advance(96 * 3600)
+    assert await line.service.enable_due() == 1
+
+
+async def _import(line: Line, rows: list[list[str]], operation: str) -> str:
+    files = {}
+    for r in rows:
+        files[r[5]] = photo
+        files[r[6]] = lambda: SCAN
+    summary = await line.service.import_batch(
+        operation=operation, employer="昌吉市某某有限公司", handler=PersonIn(**HANDLER),
+        materials=[Material.HANDLER_ID_CARD, Material.BATCH_FILE], priority="normal",
+        list_name="list.csv", list_data=card_list(rows), files=files, terminal=TELLER,
+    )  # fmt: skip
+    return summary.id
