@@ -88,6 +88,7 @@ WINDOW_BUSY: Final = register(
     409,
     "The window's card reader and PIN pad serve another request now",
     "本窗口的读卡器和密码键盘正在办理另一笔业务",
+    retryable=True,
 )
 CARD_UNREADABLE: Final = register(
     "card-unreadable", 409, "No readable card in the window's reader", "读卡器中无卡或无法读卡"

@@ -98,13 +98,18 @@ FEE_DUE: Final = register(
     "该业务尚未缴纳工本费，缴费后方可制卡",
 )
 NO_STATION: Final = register(
-    "production-no-station", 503, "No issuance station is configured", "未配置制卡工位"
+    "production-no-station",
+    503,
+    "No issuance station is configured",
+    "未配置制卡工位",
+    retryable=False,
 )
 NO_ENCODER: Final = register(
     "production-no-encoder",
     503,
     "No station has a chip encoder configured",
     "没有配置读写卡器的制卡工位",
+    retryable=False,
 )
 DEVICE_OFFLINE: Final = register(
     "production-device-offline",

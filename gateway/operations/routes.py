@@ -142,6 +142,7 @@ STATE_CONFLICT: Final = register(
     409,
     "Another request for this holder changed the same record",
     "该申办人的另一笔业务已变更同一记录",
+    retryable=True,
 )
 ILLEGAL_TRANSITION: Final = register(
     "illegal-transition", 409, "Not allowed in the card's current state", "卡片当前状态不允许此业务"
@@ -166,6 +167,7 @@ CALENDAR_INCOMPLETE: Final = register(
     503,
     "The working-day calendar does not cover the deadline",
     "工作日历未包含办结期限所在年度",
+    retryable=False,
 )
 BANK_NOT_CONFIGURED: Final = register(
     "bank-not-configured",
@@ -189,7 +191,11 @@ FEE_NOT_DUE: Final = register(
     "fee-not-due", 409, "The application owes no fee now", "该业务当前无待缴工本费"
 )
 FEE_SETTLING: Final = register(
-    "fee-settling", 409, "A bank debit of the fee is under way", "工本费正在银行扣款"
+    "fee-settling",
+    409,
+    "A bank debit of the fee is under way",
+    "工本费正在银行扣款",
+    retryable=True,
 )
 FEE_DEBIT_REFUSED: Final = register(
     "fee-debit-refused", 409, "The bank refused the fee debit", "银行拒绝扣缴工本费"

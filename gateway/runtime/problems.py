@@ -15,6 +15,7 @@ on, an HTTP status, and a title in English and Chinese. A handler raises
         "detail_zh": "...",
         "instance": "/x",
         "request_id": "...",
+        "retryable": false,
     }
 
 Codes are never renamed or reused; ``docs/api-errors.md`` lists them.
@@ -54,14 +55,24 @@ PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
 REQUEST_ID: Final = web.RequestKey("request_id", str)
 
 
+#: Statuses that say "not now": the same request may succeed later, unchanged.
+_RETRYABLE_STATUSES: Final = frozenset({502, 503, 504})
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One kind of error: stable code, HTTP status, bilingual title."""
+    """One kind of error: stable code, HTTP status, bilingual title.
+
+    ``retryable``: the same request, sent again unchanged (same Idempotency-Key for
+    a POST) later, may succeed: a passing outage or another request holding what
+    this one needs. Everything else needs a change first (materials, state, input).
+    """
 
     code: str
     status: int
     title: str
     title_zh: str
+    retryable: bool = False
 
     @property
     def type_uri(self) -> str:
@@ -72,11 +83,18 @@ class Problem:
 PROBLEMS: dict[str, Problem] = {}
 
 
-def register(code: str, status: int, title: str, title_zh: str) -> Problem:
-    """Add a problem to the registry; a code can be registered once only."""
+def register(
+    code: str, status: int, title: str, title_zh: str, *, retryable: bool | None = None
+) -> Problem:
+    """Add a problem to the registry; a code can be registered once only.
+
+    ``retryable`` defaults to the status's meaning (502, 503, 504: yes).
+    """
     if code in PROBLEMS:
         raise ValueError(f"problem code {code!r} registered twice")
-    problem = Problem(code, status, title, title_zh)
+    if retryable is None:
+        retryable = status in _RETRYABLE_STATUSES
+    problem = Problem(code, status, title, title_zh, retryable)
     PROBLEMS[code] = problem
     return problem
 
@@ -148,6 +166,7 @@ def problem_response(
         "status": problem.status,
         "title": problem.title,
         "title_zh": problem.title_zh,
+        "retryable": problem.retryable,
     }
     if error.detail is not None:
         body["detail"] = mask_personal_numbers(error.detail)

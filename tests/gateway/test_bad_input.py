@@ -319,8 +319,8 @@ async def test_bad_bodies_are_422_and_change_nothing(world: World) -> None:
         {
             "field": "reason",
             "code": "string_nul",
-            "title_en": "Text must not contain NUL (U+0000)",
-            "title_zh": "文本中不得含有空字符（U+0000）",
+            "title_en": "reason: Text must not contain NUL (U+0000)",
+            "title_zh": "字段 reason：文本中不得含有空字符（U+0000）",
         }
     ]
     approval = {"adjustment": {"feeder": FEEDER, "delta": 1, "reason": "x"}, "reason": "\u0000"}
@@ -341,6 +341,8 @@ async def test_bad_bodies_are_422_and_change_nothing(world: World) -> None:
         status, problem = await world.teller.call("POST", target, named)
         assert (status, problem["code"]) == (422, "invalid-request"), target
         assert problem["errors"][0]["field"] == "applicant.name"
+        assert problem["errors"][0]["title_zh"].startswith("字段 applicant.name：")
+        assert problem["retryable"] is False
     approve = {"operation": "cancel", "request": named, "reason": "ok"}
     status, problem = await world.teller.call("POST", "/v1/approvals", approve, role="supervisor")
     assert (status, problem["code"]) == (422, "invalid-request")

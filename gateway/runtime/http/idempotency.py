@@ -64,6 +64,7 @@ IN_FLIGHT: Final = register(
     409,
     "The first request with this key is still running",
     "该请求正在处理中",
+    retryable=True,
 )
 
 

@@ -156,6 +156,54 @@ class ApiSection:
     problems: Mapping[StrEnum, Problem] = field(default_factory=dict)
 
 
+#: What each kind of field error means, in Chinese (pydantic's error types).
+_FIELD_ZH: Final = {
+    "missing": "缺少该字段",
+    "extra_forbidden": "不接受该字段",
+    "json_invalid": "请求内容不是有效的 JSON",
+    "json_type": "请求内容应为 JSON 对象",
+    "model_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "dict_type": "应为对象",
+    "list_type": "应为列表",
+    "string_type": "应为文本",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "float_type": "应为数字",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "too_short": "条目过少",
+    "too_long": "条目过多",
+    "string_pattern_mismatch": "格式不符合要求",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "greater_than": "数值过小",
+    "greater_than_equal": "数值过小",
+    "less_than": "数值过大",
+    "less_than_equal": "数值过大",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
+    "date_parsing": "应为日期（YYYY-MM-DD）",
+    "date_type": "应为日期（YYYY-MM-DD）",
+    "datetime_parsing": "应为时间（ISO 8601）",
+    "value_error": "取值无效",
+}
+
+
+def _field_error(field_name: str, error: Mapping[str, Any]) -> dict[str, str]:
+    """One field's problem, naming the field in both languages."""
+    kind = str(error["type"])
+    meaning = _FIELD_ZH.get(kind, "格式不符合要求")
+    return {
+        "field": field_name,
+        "code": kind,
+        "title_en": f"{field_name}: {error['msg']}",
+        "title_zh": f"字段 {field_name}：{meaning}",
+    }
+
+
 def parse_body(model: type[M], body: bytes) -> M:
     """``body`` as ``model``, or 422 ``invalid-request`` listing every field problem.
 
@@ -169,12 +217,7 @@ def parse_body(model: type[M], body: bytes) -> M:
             f"{exc.error_count()} problem(s) in the request body; all are listed.",
             f"请求内容有{exc.error_count()}处不符合要求，已全部列出。",
             errors=[
-                {
-                    "field": ".".join(str(p) for p in error["loc"]) or "(body)",
-                    "code": error["type"],
-                    "title_en": error["msg"],
-                    "title_zh": "字段缺失或格式不符合要求",
-                }
+                _field_error(".".join(str(p) for p in error["loc"]) or "(body)", error)
                 for error in exc.errors(include_url=False, include_input=False)
             ],
         ) from None
@@ -188,8 +231,8 @@ def parse_body(model: type[M], body: bytes) -> M:
                 {
                     "field": field,
                     "code": "string_nul",
-                    "title_en": "Text must not contain NUL (U+0000)",
-                    "title_zh": "文本中不得含有空字符（U+0000）",
+                    "title_en": f"{field}: Text must not contain NUL (U+0000)",
+                    "title_zh": f"字段 {field}：文本中不得含有空字符（U+0000）",
                 }
                 for field in fields
             ],

@@ -55,9 +55,28 @@ fetch('/openapi.json').then(r => r.json()).then(doc => {
 
 
 def _problem_schema() -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "required": ["code", "title_zh", "title_en"],
+        "properties": {
+            "code": {"type": "string"},
+            "title_zh": {"type": "string"},
+            "title_en": {"type": "string"},
+        },
+    }
+    field_error = {
+        "type": "object",
+        "required": ["field", "code", "title_zh", "title_en"],
+        "properties": {
+            "field": {"type": "string", "description": "Dotted path of the field, or (body)"},
+            "code": {"type": "string"},
+            "title_zh": {"type": "string"},
+            "title_en": {"type": "string"},
+        },
+    }
     return {
         "type": "object",
-        "required": ["type", "code", "status", "title", "title_zh"],
+        "required": ["type", "code", "status", "title", "title_zh", "retryable"],
         "properties": {
             "type": {"type": "string"},
             "code": {"type": "string", "enum": sorted(PROBLEMS)},
@@ -68,6 +87,21 @@ def _problem_schema() -> dict[str, Any]:
             "detail_zh": {"type": "string"},
             "instance": {"type": "string"},
             "request_id": {"type": "string"},
+            "retryable": {
+                "type": "boolean",
+                "description": "The same request sent again later, unchanged, may succeed",
+            },
+            "retry_after": {"type": "number", "description": "Seconds to wait first"},
+            "missing": {
+                "type": "array",
+                "items": item,
+                "description": "incomplete-request: every missing or invalid material (一次性告知)",
+            },
+            "errors": {
+                "type": "array",
+                "items": field_error,
+                "description": "invalid-request: every field that is not as documented",
+            },
         },
         "additionalProperties": True,
     }
@@ -92,7 +126,9 @@ def openapi_document(sections: Iterable[ApiSection]) -> dict[str, Any]:
         "description": "Refused",
         "content": {"application/problem+json": {"schema": ref("Problem")}},
     }
-    errors = {str(code): problem for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+    # Every status a registered problem has, 5xx included (no request should meet 500).
+    statuses = sorted({p.status for p in PROBLEMS.values()} | {400, 401, 403, 404, 409, 413, 422})
+    errors = {str(code): problem for code in statuses}
     errors["401"] = {
         **problem,
         "headers": {

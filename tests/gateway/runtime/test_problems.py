@@ -50,3 +50,19 @@ def test_a_problem_never_carries_personal_data_in_clear() -> None:
         assert clear not in text, text
     assert body["detail"] == "no holder 110105********002X (tel 138****5678)"
     assert body["holder"] == {"name": "张**", "phone": "138****5678"}
+
+
+def test_what_may_be_retried_is_said_and_documented() -> None:
+    """A passing outage or a busy resource is retryable; a refusal on the request is not."""
+    from gateway import assembly  # noqa: F401, PLC0415 - registers every section's problems
+
+    retryable = {p.code for p in PROBLEMS.values() if p.retryable}
+    for code in ("state-conflict", "fee-settling", "window-busy", "idempotency-in-flight",
+                 "not-ready", "day-upstream-unavailable"):  # fmt: skip
+        assert code in retryable, code
+    for code in ("incomplete-request", "invalid-request", "card-exists", "illegal-transition",
+                 "forbidden", "not-found", "day-closed"):  # fmt: skip
+        assert code not in retryable, code
+    text = DOC.read_text(encoding="utf-8")
+    listed = text.split("Retryable:", 1)[1].split("\n\n", 1)[0]
+    assert sorted(retryable) == sorted(c.strip(" `.\n") for c in listed.split(",")), listed
