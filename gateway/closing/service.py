@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -39,7 +38,7 @@ from sqlalchemy import func, select
 
 from gateway.issuance.rows import ProductionStepRow, StockEntryRow
 from gateway.operations.rows import ApplicationRow, BusinessDayRow, ReceiptSequenceRow
-from gateway.runtime.business_day import BUSINESS_TZ
+from gateway.runtime.business_day import BUSINESS_TZ, day_start
 from gateway.runtime.db import insert_or_ignore
 from gateway.upstream.errors import UpstreamError
 from gateway.upstream.models import OutboxRow, OutboxState
@@ -48,6 +47,8 @@ from protocols.bank import BankOperation
 from protocols.platform import PlatformOperation
 
 if TYPE_CHECKING:
+    from datetime import date, datetime
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from devices.clock import Clock
@@ -100,8 +101,7 @@ class _DayWindow:
 
     @classmethod
     def of(cls, day: date) -> _DayWindow:
-        start = datetime.combine(day, time(0), BUSINESS_TZ)
-        return cls(day, start, start + timedelta(days=1))
+        return cls(day, day_start(day), day_start(day, after=1))
 
 
 class DayClosing:

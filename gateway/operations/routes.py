@@ -35,7 +35,7 @@ from aiohttp import web
 from sqlalchemy import bindparam, select
 
 from gateway.approvals.errors import ApprovalReason
-from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, Role
+from gateway.operations.catalogue import CATALOGUE, Case, Channel, Operation, OperationSpec, Role
 from gateway.operations.completeness import decoded_photo
 from gateway.operations.errors import OperationReason
 from gateway.operations.progress import ProgressStep, progress_of
@@ -62,7 +62,7 @@ from gateway.operations.schemas import (
 from gateway.operations.service import is_overdue
 from gateway.operations.status_cache import STATUS_CACHE, StatusCache
 from gateway.people.rows import CardRow, IdentityDocumentRow, PersonRow
-from gateway.runtime.business_day import local_day
+from gateway.runtime.business_day import day_start, local_day
 from gateway.runtime.http.auth import Terminal, require_role
 from gateway.runtime.http.idempotency import request_digest
 from gateway.runtime.http.kit import (
@@ -82,6 +82,8 @@ from gateway.runtime.http.kit import (
     parse_body,
     post_once,
     query_choice,
+    query_day,
+    query_terminal,
 )
 from gateway.runtime.problems import NOT_FOUND, Problem, ProblemError, register
 from security.redaction import mask_address, mask_name, mask_personal_numbers
@@ -278,7 +280,8 @@ INVALID_DAY: Final = register("invalid-day", 400, "Not a valid day", "日期无�
 _FEE_DESK: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 _READERS: Final = frozenset(Role) - {Role.OPS}
 _LIST_PARAMETERS: Final = (
-    "status", "operation", "channel", "overdue", "archive", "limit", "cursor",
+    "status", "operation", "channel", "overdue", "archive", "from", "to", "terminal",
+    "limit", "cursor",
 )  # fmt: skip
 
 
@@ -527,35 +530,17 @@ async def list_applications(request: web.Request) -> web.Response:
     api = request.app[OPERATIONS]
     query = request.query
     limit = page_limit(query)
-    before = decode_cursor(query["cursor"]) if "cursor" in query else None
-    operation = query_choice(query, "operation", {o.value: o for o in Operation})
-    overdue = query_choice(query, "overdue", {"true": True, "false": False}) or False
-    status = query_choice(query, "status", {s: s for s in APPLICATION_STATUSES})
-    archive = query_choice(query, "archive", {s: s for s in ARCHIVE_STATUSES})
-    channel = query_choice(query, "channel", {c.value: c for c in Channel})
+    today = local_day(api.clock.now())
+    conditions = _list_conditions(query, today)  # every parameter checked before the audit
     asked = {k: query[k] for k in _LIST_PARAMETERS if k in query}  # checked: safe to keep
     await api.audit_reads.put(terminal.id, "query.applications", "applications", {"query": asked})
     statement = (
         select(ApplicationRow, PersonRow, CardRow.card_state)
         .join(PersonRow, PersonRow.id == ApplicationRow.person_id)
         .outerjoin(CardRow, CardRow.id == ApplicationRow.card_id)
+        .where(*conditions)
         .order_by(ApplicationRow.id.desc())
     )
-    if before is not None:
-        statement = statement.where(ApplicationRow.id < before)
-    if operation is not None:
-        statement = statement.where(ApplicationRow.operation == operation.value)
-    if status is not None:
-        statement = statement.where(ApplicationRow.status == status)
-    if archive is not None:
-        statement = statement.where(ApplicationRow.archive_status == archive)
-    if channel is not None:
-        statement = statement.where(ApplicationRow.channel == channel.value)
-    today = local_day(api.clock.now())
-    if overdue:
-        statement = statement.where(
-            ApplicationRow.status == "accepted", ApplicationRow.deadline < today
-        )
     async with api.sessions() as session:
         rows = (await session.execute(statement.limit(limit + 1))).all()
     items = [
@@ -566,6 +551,30 @@ async def list_applications(request: web.Request) -> web.Response:
     if len(rows) > limit:
         cursor = encode_cursor(rows[limit - 1][0].id)
     return web.json_response({"items": items, "next_cursor": cursor})
+
+
+def _list_conditions(query: Mapping[str, str], today: date) -> list[Any]:
+    """The list's filters from its query parameters (each checked: 400 naming a bad one)."""
+    a = ApplicationRow
+    found: list[Any] = []
+    if "cursor" in query:
+        found.append(a.id < decode_cursor(query["cursor"]))
+    chosen = {
+        a.operation: query_choice(query, "operation", {o.value: o.value for o in Operation}),
+        a.status: query_choice(query, "status", {s: s for s in APPLICATION_STATUSES}),
+        a.archive_status: query_choice(query, "archive", {s: s for s in ARCHIVE_STATUSES}),
+        a.channel: query_choice(query, "channel", {c.value: c.value for c in Channel}),
+        a.terminal_id: query_terminal(query, "terminal"),
+    }
+    found.extend(column == value for column, value in chosen.items() if value is not None)
+    first, last = query_day(query, "from"), query_day(query, "to")
+    if first is not None:  # accepted on or after that business day (Asia/Shanghai)
+        found.append(a.accepted_at >= day_start(first))
+    if last is not None:  # accepted on or before that business day
+        found.append(a.accepted_at < day_start(last, after=1))
+    if query_choice(query, "overdue", {"true": True, "false": False}):
+        found.extend((a.status == "accepted", a.deadline < today))
+    return found
 
 
 async def person_cards(request: web.Request) -> web.Response:
@@ -617,8 +626,21 @@ async def person_cards(request: web.Request) -> web.Response:
     )
 
 
-async def catalogue(_request: web.Request) -> web.Response:
-    """The operation catalogue: cases, channels and materials per operation."""
+async def catalogue(request: web.Request) -> web.Response:
+    """The operation catalogue: cases, channels, materials, fees and time limits as configured."""
+    rules = request.app[OPERATIONS].service.rules
+
+    def limits(spec: OperationSpec) -> dict[str, dict[str, int | None]]:
+        found: dict[str, dict[str, int | None]] = {}
+        for channel in spec.channels:
+            limit = spec.limit_for(channel)
+            workdays = limit.workdays
+            if spec.operation is Operation.APPLY and channel is Channel.ONLINE:
+                workdays = rules.online_apply_workdays
+            found[channel.value] = {"workdays": workdays, "fault_hours": limit.fault_hours}
+        return found
+
+    fee_rules = [rule.model_dump() for rule in rules.fee_rules]
     return web.json_response(
         {
             spec.operation.value: {
@@ -643,12 +665,18 @@ async def catalogue(_request: web.Request) -> web.Response:
                 "on_site_requirements": {
                     case.value: [r.code for r in reqs] for case, reqs in spec.on_site.items()
                 },
-                "fee_yuan": spec.fee_yuan,
+                # The configured fee ([business] reissue_fee_yuan), and the rules by
+                # region and category that may change it for a holder.
+                "fee_yuan": rules.reissue_fee_yuan if spec.fee_yuan else 0,
+                "fee_rules": fee_rules if spec.fee_yuan else [],
                 "needs_approval": spec.needs_approval,
                 "holder_only": spec.holder_only,
                 "needs_card": spec.needs_card,
                 "live_only": spec.live_only,
                 "time_limit_workdays": spec.time_limit.workdays,
+                # Each channel's own limit (online applications: 30 working days as
+                # configured; window issuance at once, 24 h on a device fault).
+                "time_limits": limits(spec),
                 "archive": sorted(a.value for a in spec.archive),
             }
             for spec in CATALOGUE.values()
@@ -735,6 +763,24 @@ def _paths(kit: OpenApiKit) -> dict[str, Any]:
                     "name": "overdue",
                     "in": "query",
                     "schema": {"type": "string", "enum": ["true", "false"]},
+                },
+                {
+                    "name": "from",
+                    "in": "query",
+                    "description": "accepted on or after this business day (Asia/Shanghai)",
+                    "schema": {"type": "string", "format": "date"},
+                },
+                {
+                    "name": "to",
+                    "in": "query",
+                    "description": "accepted on or before this business day (Asia/Shanghai)",
+                    "schema": {"type": "string", "format": "date"},
+                },
+                {
+                    "name": "terminal",
+                    "in": "query",
+                    "description": "accepted at this terminal",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
                 },
                 {
                     "name": "channel",

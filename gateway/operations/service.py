@@ -193,6 +193,11 @@ class BusinessService:
         if self.notices is not None:
             self.notices.handle(PlatformOperation.ONLINE_APPLICATION, self.online.receive)
 
+    @property
+    def rules(self) -> BusinessConfig:
+        """``[business]``: fees, time limits, approvals as configured."""
+        return self._rules
+
     def fee_for(self, birth: date, today: date) -> FeeDecision:
         """What one new card of a reissue, replacement or renewal costs its holder."""
         return decide_fee(

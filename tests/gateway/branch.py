@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -75,9 +76,13 @@ class Branch:
             return response.status, await response.json(), reply
 
 
-@pytest.fixture
-async def branch(database_url: str, tmp_path: Path) -> AsyncIterator[Branch]:
-    """A daemon with a key store and four terminals (teller, supervisor, kiosk, ops)."""
+@contextlib.asynccontextmanager
+async def running_branch(
+    database_url: str,
+    tmp_path: Path,
+    **sections: Any,  # noqa: ANN401 - config sections
+) -> AsyncIterator[Branch]:
+    """A daemon with a key store and four terminals; ``sections`` added to its config."""
     config = parse_config(
         {
             "data_dir": str(tmp_path),
@@ -88,6 +93,7 @@ async def branch(database_url: str, tmp_path: Path) -> AsyncIterator[Branch]:
             "terminals": [
                 {"id": f"{role}-01", "role": role, "token": token} for role, token in TOKENS.items()
             ],
+            **sections,
         }
     )
     started: asyncio.Future[Daemon] = asyncio.get_running_loop().create_future()
@@ -105,6 +111,13 @@ async def branch(database_url: str, tmp_path: Path) -> AsyncIterator[Branch]:
         yield Branch(daemon, http)
     os.kill(os.getpid(), signal.SIGTERM)
     assert await asyncio.wait_for(task, 20) == 0
+
+
+@pytest.fixture
+async def branch(database_url: str, tmp_path: Path) -> AsyncIterator[Branch]:
+    """A daemon with a key store and four terminals (teller, supervisor, kiosk, ops)."""
+    async with running_branch(database_url, tmp_path) as running:
+        yield running
 
 
 def apply_body(**changes: Any) -> dict[str, Any]:  # noqa: ANN401

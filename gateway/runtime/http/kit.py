@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
@@ -55,6 +56,8 @@ __all__ = [
     "path_id",
     "post_once",
     "query_choice",
+    "query_day",
+    "query_terminal",
     "read_body",
 ]
 
@@ -402,6 +405,43 @@ def query_choice(query: Mapping[str, str], name: str, choices: Mapping[str, T]) 
             f"查询参数 {name} 无效。",
         )
     return found
+
+
+_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TERMINAL_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+#: The days a query may name (a day's end must still be a date).
+_FIRST_DAY: Final = dt.date(2000, 1, 1)
+_LAST_DAY: Final = dt.date(9999, 1, 1)
+
+
+def query_day(query: Mapping[str, str], name: str) -> dt.date | None:
+    """Query parameter ``name`` as a day, ``YYYY-MM-DD``, 2000 to 9998 (``None`` if absent)."""
+    if name not in query:
+        return None
+    text = query[name]
+    if _DAY.fullmatch(text):
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            day = None
+        if day is not None and _FIRST_DAY <= day < _LAST_DAY:
+            return day
+    raise bad_parameter(
+        name, f"{name} must be a day, YYYY-MM-DD.", f"查询参数 {name} 应为日期 YYYY-MM-DD。"
+    )
+
+
+def query_terminal(query: Mapping[str, str], name: str) -> str | None:
+    """Query parameter ``name`` as a terminal id (``None`` when absent); 400 unless one."""
+    if name not in query:
+        return None
+    if _TERMINAL_ID.fullmatch(query[name]) is None:
+        raise bad_parameter(
+            name,
+            f"{name} must be a terminal id (1-64 of A-Z a-z 0-9 . _ : -).",
+            f"查询参数 {name} 应为终端编号。",
+        )
+    return query[name]
 
 
 def identity_number_header(request: web.Request) -> str:
