@@ -20,6 +20,7 @@ from production.errors import (
     ProductionError,
     StockError,
     UnknownJobError,
+    UpstreamRefusedError,
     VerifyMismatchError,
 )
 from production.keys import LocalKeyService
@@ -97,6 +98,7 @@ __all__ = [
     "StockKind",
     "StockLedger",
     "UnknownJobError",
+    "UpstreamRefusedError",
     "VerifyMismatchError",
     "render_panels",
 ]

@@ -64,6 +64,7 @@ from production.errors import (
     NoEncoderError,
     NoStationError,
     UnknownJobError,
+    UpstreamRefusedError,
     VerifyMismatchError,
 )
 from production.model import (
@@ -516,11 +517,26 @@ class ProductionController:
     # --------------------------------------------------------------- prepare
 
     async def _prepare(self, job_id: str) -> None:
-        """Pre-open on the platform (retried), then queue the job."""
+        """Pre-open on the platform (retried while down), then queue the job.
+
+        A refusal (the platform answered no) ends the job at once, ``failed`` with
+        ``refused:<target>:<status>``: no blank was taken, nothing is retried.
+        """
         job = self._jobs[job_id]
-        opened = await self._upstream(
-            job, lambda: self._platform.pre_open(job.order, message_id=f"{job_id}:pre_open")
-        )
+        try:
+            opened = await self._upstream(
+                job,
+                lambda: self._platform.pre_open(job.order, message_id=f"{job_id}:pre_open"),
+                refusal_ends=True,
+            )
+        except UpstreamRefusedError as exc:
+            failure = f"refused:{exc.target}:{exc.status}"[:128]
+            log.warning("production_refused", job_id=job_id, step="pre_open", failure=failure)
+            await self._end(
+                job, _S.PRE_OPEN, Phase.FAILED, detail=failure, failure=failure,
+                status=JobStatus.FAILED,
+            )  # fmt: skip
+            return
         # The branch's own photo of the holder is printed; the platform's only without one.
         photo = job.order.photo or opened.photo
         order = replace(job.order, card_number=opened.card_number, photo=photo)
@@ -530,12 +546,29 @@ class ProductionController:
         )
         self._enqueue(job)
 
-    async def _upstream(self, job: JobRecord, call: Callable[[], Awaitable[T]]) -> T:
+    async def _upstream(
+        self, job: JobRecord, call: Callable[[], Awaitable[T]], *, refusal_ends: bool = False
+    ) -> T:
+        """``call`` until it answers, backing off while the other side is down.
+
+        ``refusal_ends``: a refusal is raised to the caller (before anything is made).
+        Once the card is made its upstream steps keep trying: the card exists, and a
+        refusal there is for people to settle with the platform; the job waits.
+        """
         delays = backoff_delays(self._settings.upstream_backoff, self._rng)
         while True:
             try:
                 result = await call()
-            except Exception as exc:  # noqa: BLE001 - any upstream failure is retried
+            except UpstreamRefusedError:
+                if refusal_ends:
+                    raise  # an answer, not an outage: the caller ends the job
+                delay = next(delays)
+                log.warning(  # a refusal after the card is made: people settle it upstream
+                    "production_upstream_refused", job_id=job.job_id, step=job.step,
+                    retry_in=round(delay, 3),
+                )  # fmt: skip
+                await self._clock.sleep(delay)
+            except Exception as exc:  # noqa: BLE001 - any other upstream failure is retried
                 delay = next(delays)
                 log.warning(
                     "production_upstream_retry",

@@ -10,6 +10,8 @@
 - :class:`JobFailedError`: the job gave up (``reason`` says why).
 - :class:`StockError`: a stock operation was refused (e.g. an adjustment
   without a supervisor's approval).
+- :class:`UpstreamRefusedError`: the platform or the bank answered and refused
+  (not an outage): retrying the same request cannot help, so it is not retried.
 
 Messages never hold personal data; the data a caller needs is in attributes.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "ProductionError",
     "StockError",
     "UnknownJobError",
+    "UpstreamRefusedError",
     "VerifyMismatchError",
 ]
 
@@ -187,3 +190,23 @@ class ApprovalRequiredError(StockError):
     """A stock adjustment needs a supervisor's approval (distinct from the operator)."""
 
     code: ClassVar[str] = "production.approval_required"
+
+
+class UpstreamRefusedError(ProductionError):
+    """The platform or the bank refused a production request (a refusal, not a fault).
+
+    Raised by the adapters of :mod:`production.ports`; the controller stops the job
+    with the refusal as its failure instead of retrying.
+
+    Attributes:
+        target: ``platform`` or ``bank``.
+        status: The other side's status (dialect-neutral, e.g. ``invalid_state``).
+    """
+
+    code: ClassVar[str] = "production.upstream_refused"
+
+    def __init__(self, target: str, status: str) -> None:
+        """Keep who refused and with which status (no personal data)."""
+        super().__init__(f"{target} refused: {status}")
+        self.target = target
+        self.status = status

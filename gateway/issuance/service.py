@@ -57,6 +57,7 @@ from gateway.people.states import (
     CardState,
 )
 from gateway.runtime.business_day import local_day
+from gateway.upstream.errors import UpstreamRejectedError
 from gateway.upstream.platform import Applicant, CardRef, KeyServiceContext, ProductionData
 from production import (
     JobRecord,
@@ -67,6 +68,7 @@ from production import (
     Priority,
     QcVerdict,
     UnknownJobError,
+    UpstreamRefusedError,
 )
 
 if TYPE_CHECKING:
@@ -136,10 +138,18 @@ class PlatformProduction:
     platform: PlatformClient
 
     async def pre_open(self, order: Order, *, message_id: str) -> PreOpened:
-        """Apply / pre-open: the card number and the photo to print."""
-        result = await self.platform.apply(
-            Applicant(order.ssn, order.name, order.region, order.photo), message_id=message_id
-        )
+        """Apply / pre-open: the card number and the photo to print.
+
+        Raises:
+            UpstreamRefusedError: the platform refused (not an outage: not retried).
+        """
+        try:
+            result = await self.platform.apply(
+                Applicant(order.ssn, order.name, order.region, order.photo),
+                message_id=message_id,
+            )
+        except UpstreamRejectedError as exc:
+            raise UpstreamRefusedError("platform", str(exc.status)) from None
         return PreOpened(result.card_number, result.photo or None)
 
     async def return_data(self, data: ReturnData, *, message_id: str) -> None:
@@ -462,6 +472,8 @@ class ProductionService:
             last = await self.journal.load_job(jobs[-1][0]) if jobs else None
             if away >= attempts or last is None:
                 continue
+            if (last.failure or "").startswith("refused:"):
+                continue  # the platform said no: people settle that, not another job
             try:
                 await self.issue(
                     receipt, "production", ethnicity=last.order.ethnicity, priority=Priority.BATCH

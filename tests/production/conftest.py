@@ -29,6 +29,7 @@ from production import (
     PreOpened,
     QcVerdict,
     ReturnData,
+    UpstreamRefusedError,
 )
 from protocols.printer.commands import CardPosition, PrinterStatus
 from simulators.card import SimulatedCard
@@ -215,6 +216,8 @@ class FakePlatform:
         self.returned: dict[str, ReturnData] = {}
         self.enabled: dict[str, str] = {}
         self.fail_pre_open = 0
+        #: A status the platform refuses pre-open with (an answer, not an outage).
+        self.refuse_pre_open: str | None = None
 
     async def pre_open(self, order: Order, *, message_id: str) -> PreOpened:
         """A card number per application (stable), and a photo."""
@@ -222,6 +225,8 @@ class FakePlatform:
         if self.fail_pre_open:
             self.fail_pre_open -= 1
             raise ConnectionError("platform down")
+        if self.refuse_pre_open is not None:
+            raise UpstreamRefusedError("platform", self.refuse_pre_open)
         number = self.numbers.setdefault(order.application_id, f"B{len(self.numbers) + 1:08d}")
         return PreOpened(number, photo_png())
 

@@ -326,6 +326,21 @@ async def test_platform_outage_is_retried_with_backoff() -> None:
     assert len(rig.clock.sleeps) >= 3
 
 
+async def test_a_platform_refusal_ends_the_job_at_once_and_takes_no_blank() -> None:
+    """Pre-open refused: failed with the refusal, not retried, no blank fed or spoiled."""
+    rig = await make_rig([blank_card(1), blank_card(2)])
+    rig.platform.refuse_pre_open = "invalid_state"
+    controller = rig.controller()
+    await controller.start()
+    job = await controller.submit(make_order())
+    done = await controller.wait(job.job_id)
+    await controller.stop()
+    assert (done.status, done.failure) == (JobStatus.FAILED, "refused:platform:invalid_state")
+    assert rig.clock.sleeps == []  # no backoff: an answer is not an outage
+    assert not [e for e in rig.journal.events if e.step is StepName.FEED]
+    assert not [s for s in rig.journal.stock.values() if s.job_id == job.job_id]
+
+
 class _FailsOnce(ThreadPoolExecutor):
     """A renderer whose first face fails (as when the surface process dies)."""
 
