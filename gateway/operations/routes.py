@@ -28,7 +28,6 @@ rules).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -90,6 +89,7 @@ from security.redaction import mask_address, mask_name, mask_personal_numbers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import date
     from enum import StrEnum
 
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -407,13 +407,7 @@ async def fees_of_day(request: web.Request) -> web.Response:
     terminal = api.terminals.identify(request)
     require_role(terminal, _FEE_DESK | {Role.OPS}, "read the day's fees")
     fees = api.service.fees
-    text = request.query.get("day")
-    try:
-        day = date.fromisoformat(text) if text is not None else fees.today()
-    except ValueError:
-        raise ProblemError(
-            INVALID_DAY, f"Not a day: {text!r} (YYYY-MM-DD).", "日期格式应为 YYYY-MM-DD。"
-        ) from None
+    day = query_day(request.query, "day") or fees.today()
     return json_response(await fees.day(day))
 
 

@@ -59,3 +59,6 @@ async def test_lists_filter_by_day_and_terminal(database_url: str, tmp_path: Pat
                 "bad-request",
                 bad.partition("=")[0],
             ), bad
+        for bad_day in ("0001-01-01", "9999-12-31", "2026-02-30"):  # found by schemathesis
+            status, problem, _ = await branch.call("GET", f"/v1/fees?day={bad_day}")
+            assert (status, problem["code"], problem["parameter"]) == (400, "bad-request", "day")
