@@ -68,6 +68,8 @@ log = structlog.get_logger(__name__)
 #: The platform's application number: letters, digits and dashes.
 _ONLINE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,32}")
 _MAX_NAME: Final = 30
+#: No online application is older than this (a date before it is a typing error).
+_FIRST_DAY: Final = date(2000, 1, 1)
 #: Who verifies at the window.
 _VERIFIERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 
@@ -115,6 +117,8 @@ class OnlineApplications:
             applied_on = date.fromisoformat(fields.get("appliedOn", ""))
         except ValueError:
             raise NoticeRefusal(Status.INVALID_REQUEST, "appliedOn 有误 bad date") from None
+        if not _FIRST_DAY <= applied_on <= self._clock.now().astimezone(BUSINESS_TZ).date():
+            raise NoticeRefusal(Status.INVALID_REQUEST, "appliedOn 不在合理范围 date out of range")
         try:
             deadline = self._calendar.add_workdays(applied_on, self._workdays())
         except CalendarError:

@@ -99,6 +99,8 @@ async def test_refusals_keep_nothing(world: LossWorld) -> None:
     """A bad number, an applicant with a card, an id of another person: refused, nothing kept."""
     bad = await push(world, ssn="110105199001010000")
     assert bad.status is Status.INVALID_REQUEST
+    for day in ("0001-01-01", "2099-01-01", "2026-02-30"):  # before 2000, not yet, no such day
+        assert (await push(world, applied_on=day)).status is Status.INVALID_REQUEST, day
     assert await count(world) == 0
     assert (await push(world)).status is Status.OK
     other = await push(world, ssn=AGENT, name="李四")  # the same online id, another person
