@@ -744,6 +744,17 @@ class ProductionController:
                     await session.close()
             except _Interrupted:
                 raise
+            except UpstreamRefusedError as exc:
+                # The key service said no: not the chip's fault, and another blank would
+                # be refused alike. The card goes to the reject box; the job ends.
+                failure = f"refused:{exc.target}:{exc.status}"[:128]
+                log.warning(
+                    "production_refused", job_id=job.job_id, step="authenticate", failure=failure
+                )
+                job = await self._end(
+                    job, job.step or _S.AUTHENTICATE, Phase.FAILED, detail=failure
+                )
+                return await self._spoil(job, state, failure, final=True)
             except Exception as exc:  # noqa: BLE001 - card refusals and key-service errors count
                 last = getattr(exc, "code", type(exc).__name__)
                 log.warning(
@@ -866,8 +877,13 @@ class ProductionController:
             return await self._spoil(job, state, "printer_jam")
         return job
 
-    async def _spoil(self, job: JobRecord, state: _StationState | None, reason: str) -> JobRecord:
-        """Reject the job's card and record it spoiled; the job takes another blank or fails."""
+    async def _spoil(
+        self, job: JobRecord, state: _StationState | None, reason: str, *, final: bool = False
+    ) -> JobRecord:
+        """Reject the job's card and record it spoiled; the job takes another blank or fails.
+
+        ``final``: the job fails with this card whatever blanks it has left (a refusal).
+        """
         feeder = job.feeder or "unknown"
         if job.step is not _S.REJECT or job.phase is not Phase.BEGUN:
             job = replace(job, failure=reason)
@@ -880,7 +896,7 @@ class ProductionController:
                 self._pause(state, exc.code)  # the operator takes the card out
         spoiled = self._stock(job, StockKind.SPOILED, feeder, reason)
         log.warning("card_spoiled", job_id=job.job_id, card_seq=job.card_seq, reason=reason)
-        out_of_cards = job.card_seq >= self._settings.cards_per_job
+        out_of_cards = final or job.card_seq >= self._settings.cards_per_job
         return await self._end(
             job,
             _S.REJECT,

@@ -205,7 +205,10 @@ class PlatformKeyService:
             algorithm=request.algorithm.upper(),
             key_version=request.key_version,
         )
-        return await self.platform.external_authenticate(context, challenge)
+        try:
+            return await self.platform.external_authenticate(context, challenge)
+        except UpstreamRejectedError as exc:  # an answer: another blank would get it too
+            raise UpstreamRefusedError("key-service", str(exc.status)) from None
 
 
 # ------------------------------------------------------------------ quality check

@@ -192,10 +192,14 @@ class SimKeyService:
         """Use the demo master keys."""
         self.inner = SoftwareKeyService()
         self.calls = 0
+        #: A status the key service refuses with (an answer, not an outage).
+        self.refuse: str | None = None
 
     async def external_authenticate(self, request: KeyRequest, challenge: bytes) -> bytes:
         """Ask the simulator's key service."""
         self.calls += 1
+        if self.refuse is not None:
+            raise UpstreamRefusedError("key-service", self.refuse)
         ref = CardKeyRef(request.card_id_code, request.algorithm, request.key_version)
         return self.inner.external_authenticate(ref, challenge)
 

@@ -64,6 +64,7 @@ class Rig:
     clock: FakeClock
     encoder: InProcessEncoder
     paused: list[tuple[str, str]] = field(default_factory=list)
+    keys: SimKeyService = field(default_factory=SimKeyService)
 
     def controller(self, **settings: object) -> ProductionController:
         """A controller over this rig."""
@@ -72,7 +73,7 @@ class Rig:
             stations=[Station("s1", self.mechanics, self.encoder, READER)],
             platform=self.platform,
             bank=self.bank,
-            key_service=SimKeyService(),
+            key_service=self.keys,
             quality_check=self.qc,
             clock=self.clock,
             rng=random.Random(1),
@@ -339,6 +340,22 @@ async def test_a_platform_refusal_ends_the_job_at_once_and_takes_no_blank() -> N
     assert rig.clock.sleeps == []  # no backoff: an answer is not an outage
     assert not [e for e in rig.journal.events if e.step is StepName.FEED]
     assert not [s for s in rig.journal.stock.values() if s.job_id == job.job_id]
+
+
+async def test_a_key_service_refusal_spoils_one_blank_and_ends_the_job() -> None:
+    """The key service says no: one card to the reject box, no second try, no second blank."""
+    rig = await make_rig([blank_card(1), blank_card(2), blank_card(3)])
+    rig.keys.refuse = "refused"
+    controller = rig.controller()
+    await controller.start()
+    job = await controller.submit(make_order())
+    done = await controller.wait(job.job_id)
+    await controller.stop()
+    assert (done.status, done.failure) == (JobStatus.FAILED, "refused:key-service:refused")
+    assert rig.keys.calls == 1  # not the three chip-write attempts
+    spoiled = [s for s in rig.journal.stock.values() if s.kind.value == "spoiled"]
+    assert [(s.quantity, s.reason) for s in spoiled] == [(1, "refused:key-service:refused")]
+    assert done.card_seq == 1  # no second blank
 
 
 class _FailsOnce(ThreadPoolExecutor):
