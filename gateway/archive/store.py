@@ -27,13 +27,12 @@ import os
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import select
 
 from gateway.archive.rows import ArchiveFileRow
-from gateway.operations.catalogue import CATALOGUE, ArchiveItem, Operation
+from gateway.operations.catalogue import CATALOGUE, ArchiveKind, Operation
 from gateway.operations.rows import ApplicationRow
 from gateway.runtime.business_day import BUSINESS_TZ
 
@@ -60,22 +59,6 @@ _OPERATIONS: Final = frozenset(o.value for o in Operation)
 INDEX_FIELDS: Final = (
     "receipt_number", "operation", "kind", "sha256", "size", "content_type", "stored_at", "member",
 )  # fmt: skip
-
-
-class ArchiveKind(StrEnum):
-    """What an archived image shows."""
-
-    CREDENTIAL = "credential-image"  # 凭证影像
-    SCENE = "scene-image"  # 办理场景影像
-    SIGNATURE = "signature"  # 签字板签名 or the signed printed form
-
-
-#: The file kind that satisfies each of the catalogue's archive items.
-_KIND_OF: Final = {
-    ArchiveItem.CREDENTIAL_IMAGES: ArchiveKind.CREDENTIAL,
-    ArchiveItem.SCENE_IMAGE: ArchiveKind.SCENE,
-    ArchiveItem.SIGNATURE: ArchiveKind.SIGNATURE,
-}
 
 
 class ArchiveError(Exception):
@@ -186,7 +169,7 @@ async def _judge(session: AsyncSession, application_id: int) -> None:
         )
     )
     spec = CATALOGUE.get(Operation(held.operation)) if held.operation in _OPERATIONS else None
-    required = {_KIND_OF[item].value for item in spec.archive} if spec is not None else set()
+    required = {kind.value for kind in spec.archive} if spec is not None else set()
     if required <= kinds:
         held.archive_status = "complete"
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CATALOGUE",
     "DOCUMENT_MATERIAL",
-    "ArchiveItem",
+    "ArchiveKind",
     "Case",
     "Channel",
     "Material",
@@ -199,15 +199,19 @@ HOUSEHOLD_REGISTER: Final = _req(
 )
 
 
-class ArchiveItem(StrEnum):
-    """What a window operation keeps (seed 001: 留存凭证影像及办理场景影像, 签字确认)."""
+class ArchiveKind(StrEnum):
+    """What a window operation keeps, and what an archived image shows.
 
-    CREDENTIAL_IMAGES = "credential-images"
-    SCENE_IMAGE = "scene-image"
-    SIGNATURE = "signature"  # signature pad image, or the signed printed form
+    Seed 001: 留存凭证影像及办理场景影像, 签字确认. An application's archive is
+    complete once an image of each kind its operation keeps is archived with it.
+    """
+
+    CREDENTIAL = "credential-image"  # 凭证影像
+    SCENE = "scene-image"  # 办理场景影像
+    SIGNATURE = "signature"  # 签字板签名, or the signed printed form
 
 
-WINDOW_ARCHIVE: Final = frozenset(ArchiveItem)
+WINDOW_ARCHIVE: Final = frozenset(ArchiveKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +296,7 @@ class OperationSpec:
     upstream: tuple[str, ...] = ()
     #: Needs the live key service (PIN commands): never queued, never replayed.
     live_only: bool = False
-    archive: frozenset[ArchiveItem] = WINDOW_ARCHIVE
+    archive: frozenset[ArchiveKind] = WINDOW_ARCHIVE
     #: The checklist on site (window, kiosk) where it differs from ``requirements``:
     #: 002 §6.1.3.2 lists what is shown in person (the card for activation and the
     #: status query, c), while an online request proves identity its own way.
@@ -323,7 +327,7 @@ class OperationSpec:
         """Hours a device or network fault may delay this "at once" operation (001 §1.1.3)."""
         return self.limit_for(channel).fault_hours
 
-    def archive_for(self, channel: Channel) -> frozenset[ArchiveItem]:
+    def archive_for(self, channel: Channel) -> frozenset[ArchiveKind]:
         """The images a request on ``channel`` keeps: the window's (001), none elsewhere."""
         return self.archive if channel is Channel.WINDOW else frozenset()
 
