@@ -16,15 +16,13 @@ import pytest
 from PIL import Image
 from stdnum.cn import ric
 
-from gateway.config import parse_config
 from gateway.daemon import Daemon, serve
 from tests.fakes import FakeClock
-from tests.gateway.builders import master_key_file
+from tests.gateway.builders import TOKENS, branch_config
 
 ADULT = "11010519491231002X"
 MINOR = "1101052015010100" + "1" + ric.calc_check_digit("110105201501010010")
 AGENT = "1101051980010100" + "2" + ric.calc_check_digit("110105198001010020")
-TOKENS = {role: f"{role}-token-" + "x" * 32 for role in ("teller", "supervisor", "kiosk", "ops")}
 
 
 def jpeg_photo() -> str:
@@ -83,19 +81,7 @@ async def running_branch(
     **sections: Any,  # noqa: ANN401 - config sections
 ) -> AsyncIterator[Branch]:
     """A daemon with a key store and four terminals; ``sections`` added to its config."""
-    config = parse_config(
-        {
-            "data_dir": str(tmp_path),
-            "branch": {"id": "T-652300-01", "region": "652300"},
-            "server": {"host": "127.0.0.1", "port": 0},
-            "database": {"url": database_url},
-            "keystore": {"master_key": {"file": str(master_key_file(tmp_path))}},
-            "terminals": [
-                {"id": f"{role}-01", "role": role, "token": token} for role, token in TOKENS.items()
-            ],
-            **sections,
-        }
-    )
+    config = branch_config(database_url, tmp_path, **sections)
     started: asyncio.Future[Daemon] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve(config, migrate=True, clock=FakeClock(autojump=False), on_started=started.set_result)

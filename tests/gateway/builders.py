@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import Config, parse_config
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+#: The bearer token of each test terminal (``<role>-01``).
+TOKENS = {role: f"{role}-token-" + "x" * 32 for role in ("teller", "supervisor", "kiosk", "ops")}
 
 
 def daemon_config(
@@ -23,6 +26,31 @@ def daemon_config(
             "database": {"url": database_url},
         },
         environ={},
+    )
+
+
+def branch_config(
+    database_url: str,
+    data_dir: Path,
+    **sections: Any,  # noqa: ANN401 - config sections
+) -> Config:
+    """A branch on 127.0.0.1 (any port) with a key store and a terminal per role.
+
+    ``sections`` are added to (or replace) the configuration's top-level sections:
+    ``upstream``, ``business``, ``logging`` ...
+    """
+    return parse_config(
+        {
+            "data_dir": str(data_dir),
+            "branch": {"id": "T-652300-01", "region": "652300"},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "database": {"url": database_url},
+            "keystore": {"master_key": {"file": str(master_key_file(data_dir))}},
+            "terminals": [
+                {"id": f"{role}-01", "role": role, "token": token} for role, token in TOKENS.items()
+            ],
+            **sections,
+        }
     )
 
 

@@ -7,13 +7,18 @@ import io
 import struct
 import zipfile
 from datetime import date
+from typing import TYPE_CHECKING
 
 from openpyxl import load_workbook
 
 from gateway.operations.receipts import make_receipt_number
 from gateway.runtime.http.kit import MAX_ARCHIVE_BODY, MAX_BODY, MAX_IMPORT_BODY
 from tests.gateway.batches.conftest import HANDLER, SCAN, card_list, files_zip, id_number, photo
-from tests.gateway.branch import TOKENS, Branch, branch  # noqa: F401 - the fixture
+from tests.gateway.branch import branch  # noqa: F401 - the fixture
+from tests.gateway.builders import TOKENS
+
+if TYPE_CHECKING:
+    from tests.gateway.branch import Branch
 
 MATERIALS = ["handler-id-card", "batch-file"]
 

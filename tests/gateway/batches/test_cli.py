@@ -34,11 +34,13 @@ from gateway.runtime.db import create_engine, session_factory
 from security.pki import CertificateRole, init_ca, issue
 from tests.fakes import FakeClock
 from tests.gateway.batches.conftest import HANDLER, SCAN, card_list, id_number, photo
-from tests.gateway.branch import TOKENS, Branch, branch  # noqa: F401 - the fixture
-from tests.gateway.builders import master_key_file
+from tests.gateway.branch import branch  # noqa: F401 - the fixture
+from tests.gateway.builders import TOKENS, master_key_file
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from tests.gateway.branch import Branch
 
 pytestmark = pytest.mark.integration
 

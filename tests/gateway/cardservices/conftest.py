@@ -45,8 +45,8 @@ from simulators.platform import (
 from tests.devices.agent.conftest import broker  # noqa: F401 - fixture
 from tests.devices.card.conftest import Pcscd, VpcdCard, pcscd, wait_card_absent  # noqa: F401
 from tests.fakes import FakeClock
-from tests.gateway.branch import TOKENS, Branch
-from tests.gateway.builders import master_key_file
+from tests.gateway.branch import Branch
+from tests.gateway.builders import TOKENS, master_key_file
 from tests.gateway.upstream.conftest import BRANCH, PROVINCE, Pki
 
 if TYPE_CHECKING:

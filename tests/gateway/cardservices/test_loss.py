@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway.audit.rows import AuditEntryRow
-from gateway.config import parse_config
 from gateway.daemon import Daemon
 from gateway.operations.invalidation import invalidate_replaced_cards
 from gateway.people.rows import CardRow
@@ -38,8 +37,8 @@ from simulators.bank.simulator import Account
 from simulators.platform import PlatformSimulator, platform_name
 from simulators.platform.notices import NoticeRefusedError, push_loss_notice
 from tests.fakes import FakeClock
-from tests.gateway.branch import ADULT, TOKENS, Branch, apply_body
-from tests.gateway.builders import master_key_file
+from tests.gateway.branch import ADULT, Branch, apply_body
+from tests.gateway.builders import branch_config
 from tests.gateway.upstream.conftest import BRANCH, PROVINCE, Pki
 
 if TYPE_CHECKING:
@@ -183,29 +182,20 @@ async def loss_world(
             "key": str(directory / "branchd.key"),
             "ca": str(directory / "ca.pem"),
         }
-        config = parse_config(
-            {
-                "data_dir": str(tmp_path),
-                "branch": {"id": BRANCH, "region": "652300"},
-                "server": {"host": "127.0.0.1", "port": 0},
-                "database": {"url": database_url},
-                "keystore": {"master_key": {"file": str(master_key_file(tmp_path))}},
-                "terminals": [
-                    {"id": f"{role}-01", "role": role, "token": token}
-                    for role, token in TOKENS.items()
-                ],
-                "upstream": {
-                    "peer_keys": str(peers),
-                    "tls": tls,
-                    "platform": {
-                        "url": platform.url(PROVINCE, "json"),
-                        "dialect": "json",
-                        "receiver": platform_name(PROVINCE),
-                    },
-                    "bank": {"url": bank.url, "receiver": BANK_NAME},
-                    "breaker": {"failure_threshold": 1, "reset_timeout": 5.0},
+        config = branch_config(
+            database_url,
+            tmp_path,
+            upstream={
+                "peer_keys": str(peers),
+                "tls": tls,
+                "platform": {
+                    "url": platform.url(PROVINCE, "json"),
+                    "dialect": "json",
+                    "receiver": platform_name(PROVINCE),
                 },
-            }
+                "bank": {"url": bank.url, "receiver": BANK_NAME},
+                "breaker": {"failure_threshold": 1, "reset_timeout": 5.0},
+            },
         )
         daemon = Daemon(config, clock=clock, rng=random.Random(7))
         await daemon.start(migrate=True)

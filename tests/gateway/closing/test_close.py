@@ -22,7 +22,8 @@ from gateway.closing.client import run_async
 from gateway.operations.rows import ApplicationRow
 from simulators.bank.simulator import Account
 from tests.fakes import FakeClock
-from tests.gateway.branch import ADULT, AGENT, TOKENS, apply_body
+from tests.gateway.branch import ADULT, AGENT, apply_body
+from tests.gateway.builders import TOKENS
 from tests.gateway.cardservices.test_loss import loss_body, loss_world
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ import pytest_asyncio
 from sqlalchemy import func, select, update
 
 from gateway.audit.rows import AuditEntryRow
-from gateway.config import parse_config
 from gateway.daemon import Daemon
 from gateway.demo.world import demo_photo
 from gateway.operations.catalogue import CATALOGUE, Case, Channel, Material, Operation
@@ -38,8 +37,8 @@ from simulators.bank.simulator import Account
 from simulators.platform import PlatformSimulator, platform_name
 from tests.conftest import BACKENDS, fresh_database, selected_backends
 from tests.fakes import FakeClock
-from tests.gateway.branch import TOKENS, Branch
-from tests.gateway.builders import master_key_file
+from tests.gateway.branch import Branch
+from tests.gateway.builders import branch_config
 from tests.gateway.operations.test_api_matrix import (
     AFTER,
     HISTORIES,
@@ -211,33 +210,24 @@ async def world(
         for identity in simulator.identities.values():
             publish_identity(peers, identity)
         publish_identity(peers, bank.identity)
-        config = parse_config(
-            {
-                "data_dir": str(directory),
-                "branch": {"id": BRANCH, "region": "652300"},
-                "server": {"host": "127.0.0.1", "port": 0},
-                "database": {"url": url},
-                "logging": {"level": "warning"},
-                "keystore": {"master_key": {"file": str(master_key_file(directory))}},
-                "terminals": [
-                    {"id": f"{role}-01", "role": role, "token": token}
-                    for role, token in TOKENS.items()
-                ],
-                "upstream": {
-                    "peer_keys": str(peers),
-                    "tls": {
-                        "cert": str(pki.directory / "branchd.pem"),
-                        "key": str(pki.directory / "branchd.key"),
-                        "ca": str(pki.directory / "ca.pem"),
-                    },
-                    "platform": {
-                        "url": simulator.url(PROVINCE, "json"),
-                        "dialect": "json",
-                        "receiver": platform_name(PROVINCE),
-                    },
-                    "bank": {"url": bank.url, "receiver": BANK_NAME},
+        config = branch_config(
+            url,
+            directory,
+            logging={"level": "warning"},
+            upstream={
+                "peer_keys": str(peers),
+                "tls": {
+                    "cert": str(pki.directory / "branchd.pem"),
+                    "key": str(pki.directory / "branchd.key"),
+                    "ca": str(pki.directory / "ca.pem"),
                 },
-            }
+                "platform": {
+                    "url": simulator.url(PROVINCE, "json"),
+                    "dialect": "json",
+                    "receiver": platform_name(PROVINCE),
+                },
+                "bank": {"url": bank.url, "receiver": BANK_NAME},
+            },
         )
         daemon = Daemon(config, clock=clock, rng=random.Random(7))
         await daemon.start(migrate=True)

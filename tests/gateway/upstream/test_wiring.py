@@ -25,8 +25,8 @@ from gateway.upstream.models import OutboxRow, OutboxState
 from security.pki import CertificateRole, init_ca, issue
 from simulators.platform import PlatformSimulator, platform_name
 from tests.fakes import FakeClock
-from tests.gateway.branch import ADULT, TOKENS, Branch, apply_body
-from tests.gateway.builders import master_key_file
+from tests.gateway.branch import ADULT, Branch, apply_body
+from tests.gateway.builders import TOKENS, master_key_file
 from tests.gateway.upstream.conftest import BRANCH, PROVINCE, Pki
 
 pytestmark = pytest.mark.integration
