@@ -290,7 +290,8 @@ class BatchService:
         _raise_incomplete(missing)
         today = self._clock.now().astimezone(BUSINESS_TZ).date()
         rows = await asyncio.to_thread(_read_and_check, list_name, list_data, files, today)
-        stored_files = _files_of_valid_rows(rows, files)
+        # the zip's files are decompressed off the event loop, as the list was read
+        stored_files = await asyncio.to_thread(_files_of_valid_rows, rows, files)
         now = self._clock.now()
         batch_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         # 10 working days for a batch, new cards (001 §1.2) or reissued (001 §3.2).

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.closing.service import ClosingError
 from gateway.operations.routes import INVALID_DAY
+from gateway.runtime.business_day import FIRST_DAY, parse_day
 from gateway.runtime.http.auth import Role, require_role
 from gateway.runtime.http.kit import (
     ApiSection,
@@ -101,17 +102,10 @@ class ClosingContext(TellerContext):
 CLOSING: Final = web.AppKey("closing", ClosingContext)
 
 
-#: The first day a branch can have had business on (earlier days are typing errors).
-FIRST_DAY: Final = date(2000, 1, 1)
-
-
 def _day(request: web.Request) -> date:
     text = request.match_info["day"]
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        day = None
-    if day is None or day < FIRST_DAY or len(text) != len("YYYY-MM-DD"):
+    day = parse_day(text)
+    if day is None:
         raise ProblemError(
             INVALID_DAY,
             f"Not a business day: {text[:32]!r} (YYYY-MM-DD, from {FIRST_DAY}).",

@@ -25,7 +25,6 @@ when the card is made.
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -43,7 +42,7 @@ from gateway.people import lifecycle
 from gateway.people.holders import hold_person
 from gateway.people.rows import CardRow, PersonRow
 from gateway.people.states import CardState
-from gateway.runtime.business_day import BUSINESS_TZ
+from gateway.runtime.business_day import BUSINESS_TZ, parse_day
 from gateway.runtime.http.auth import require_role
 from gateway.upstream.notices import Applied, NoticeRefusal
 from protocols.platform import Request, Result, Status
@@ -68,8 +67,6 @@ log = structlog.get_logger(__name__)
 #: The platform's application number: letters, digits and dashes.
 _ONLINE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,32}")
 _MAX_NAME: Final = 30
-#: No online application is older than this (a date before it is a typing error).
-_FIRST_DAY: Final = date(2000, 1, 1)
 #: Who verifies at the window.
 _VERIFIERS: Final = frozenset({Role.TELLER, Role.SUPERVISOR})
 
@@ -99,9 +96,10 @@ class OnlineApplications:
 
     # ------------------------------------------------------- from the platform
     async def receive(self, session: AsyncSession, item: Request) -> Applied:
-        """Keep one online application (the notice's transaction); its receipt number.
+        """Keep one online application (the notice's savepoint); its receipt number.
 
-        Everything is checked before anything is written: a refusal leaves nothing.
+        A refusal leaves nothing: the notice rolls its savepoint back. A closed
+        business day refuses it too (the receipt number is today's).
         """
         fields = item.fields
         ref = fields.get("onlineId", "")
@@ -113,12 +111,9 @@ class OnlineApplications:
             raise NoticeRefusal(Status.INVALID_REQUEST, "AAC002 有误 bad social security number")
         if not name or len(name) > _MAX_NAME:
             raise NoticeRefusal(Status.INVALID_REQUEST, "AAC003 有误 bad name")
-        try:
-            applied_on = date.fromisoformat(fields.get("appliedOn", ""))
-        except ValueError:
-            raise NoticeRefusal(Status.INVALID_REQUEST, "appliedOn 有误 bad date") from None
-        if not _FIRST_DAY <= applied_on <= self._clock.now().astimezone(BUSINESS_TZ).date():
-            raise NoticeRefusal(Status.INVALID_REQUEST, "appliedOn 不在合理范围 date out of range")
+        applied_on = parse_day(fields.get("appliedOn", ""))
+        if applied_on is None or applied_on > self._clock.now().astimezone(BUSINESS_TZ).date():
+            raise NoticeRefusal(Status.INVALID_REQUEST, "appliedOn 有误 bad date")
         try:
             deadline = self._calendar.add_workdays(applied_on, self._workdays())
         except CalendarError:

@@ -53,6 +53,7 @@ from gateway.people.states import (
     CardState,
     IllegalTransition,
 )
+from gateway.runtime.refusals import Refusal
 from gateway.runtime.rows import IdempotencyRow
 from gateway.upstream.outbox import FreezeAccount, UnfreezeAccount
 from protocols.platform import (
@@ -241,11 +242,21 @@ class PlatformNotices:
     async def _apply(
         self, session: AsyncSession, item: Request
     ) -> tuple[Result, tuple[str, str, dict[str, object]] | None]:
-        """Change the card's states for one item (in ``session``'s transaction)."""
+        """Apply one item in a savepoint of ``session``'s transaction.
+
+        A refusal rolls the savepoint back, whatever the handler had written: the
+        item keeps nothing, and its answer is still stored with the message id. A
+        refusal of the layer that owns the change (a closed business day, say) is
+        answered ``error``: the platform sends the item again later.
+        """
         try:
-            return await self._change(session, item)
+            async with session.begin_nested():
+                return await self._change(session, item)
         except NoticeRefusal as refusal:
             return Result(item.message_id, refusal.status, refusal.message), None
+        except Refusal as refusal:
+            message = f"{refusal.detail_zh} {refusal.detail}"[:200]
+            return Result(item.message_id, Status.ERROR, message), None
 
     async def _change(
         self, session: AsyncSession, item: Request

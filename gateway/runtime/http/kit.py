@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
@@ -22,9 +21,11 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.runtime.business_day import parse_day
 from gateway.runtime.problems import BAD_REQUEST, Problem, ProblemError, register
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Awaitable, Callable, Mapping, Sequence
     from enum import StrEnum
 
@@ -407,28 +408,19 @@ def query_choice(query: Mapping[str, str], name: str, choices: Mapping[str, T]) 
     return found
 
 
-_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TERMINAL_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-#: The days a query may name (a day's end must still be a date).
-_FIRST_DAY: Final = dt.date(2000, 1, 1)
-_LAST_DAY: Final = dt.date(9999, 1, 1)
 
 
 def query_day(query: Mapping[str, str], name: str) -> dt.date | None:
-    """Query parameter ``name`` as a day, ``YYYY-MM-DD``, 2000 to 9998 (``None`` if absent)."""
+    """Query parameter ``name`` as a business day, ``YYYY-MM-DD`` (``None`` when absent)."""
     if name not in query:
         return None
-    text = query[name]
-    if _DAY.fullmatch(text):
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            day = None
-        if day is not None and _FIRST_DAY <= day < _LAST_DAY:
-            return day
-    raise bad_parameter(
-        name, f"{name} must be a day, YYYY-MM-DD.", f"查询参数 {name} 应为日期 YYYY-MM-DD。"
-    )
+    day = parse_day(query[name])
+    if day is None:
+        raise bad_parameter(
+            name, f"{name} must be a day, YYYY-MM-DD.", f"查询参数 {name} 应为日期 YYYY-MM-DD。"
+        )
+    return day
 
 
 def query_terminal(query: Mapping[str, str], name: str) -> str | None:

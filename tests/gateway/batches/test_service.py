@@ -461,3 +461,44 @@ async def test_twenty_batch_to_single_at_once_take_the_row_out_once(kit: Kit) ->
             )
         ).all()
     assert (list(states), len(receipts)) == (["01"], 1)
+
+
+async def test_ten_submits_of_a_reissue_list_at_once_queue_it_once(kit: Kit) -> None:
+    """The holder's lost card moves aside once, one new card, one fee, however often submitted."""
+    import asyncio  # noqa: PLC0415
+
+    from gateway.batches.errors import BatchRefusal  # noqa: PLC0415
+
+    first = await import_rows(kit, [row(1)])
+    await kit.service.submit(first, TELLER)
+    await kit.service.production_round()
+    kit.production.finish("job-1")
+    await kit.service.production_round()
+    async with kit.sessions.begin() as session:
+        [lost] = (await session.scalars(select(CardRow))).all()
+        lifecycle.step(lost, CardEvent.PICK_UP)
+        lifecycle.step(lost, CardEvent.REPORT_FORMAL_LOSS)
+    summary = await kit.service.import_batch(
+        operation="reissue", employer="昌吉市某某有限公司", handler=PersonIn(**HANDLER),
+        materials=MATERIALS, priority="normal", list_name="list.csv",
+        list_data=card_list([row(1)]),
+        files={"p1.jpg": photo, "s1.pdf": lambda: SCAN}, terminal=TELLER,
+    )  # fmt: skip
+
+    async def submit() -> str:
+        try:
+            await kit.service.submit(summary.id, TELLER)
+        except BatchRefusal as refused:
+            return str(refused.reason)
+        return "ok"
+
+    outcomes = await asyncio.gather(*(submit() for _ in range(10)))
+    assert sorted(outcomes) == ["batch-state"] * 9 + ["ok"], outcomes
+    async with kit.sessions() as session:
+        states = sorted((await session.scalars(select(CardRow.card_state))).all())
+        fee = await session.scalar(
+            select(ApplicationRow.fee_yuan).where(
+                ApplicationRow.receipt_number == summary.receipt_number
+            )
+        )
+    assert (states, fee) == (["00", "07"], 20)  # the lost card aside, one new card, one fee

@@ -12,14 +12,15 @@ import argparse
 import asyncio
 import io
 from collections import Counter
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.closing.client import run_async
-from gateway.operations.rows import ApplicationRow
+from gateway.operations.rows import ApplicationRow, BusinessDayRow
 from simulators.bank.simulator import Account
 from tests.fakes import FakeClock
 from tests.gateway.branch import ADULT, AGENT, apply_body
@@ -135,10 +136,19 @@ async def test_a_closed_day_takes_nothing_until_a_supervisor_reopens_it(world: L
     await waive_all(world)
     status, _ = await world.post(f"/v1/days/{DAY}/close", {}, role="supervisor")
     assert status == 200
+    before = await _applications(world)
     status, refused = await world.post("/v1/operations/apply", apply_body(applicant=OTHER))
     assert (status, refused["code"], refused["day"]) == (409, "day-closed", DAY)
+    assert await _applications(world) == before  # nothing accepted
     status, refused = await world.post(f"/v1/applications/{receipt}/fee", {"method": "cash"})
     assert (status, refused["code"]) == (409, "day-closed")
+    async with world.daemon.engine.connect() as conn:  # the day before the close stands
+        fee = (
+            await conn.execute(
+                select(ApplicationRow.fee_status).where(ApplicationRow.receipt_number == receipt)
+            )
+        ).scalar_one()
+    assert fee == "settled"  # settled by the debit before the close, not again
     status, refused = await world.post(f"/v1/days/{DAY}/reopen", {"reason": "补录一笔"})
     assert (status, refused["code"]) == (403, "forbidden")
     status, opened = await world.post(
@@ -193,3 +203,33 @@ async def test_a_day_that_is_no_business_day_is_a_bad_request(world: LossWorld) 
         assert (status, problem["code"]) == (400, "invalid-day"), text
         status, problem, _ = await world.branch.call("GET", f"/v1/days/{text}")
         assert (status, problem["code"]) == (400, "invalid-day"), text
+
+
+async def _applications(world: LossWorld) -> int:
+    async with world.daemon.engine.connect() as conn:
+        return int((await conn.execute(select(func.count(ApplicationRow.id)))).scalar_one())
+
+
+async def test_twenty_reopens_at_once_reopen_once(world: LossWorld) -> None:
+    """One supervisor's reopening is kept with its reason; the others find the day open."""
+    status, _ = await world.post(f"/v1/days/{DAY}/close", {}, role="supervisor")
+    assert status == 200
+    answers = await asyncio.gather(
+        *(
+            world.post(f"/v1/days/{DAY}/reopen", {"reason": f"补录 {n}"}, role="supervisor")
+            for n in range(20)
+        )
+    )
+    ok = [answer for status, answer in answers if status == 200]
+    refused = Counter((status, answer["code"]) for status, answer in answers if status != 200)
+    assert len(ok) == 1, answers
+    assert refused == Counter({(409, "day-not-closed"): 19}), refused
+    async with world.daemon.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                select(BusinessDayRow.status, BusinessDayRow.reopen_reason).where(
+                    BusinessDayRow.day == date(2026, 11, 23)
+                )
+            )
+        ).one()
+    assert tuple(stored) == ("open", ok[0]["reopen_reason"])

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from gateway.demo.world import demo_photo
 from gateway.operations.rows import ApplicationRow
+from gateway.people.rows import CardRow
 from gateway.upstream import PeerKeysFile
 from gateway.upstream.notices import NOTICE_PATH
 from protocols.platform import Status
@@ -107,6 +108,25 @@ async def test_refusals_keep_nothing(world: LossWorld) -> None:
     assert other.status is Status.INVALID_STATE
     has_card = await push(world, online_ref="WS-2026-000002")  # the adult has a card now
     assert has_card.status is Status.INVALID_STATE
+    assert await count(world) == 1
+
+
+async def test_a_closed_day_takes_no_online_application(world: LossWorld) -> None:
+    """After the day's close the item is answered error with nothing kept; reopened, kept."""
+    status, closed, _ = await world.branch.call(
+        "POST", "/v1/days/2026-11-23/close", role="supervisor"
+    )
+    assert status == 200, closed
+    refused = await push(world, message_id="OA-D1")
+    assert (refused.status, "已日终" in refused.message) == (Status.ERROR, True), refused
+    assert await count(world) == 0
+    async with world.daemon.engine.connect() as conn:  # no holder, no card left behind
+        assert (await conn.execute(select(func.count(CardRow.id)))).scalar_one() == 0
+    status, _, _ = await world.branch.call(
+        "POST", "/v1/days/2026-11-23/reopen", body={"reason": "补录线上申请"}, role="supervisor"
+    )
+    assert status == 200
+    assert (await push(world, message_id="OA-D2")).status is Status.OK
     assert await count(world) == 1
 
 
